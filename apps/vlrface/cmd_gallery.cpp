@@ -1,0 +1,75 @@
+// gallery list | remove | rename | export | import | reembed.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "vlrface/embed.hpp"
+#include "vlrface/error.hpp"
+
+namespace vlrface::cli {
+
+int run_gallery_list(const GlobalOptions& g, bool json) {
+  Context ctx(g);
+  Gallery gallery = ctx.open_gallery(false, GalleryOpen::kAllowModelMismatch);
+  const auto people = gallery.people();
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : people) out.push_back({{"name", p.name}, {"faces", p.num_faces}});
+    std::cout << nlohmann::json{{"gallery", gallery.file().string()},
+                                {"model_id", gallery.model_id()},
+                                {"people", out}}
+                     .dump(2)
+              << "\n";
+    return 0;
+  }
+  std::cout << gallery.file().string() << ": " << people.size() << " people (model "
+            << gallery.model_id() << ")\n";
+  for (const auto& p : people) std::cout << "  " << p.name << "\t" << p.num_faces << " faces\n";
+  return 0;
+}
+
+int run_gallery_remove(const GlobalOptions& g, const std::string& name) {
+  Context ctx(g);
+  ctx.open_gallery(false, GalleryOpen::kAllowModelMismatch).remove_person(name);
+  std::cout << "removed '" << name << "'\n";
+  return 0;
+}
+
+int run_gallery_rename(const GlobalOptions& g, const std::string& from, const std::string& to) {
+  Context ctx(g);
+  ctx.open_gallery(false, GalleryOpen::kAllowModelMismatch).rename_person(from, to);
+  std::cout << "renamed '" << from << "' to '" << to << "'\n";
+  return 0;
+}
+
+int run_gallery_export(const GlobalOptions& g, const std::string& out) {
+  Context ctx(g);
+  Gallery gallery = ctx.open_gallery(false, GalleryOpen::kAllowModelMismatch);
+  gallery.export_json(out);
+  std::cout << "exported " << gallery.size() << " people to " << out << "\n";
+  return 0;
+}
+
+int run_gallery_import(const GlobalOptions& g, const std::string& reference_json) {
+  Context ctx(g);
+  Embedder embedder(ctx.embedder_info());
+  Gallery gallery = ctx.open_gallery(true);
+  const int n = gallery.import_reference(
+      reference_json, [&](const cv::Mat& face) { return embedder.embed(face); });
+  std::cout << "imported " << n << " people from " << reference_json << " (re-embedded with "
+            << embedder.model_id() << ")\n";
+  return 0;
+}
+
+int run_gallery_reembed(const GlobalOptions& g) {
+  Context ctx(g);
+  Embedder embedder(ctx.embedder_info());
+  Gallery gallery = ctx.open_gallery(false, GalleryOpen::kAllowModelMismatch);
+  const std::string old_id = gallery.model_id();
+  gallery.reembed([&](const cv::Mat& face) { return embedder.embed(face); }, embedder.model_id());
+  std::cout << "re-embedded " << gallery.size() << " people: " << old_id << " -> "
+            << embedder.model_id() << "\n";
+  return 0;
+}
+
+}  // namespace vlrface::cli

@@ -1,0 +1,46 @@
+// The vlrface subcommands. Each returns the process exit status; errors are thrown.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "context.hpp"
+
+namespace vlrface::cli {
+
+struct EnrollOptions {
+  std::string name;
+  std::vector<std::string> inputs;
+  bool aligned = false;  // inputs are already aligned 112x112 faces
+};
+
+struct IdentifyOptions {
+  std::vector<std::string> inputs;
+  std::string resolution = "full";
+  std::string upscaler = "bicubic";
+  int top_k = 5;
+  double threshold = -2;  // < -1: the embedding model's default
+  bool json = false;
+  bool aligned = false;
+};
+
+struct VerifyOptions {
+  std::string first, second;
+  std::string resolution = "full";
+  std::string upscaler = "bicubic";
+  double threshold = -2;
+  bool json = false;
+};
+
+int run_enroll(const GlobalOptions& g, const EnrollOptions& o);
+int run_identify(const GlobalOptions& g, const IdentifyOptions& o);
+int run_verify(const GlobalOptions& g, const VerifyOptions& o);
+
+int run_gallery_list(const GlobalOptions& g, bool json);
+int run_gallery_remove(const GlobalOptions& g, const std::string& name);
+int run_gallery_rename(const GlobalOptions& g, const std::string& from, const std::string& to);
+int run_gallery_export(const GlobalOptions& g, const std::string& out);
+int run_gallery_import(const GlobalOptions& g, const std::string& reference_json);
+int run_gallery_reembed(const GlobalOptions& g);
+
+}  // namespace vlrface::cli

@@ -1,0 +1,111 @@
+#include "context.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "vlrface/embed.hpp"
+#include "vlrface/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace vlrface::cli {
+
+fs::path default_gallery_path() {
+  if (const char* g = std::getenv("VLRFACE_GALLERY"); g && *g) return g;
+  fs::path base;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
+    base = x;
+  } else if (const char* h = std::getenv("HOME"); h && *h) {
+    base = fs::path(h) / ".local" / "share";
+  } else {
+    base = fs::current_path();
+  }
+  return base / "vlrface" / "gallery.vlrg";
+}
+
+Context::Context(const GlobalOptions& options)
+    : options_(options),
+      store_(resolve_model_dir(options.models.empty() ? std::nullopt
+                                                      : std::optional<fs::path>(options.models))) {
+  if (options.threads < 0) throw Error("cli", "--threads must be >= 0");
+  set_inference_threads(options.threads);
+}
+
+const ModelInfo& Context::embedder_info() const { return store_.get(options_.embedder); }
+
+fs::path Context::gallery_path() const {
+  return options_.gallery.empty() ? default_gallery_path() : fs::path(options_.gallery);
+}
+
+Gallery Context::open_gallery(bool create, GalleryOpen mode) const {
+  const fs::path path = gallery_path();
+  if (create && path.has_parent_path() && !fs::exists(path.parent_path())) {
+    fs::create_directories(path.parent_path());
+    // Biometric data: the folder we create is the owner's alone.
+    ::chmod(path.parent_path().c_str(), 0700);
+  }
+  GallerySettings settings;
+  settings.create_if_missing = create;
+  if (!create && !fs::exists(path)) {
+    throw Error("gallery", path.string() + ": no such gallery (enroll someone first, or pass "
+                                           "--gallery)");
+  }
+  // Listing and editing names need no embedding model: they open without the model check.
+  const std::string model_id = mode == GalleryOpen::kAllowModelMismatch && !store_.has(options_.embedder)
+                                   ? std::string("(no model)")
+                                   : embedder_info().id;
+  return Gallery(path, model_id, settings, mode);
+}
+
+Pipeline Context::make_pipeline(int resolution, const std::string& upscaler) const {
+  PipelineConfig config;
+  config.embedder = options_.embedder;
+  config.resolution = resolution;
+  config.upscaler = upscaler;
+  return Pipeline(store_, config);
+}
+
+std::vector<fs::path> expand_inputs(const std::vector<std::string>& args) {
+  static const std::vector<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp", ".pgm",
+                                                ".ppm", ".tif", ".tiff", ".webp"};
+  std::vector<fs::path> out;
+  for (const auto& a : args) {
+    const fs::path p(a);
+    if (!fs::is_directory(p)) {
+      out.push_back(p);  // missing files are reported when they are read
+      continue;
+    }
+    std::vector<fs::path> found;
+    for (const auto& e : fs::directory_iterator(p)) {
+      std::string ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (e.is_regular_file() && std::find(kExt.begin(), kExt.end(), ext) != kExt.end()) {
+        found.push_back(e.path());
+      }
+    }
+    if (found.empty()) throw Error("cli", p.string() + ": directory holds no images");
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+int parse_resolution(const std::string& text) {
+  if (text == "full" || text == "112") return 0;
+  for (int r : kWorkingResolutions) {
+    if (text == std::to_string(r)) return r;
+  }
+  throw Error("cli", "--res must be 16, 24, 32 or full, not '" + text + "'");
+}
+
+const FaceResult* largest_face(const std::vector<FaceResult>& faces) {
+  const FaceResult* best = nullptr;
+  for (const auto& f : faces) {
+    if (!best || f.face.box.area() > best->face.box.area()) best = &f;
+  }
+  return best;
+}
+
+}  // namespace vlrface::cli

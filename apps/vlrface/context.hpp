@@ -1,0 +1,51 @@
+// What every subcommand of the vlrface CLI shares: global options, models, gallery, inputs.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vlrface/gallery.hpp"
+#include "vlrface/models.hpp"
+#include "vlrface/pipeline.hpp"
+
+namespace vlrface::cli {
+
+struct GlobalOptions {
+  std::string gallery;  // empty: default_gallery_path()
+  std::string models;   // empty: resolve_model_dir's default
+  std::string embedder = kDefaultEmbedder;
+  int threads = 1;
+  bool verbose = false;
+};
+
+std::filesystem::path default_gallery_path();
+
+class Context {
+ public:
+  explicit Context(const GlobalOptions& options);
+  const ModelStore& store() const { return store_; }
+  const ModelInfo& embedder_info() const;
+  std::filesystem::path gallery_path() const;
+  // Opens (creating when `create`) the gallery for the active embedding model.
+  Gallery open_gallery(bool create, GalleryOpen mode = GalleryOpen::kStrict) const;
+  Pipeline make_pipeline(int resolution, const std::string& upscaler) const;
+  const GlobalOptions& options() const { return options_; }
+
+ private:
+  GlobalOptions options_;
+  ModelStore store_;
+};
+
+// Files named on the command line, with directories expanded to the images they hold (sorted).
+std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string>& args);
+
+// "full" -> 0, "16" -> 16; throws Error("cli", ...) otherwise.
+int parse_resolution(const std::string& text);
+
+// The largest face of a result list, or nullptr.
+const FaceResult* largest_face(const std::vector<FaceResult>& faces);
+
+}  // namespace vlrface::cli

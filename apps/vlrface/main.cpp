@@ -1,0 +1,113 @@
+// vlrface — command-line front end. Thin: parses arguments, calls the core, prints results.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "commands.hpp"
+#include "vlrface/error.hpp"
+#include "vlrface/models.hpp"
+
+using namespace vlrface::cli;
+
+namespace {
+
+void add_resolution_options(CLI::App* cmd, std::string& res, std::string& upscaler) {
+  cmd->add_option("--res", res, "working resolution: 16, 24, 32 or full")
+      ->capture_default_str();
+  cmd->add_option("--upscaler", upscaler, "how low-resolution faces return to 112x112: bicubic")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vlrface — face recognition for very-low-resolution faces"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("vlrface 0.1.0"));
+  GlobalOptions g;
+  app.add_option("--gallery", g.gallery,
+                 "gallery file (default: $VLRFACE_GALLERY, else " +
+                     default_gallery_path().string() + ")");
+  app.add_option("--models", g.models,
+                 "model directory (default: $VLRFACE_MODELS, else " +
+                     vlrface::resolve_model_dir(std::nullopt).string() + ")");
+  app.add_option("--model", g.embedder, "embedding model")->capture_default_str();
+  app.add_option("--threads", g.threads, "inference threads (0: all cores)")
+      ->capture_default_str();
+  app.add_flag("-v,--verbose", g.verbose, "log progress to stderr");
+
+  EnrollOptions enroll;
+  auto* c_enroll = app.add_subcommand("enroll", "add face images of a person to the gallery");
+  c_enroll->add_option("name", enroll.name, "the person's name")->required();
+  c_enroll->add_option("images", enroll.inputs, "image files or folders of images")->required();
+  c_enroll->add_flag("--aligned", enroll.aligned, "images are already aligned 112x112 faces");
+
+  IdentifyOptions ident;
+  auto* c_ident = app.add_subcommand("identify", "name the faces in images");
+  c_ident->add_option("images", ident.inputs, "image files or folders of images")->required();
+  add_resolution_options(c_ident, ident.resolution, ident.upscaler);
+  c_ident->add_option("--top", ident.top_k, "candidates to list per face")->capture_default_str();
+  c_ident->add_option("--threshold", ident.threshold,
+                      "cosine below which a face is unknown (default: the model's)");
+  c_ident->add_flag("--json", ident.json, "print JSON");
+  c_ident->add_flag("--aligned", ident.aligned, "images are already aligned 112x112 faces");
+
+  VerifyOptions verify;
+  auto* c_verify = app.add_subcommand("verify", "are the largest faces of two images one person?");
+  c_verify->add_option("first", verify.first, "first image")->required();
+  c_verify->add_option("second", verify.second, "second image")->required();
+  add_resolution_options(c_verify, verify.resolution, verify.upscaler);
+  c_verify->add_option("--threshold", verify.threshold,
+                       "cosine at or above which they match (default: the model's)");
+  c_verify->add_flag("--json", verify.json, "print JSON");
+
+  auto* c_gallery = app.add_subcommand("gallery", "inspect and edit the gallery");
+  c_gallery->require_subcommand(1);
+  bool list_json = false;
+  auto* g_list = c_gallery->add_subcommand("list", "list enrolled people");
+  g_list->add_flag("--json", list_json, "print JSON");
+  std::string name, new_name, file;
+  auto* g_remove = c_gallery->add_subcommand("remove", "remove a person and their faces");
+  g_remove->add_option("name", name)->required();
+  auto* g_rename = c_gallery->add_subcommand("rename", "rename a person");
+  g_rename->add_option("name", name)->required();
+  g_rename->add_option("new_name", new_name)->required();
+  auto* g_export = c_gallery->add_subcommand("export", "write the gallery as JSON");
+  g_export->add_option("file", file, "output JSON file")->required();
+  auto* g_import =
+      c_gallery->add_subcommand("import", "import the reference app's gallery.json (re-embedded)");
+  g_import->add_option("file", file, "the reference app's gallery.json")->required();
+  auto* g_reembed = c_gallery->add_subcommand(
+      "reembed", "recompute all embeddings with the current model from the stored faces");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto logger = spdlog::stderr_color_mt("vlrface");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("vlrface: %l: %v");
+  spdlog::set_level(g.verbose ? spdlog::level::info : spdlog::level::warn);
+
+  try {
+    if (*c_enroll) return run_enroll(g, enroll);
+    if (*c_ident) return run_identify(g, ident);
+    if (*c_verify) return run_verify(g, verify);
+    if (*g_list) return run_gallery_list(g, list_json);
+    if (*g_remove) return run_gallery_remove(g, name);
+    if (*g_rename) return run_gallery_rename(g, name, new_name);
+    if (*g_export) return run_gallery_export(g, file);
+    if (*g_import) return run_gallery_import(g, file);
+    if (*g_reembed) return run_gallery_reembed(g);
+  } catch (const vlrface::Error& e) {
+    std::cerr << "vlrface: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "vlrface: unexpected error: " << e.what() << "\n";
+    return 1;
+  }
+  return 1;
+}

@@ -1,0 +1,78 @@
+// vlrface/detect.hpp — finding faces and their 5 landmarks in a frame.
+//
+// Usage:
+//   auto det = vlrface::make_detector(store, {});   // YuNet, or the Haar fallback when absent
+//   for (const vlrface::Face& f : det->detect(bgr)) ...   // empty vector: no face (not an error)
+// Landmarks are in image order: image-left eye, image-right eye, nose tip, image-left and
+// image-right mouth corner — the order of the ArcFace template in align.hpp.
+// Thread safety: a Detector holds a network with per-call state; use one per thread.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace vlrface {
+
+class ModelStore;
+struct ModelInfo;
+
+struct Face {
+  cv::Rect2f box;
+  float score = 0;
+  std::array<cv::Point2f, 5> landmarks{};
+  // True for the Haar fallback: landmarks are guessed from the box, so alignment is approximate.
+  bool approximate_landmarks = false;
+};
+
+struct DetectorOptions {
+  float score_threshold = 0.6f;
+  float nms_threshold = 0.3f;
+  int top_k = 200;
+  // Frames smaller than this (longest side) are enlarged before detection: YuNet's smallest
+  // anchors are about 10 px, so small face crops are otherwise missed.
+  int min_input_side = 320;
+  // Frames larger than this are shrunk; tiny faces are the point, so the default is generous.
+  int max_input_side = 1920;
+};
+
+class Detector {
+ public:
+  virtual ~Detector() = default;
+  virtual std::vector<Face> detect(const cv::Mat& bgr) = 0;
+  virtual std::string name() const = 0;
+};
+
+class YuNetDetector final : public Detector {
+ public:
+  YuNetDetector(const ModelInfo& model, DetectorOptions options);
+  ~YuNetDetector() override;
+  std::vector<Face> detect(const cv::Mat& bgr) override;
+  std::string name() const override { return "yunet"; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// OpenCV's frontal-face Haar cascade (Debian opencv-data): boxes only, landmarks approximated.
+class HaarDetector final : public Detector {
+ public:
+  explicit HaarDetector(DetectorOptions options);
+  ~HaarDetector() override;
+  std::vector<Face> detect(const cv::Mat& bgr) override;
+  std::string name() const override { return "haar (approximate alignment)"; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// YuNet when the store has it, otherwise the Haar fallback. `fallback_used` tells which.
+std::unique_ptr<Detector> make_detector(const ModelStore& store, const DetectorOptions& options,
+                                        bool* fallback_used = nullptr);
+
+}  // namespace vlrface

@@ -1,0 +1,23 @@
+// vlrface/image_io.hpp — reading images with errors that say what is wrong with the file.
+//
+// Usage: cv::Mat bgr = vlrface::load_image("face.jpg");   // always 8-bit, 3-channel BGR
+// Grey and 16-bit images are converted; a missing, empty, truncated or non-image file raises
+// Error("image", "<file>: <what is wrong>").
+// Thread safety: free functions without shared state.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace vlrface {
+
+cv::Mat load_image(const std::filesystem::path& file);
+// Same checks on bytes already in memory (an upload); `what` names the source in errors.
+cv::Mat decode_image(const std::vector<std::uint8_t>& bytes, const std::string& what);
+// Converts grey, BGRA and 16-bit images to 8-bit BGR.
+cv::Mat to_bgr8(const cv::Mat& image);
+
+}  // namespace vlrface

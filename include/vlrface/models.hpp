@@ -1,0 +1,76 @@
+// vlrface/models.hpp — the one place that knows where models live and what they are.
+//
+// Usage:
+//   auto dir = vlrface::resolve_model_dir(cli_models_flag);   // --models, $VLRFACE_MODELS, default
+//   vlrface::ModelStore store(dir);
+//   const vlrface::ModelInfo& m = store.get("edgeface_xxs");   // file checked against sha256
+// Each model has a manifest <dir>/<name>.json written by scripts/setup.sh from models/*.json:
+//   {"name","kind","file","sha256","id","input":{"width","height"},
+//    "normalisation":{"scale","mean":[b,g,r],"swap_rb"}, "threshold", "resolution", "source"}
+// Nothing else in the code base names a model file or a model directory.
+// Thread safety: a ModelStore is immutable after construction; share it freely.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vlrface {
+
+struct Normalisation {
+  double scale = 1.0;                  // multiplies (pixel - mean)
+  std::array<double, 3> mean{0, 0, 0};  // per channel, in the network's channel order
+  bool swap_rb = false;                // true: the network wants RGB
+};
+
+struct ModelInfo {
+  std::string name;       // manifest key, e.g. "edgeface_xxs"
+  std::string kind;       // "embedder", "detector" or "upscaler"
+  std::string id;         // stable identity recorded in galleries, e.g. "edgeface_xxs/46be7cc7"
+  std::filesystem::path path;  // absolute path of the model file
+  std::string sha256;     // of the model file
+  int input_width = 0;    // 0: dynamic
+  int input_height = 0;
+  Normalisation norm;
+  double threshold = 0;   // default decision threshold (embedders: cosine for "unknown")
+  std::string threshold_source;  // where the threshold was calibrated
+  int resolution = 0;     // upscalers: the low resolution they take
+  std::string source;     // where it came from (for --help and docs)
+};
+
+// The model directory: `cli` when given, else $VLRFACE_MODELS, else the installed default
+// (<executable dir>/../share/vlrface/models, which is also where the build tree keeps them).
+std::filesystem::path resolve_model_dir(const std::optional<std::filesystem::path>& cli);
+
+// The hint printed when a model is missing: how to get it.
+std::string model_setup_hint();
+
+std::string sha256_file(const std::filesystem::path& file);
+
+class ModelStore {
+ public:
+  // Reads every manifest in `dir`. A missing directory is not an error here: get() reports it.
+  explicit ModelStore(std::filesystem::path dir);
+
+  const std::filesystem::path& dir() const { return dir_; }
+  bool has(const std::string& name) const;
+  // Checks that the file exists and matches its sha256 (a model is loaded once per process, so
+  // hashing a few MB each time is cheap); throws Error("models", ...) naming the file and how to
+  // get it otherwise.
+  const ModelInfo& get(const std::string& name) const;
+  // Names of the models of one kind, sorted.
+  std::vector<std::string> names(const std::string& kind) const;
+
+ private:
+  std::filesystem::path dir_;
+  std::map<std::string, ModelInfo> models_;
+};
+
+// Default model names.
+inline constexpr const char* kDefaultEmbedder = "edgeface_xxs";
+inline constexpr const char* kDefaultDetector = "yunet";
+
+}  // namespace vlrface

@@ -1,0 +1,77 @@
+// vlrface/pipeline.hpp — frame in, one result per face out: detect, align, degrade, upscale, embed.
+//
+// Usage:
+//   vlrface::ModelStore store(vlrface::resolve_model_dir(std::nullopt));
+//   vlrface::Pipeline p(store, {.resolution = 16});          // simulate a 16x16 face
+//   for (const vlrface::FaceResult& f : p.process(frame)) matcher.match(f.embedding);
+// resolution 0 means full resolution: the aligned face goes to the embedder as it is. Otherwise
+// the aligned face is shrunk to resolution x resolution (degrade.hpp) and brought back with the
+// configured upscaler, as the reference app does to emulate distant faces.
+// A frame with no face gives an empty vector; a face too small to align is reported with
+// status kTooSmall and no embedding.
+// Thread safety: one Pipeline per thread (it owns networks).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "vlrface/degrade.hpp"
+#include "vlrface/detect.hpp"
+
+namespace vlrface {
+
+class ModelStore;
+
+struct PipelineConfig {
+  std::string embedder = "edgeface_xxs";
+  int resolution = 0;              // 0: full; else 16, 24 or 32 (any 4..111 works)
+  std::string upscaler = "bicubic";
+  DetectorOptions detector;
+  DegradeOptions degrade;
+};
+
+struct StageTimes {
+  double detect_ms = 0, align_ms = 0, degrade_ms = 0, upscale_ms = 0, embed_ms = 0;
+};
+
+enum class FaceStatus { kOk, kTooSmall };
+
+struct FaceResult {
+  Face face;
+  FaceStatus status = FaceStatus::kOk;
+  std::string note;            // why, when not kOk
+  cv::Mat aligned;             // 112x112
+  cv::Mat lowres;              // resolution x resolution (empty at full resolution)
+  cv::Mat upscaled;            // what the embedder saw
+  std::vector<float> embedding;  // L2-normalised; empty unless kOk
+};
+
+class Pipeline {
+ public:
+  Pipeline(const ModelStore& store, PipelineConfig config);
+  ~Pipeline();
+
+  std::vector<FaceResult> process(const cv::Mat& bgr);
+  // From an already aligned 112x112 face (datasets with landmarks, gallery re-embedding).
+  FaceResult process_aligned(const cv::Mat& aligned);
+  // Full-resolution embedding of an aligned face, whatever the working resolution (enrolment).
+  std::vector<float> embed_full(const cv::Mat& aligned);
+
+  // Changes the working resolution and upscaler without reloading the other models.
+  void set_resolution(int resolution, const std::string& upscaler);
+
+  const PipelineConfig& config() const;
+  const StageTimes& last_times() const;  // of the last call, summed over its faces
+  const std::string& model_id() const;
+  std::string detector_name() const;
+  bool approximate_alignment() const;    // true when the Haar fallback detector is in use
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vlrface

@@ -1,0 +1,173 @@
+#include "vlrface/detect.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
+
+#include "vlrface/error.hpp"
+#include "vlrface/models.hpp"
+
+namespace vlrface {
+namespace {
+
+constexpr int kStrides[] = {8, 16, 32};
+
+// Scale so the longest side lies within [min_side, max_side].
+double input_scale(const cv::Size& s, const DetectorOptions& o) {
+  const int longest = std::max(s.width, s.height);
+  if (longest < o.min_input_side) return static_cast<double>(o.min_input_side) / longest;
+  if (longest > o.max_input_side) return static_cast<double>(o.max_input_side) / longest;
+  return 1.0;
+}
+
+std::vector<Face> nms(std::vector<Face> faces, const DetectorOptions& o) {
+  std::vector<cv::Rect2d> boxes;
+  std::vector<float> scores;
+  for (const auto& f : faces) {
+    boxes.emplace_back(f.box.x, f.box.y, f.box.width, f.box.height);
+    scores.push_back(f.score);
+  }
+  std::vector<int> keep;
+  cv::dnn::NMSBoxes(boxes, scores, o.score_threshold, o.nms_threshold, keep, 1.f, o.top_k);
+  std::vector<Face> out;
+  for (int i : keep) out.push_back(faces[static_cast<std::size_t>(i)]);
+  return out;
+}
+
+}  // namespace
+
+struct YuNetDetector::Impl {
+  cv::dnn::Net net;
+  DetectorOptions options;
+  std::vector<std::string> out_names;
+};
+
+YuNetDetector::YuNetDetector(const ModelInfo& model, DetectorOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  try {
+    impl_->net = cv::dnn::readNetFromONNX(model.path.string());
+  } catch (const cv::Exception& e) {
+    throw Error("detect", model.path.string() + ": cannot be loaded as ONNX (" + e.err + ")");
+  }
+  impl_->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  impl_->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  for (const char* kind : {"cls", "obj", "bbox", "kps"}) {
+    for (int s : kStrides) impl_->out_names.push_back(std::string(kind) + "_" + std::to_string(s));
+  }
+}
+
+YuNetDetector::~YuNetDetector() = default;
+
+std::vector<Face> YuNetDetector::detect(const cv::Mat& bgr) {
+  if (bgr.empty()) return {};
+  if (bgr.type() != CV_8UC3) throw Error("detect", "expects an 8-bit BGR image");
+  const DetectorOptions& o = impl_->options;
+  const double scale = input_scale(bgr.size(), o);
+  cv::Mat img = bgr;
+  if (scale != 1.0) {
+    cv::resize(bgr, img, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  }
+  // YuNet's feature pyramid needs both sides divisible by 32: pad right and bottom with zeros.
+  const int pw = (img.cols + 31) / 32 * 32;
+  const int ph = (img.rows + 31) / 32 * 32;
+  cv::Mat padded;
+  cv::copyMakeBorder(img, padded, 0, ph - img.rows, 0, pw - img.cols, cv::BORDER_CONSTANT, 0);
+  cv::Mat blob = cv::dnn::blobFromImage(padded);
+  std::vector<cv::Mat> outs;
+  impl_->net.setInput(blob);
+  impl_->net.forward(outs, impl_->out_names);
+
+  std::vector<Face> faces;
+  for (int si = 0; si < 3; ++si) {
+    const int s = kStrides[si];
+    const int cols = pw / s;
+    const int rows = ph / s;
+    const float* cls = outs[static_cast<std::size_t>(si)].ptr<float>();
+    const float* obj = outs[static_cast<std::size_t>(3 + si)].ptr<float>();
+    const float* bbox = outs[static_cast<std::size_t>(6 + si)].ptr<float>();
+    const float* kps = outs[static_cast<std::size_t>(9 + si)].ptr<float>();
+    for (int r = 0; r < rows; ++r) {
+      for (int c = 0; c < cols; ++c) {
+        const int i = r * cols + c;
+        const float score = std::sqrt(std::clamp(cls[i], 0.f, 1.f) * std::clamp(obj[i], 0.f, 1.f));
+        if (score < o.score_threshold) continue;
+        const float cx = (c + bbox[i * 4 + 0]) * s;
+        const float cy = (r + bbox[i * 4 + 1]) * s;
+        const float w = std::exp(bbox[i * 4 + 2]) * s;
+        const float h = std::exp(bbox[i * 4 + 3]) * s;
+        Face f;
+        f.score = score;
+        f.box = cv::Rect2f(static_cast<float>((cx - w / 2) / scale),
+                           static_cast<float>((cy - h / 2) / scale),
+                           static_cast<float>(w / scale), static_cast<float>(h / scale));
+        for (int k = 0; k < 5; ++k) {
+          f.landmarks[static_cast<std::size_t>(k)] =
+              cv::Point2f(static_cast<float>((c + kps[i * 10 + 2 * k]) * s / scale),
+                          static_cast<float>((r + kps[i * 10 + 2 * k + 1]) * s / scale));
+        }
+        faces.push_back(f);
+      }
+    }
+  }
+  return nms(std::move(faces), o);
+}
+
+struct HaarDetector::Impl {
+  cv::CascadeClassifier cascade;
+  DetectorOptions options;
+};
+
+HaarDetector::HaarDetector(DetectorOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  const std::string file =
+      std::string(VLRFACE_HAAR_CASCADE_DIR) + "/haarcascade_frontalface_default.xml";
+  if (!impl_->cascade.load(file)) {
+    throw Error("detect", file + ": Haar cascade missing (install Debian's opencv-data)");
+  }
+}
+
+HaarDetector::~HaarDetector() = default;
+
+std::vector<Face> HaarDetector::detect(const cv::Mat& bgr) {
+  if (bgr.empty()) return {};
+  cv::Mat grey;
+  cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
+  const double scale = input_scale(bgr.size(), impl_->options);
+  if (scale != 1.0) cv::resize(grey, grey, cv::Size(), scale, scale, cv::INTER_LINEAR);
+  cv::equalizeHist(grey, grey);
+  std::vector<cv::Rect> rects;
+  impl_->cascade.detectMultiScale(grey, rects, 1.1, 4, 0, cv::Size(20, 20));
+  // Where the five points sit, as fractions of a Haar frontal-face box (measured by eye on
+  // the cascade's typical output, which is tighter than YuNet's box).
+  static const float kFrac[5][2] = {
+      {0.31f, 0.40f}, {0.69f, 0.40f}, {0.50f, 0.58f}, {0.35f, 0.76f}, {0.65f, 0.76f}};
+  std::vector<Face> faces;
+  for (const cv::Rect& r : rects) {
+    Face f;
+    f.box = cv::Rect2f(static_cast<float>(r.x / scale), static_cast<float>(r.y / scale),
+                       static_cast<float>(r.width / scale), static_cast<float>(r.height / scale));
+    f.score = 1.f;
+    f.approximate_landmarks = true;
+    for (int k = 0; k < 5; ++k) {
+      f.landmarks[static_cast<std::size_t>(k)] =
+          cv::Point2f(f.box.x + kFrac[k][0] * f.box.width, f.box.y + kFrac[k][1] * f.box.height);
+    }
+    faces.push_back(f);
+  }
+  return faces;
+}
+
+std::unique_ptr<Detector> make_detector(const ModelStore& store, const DetectorOptions& options,
+                                        bool* fallback_used) {
+  if (store.has(kDefaultDetector)) {
+    if (fallback_used) *fallback_used = false;
+    return std::make_unique<YuNetDetector>(store.get(kDefaultDetector), options);
+  }
+  if (fallback_used) *fallback_used = true;
+  return std::make_unique<HaarDetector>(options);
+}
+
+}  // namespace vlrface

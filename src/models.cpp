@@ -1,0 +1,140 @@
+#include "vlrface/models.hpp"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "vlrface/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace vlrface {
+namespace {
+
+fs::path executable_dir() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path() : exe.parent_path();
+}
+
+ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
+  std::ifstream in(manifest);
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("models", manifest.string() + ": not valid JSON (" + e.what() + ")");
+  }
+  ModelInfo m;
+  try {
+    m.name = j.at("name").get<std::string>();
+    m.kind = j.at("kind").get<std::string>();
+    m.path = dir / j.at("file").get<std::string>();
+    m.sha256 = j.at("sha256").get<std::string>();
+    m.id = j.value("id", m.name + "/" + m.sha256.substr(0, 8));
+    if (j.contains("input")) {
+      m.input_width = j["input"].value("width", 0);
+      m.input_height = j["input"].value("height", 0);
+    }
+    if (j.contains("normalisation")) {
+      const auto& n = j["normalisation"];
+      m.norm.scale = n.value("scale", 1.0);
+      if (n.contains("mean")) {
+        for (int c = 0; c < 3; ++c) m.norm.mean[c] = n["mean"].at(c).get<double>();
+      }
+      m.norm.swap_rb = n.value("swap_rb", false);
+    }
+    m.threshold = j.value("threshold", 0.0);
+    m.threshold_source = j.value("threshold_source", std::string());
+    m.resolution = j.value("resolution", 0);
+    m.source = j.value("source", std::string());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("models", manifest.string() + ": missing or wrong field (" + e.what() + ")");
+  }
+  return m;
+}
+
+}  // namespace
+
+fs::path resolve_model_dir(const std::optional<fs::path>& cli) {
+  if (cli && !cli->empty()) return fs::absolute(*cli);
+  if (const char* env = std::getenv("VLRFACE_MODELS"); env && *env) return fs::absolute(env);
+  return (executable_dir() / ".." / "share" / "vlrface" / "models").lexically_normal();
+}
+
+std::string model_setup_hint() {
+  return "run scripts/setup.sh (it fetches, checks and converts the models), or point --models / "
+         "VLRFACE_MODELS at a prepared model directory";
+}
+
+std::string sha256_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error("models", file.string() + ": cannot be read");
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  std::ostringstream hex;
+  for (unsigned i = 0; i < len; ++i) {
+    static const char* kHex = "0123456789abcdef";
+    hex << kHex[digest[i] >> 4] << kHex[digest[i] & 15];
+  }
+  return hex.str();
+}
+
+ModelStore::ModelStore(fs::path dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec)) return;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    if (entry.path().extension() != ".json") continue;
+    ModelInfo m = parse_manifest(entry.path(), dir_);
+    models_[m.name] = std::move(m);
+  }
+}
+
+bool ModelStore::has(const std::string& name) const { return models_.count(name) > 0; }
+
+const ModelInfo& ModelStore::get(const std::string& name) const {
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    std::error_code ec;
+    const std::string where = fs::is_directory(dir_, ec)
+                                  ? "has no manifest " + (dir_ / (name + ".json")).string()
+                                  : "does not exist";
+    throw Error("models", "model '" + name + "' not found: model directory " + dir_.string() + " " +
+                              where + "; " + model_setup_hint());
+  }
+  const ModelInfo& m = it->second;
+  std::error_code ec;
+  if (!fs::exists(m.path, ec)) {
+    throw Error("models", m.path.string() + ": model file missing; " + model_setup_hint());
+  }
+  const std::string actual = sha256_file(m.path);
+  if (actual != m.sha256) {
+    throw Error("models", m.path.string() + ": sha256 " + actual.substr(0, 16) +
+                              "... does not match the manifest (" + m.sha256.substr(0, 16) +
+                              "...): the file is damaged or was replaced; " + model_setup_hint());
+  }
+  return m;
+}
+
+std::vector<std::string> ModelStore::names(const std::string& kind) const {
+  std::vector<std::string> out;
+  for (const auto& [name, m] : models_) {
+    if (m.kind == kind) out.push_back(name);
+  }
+  return out;
+}
+
+}  // namespace vlrface

@@ -1,0 +1,65 @@
+// The CLI's behaviour on bad input, without any model file.
+#include <gtest/gtest.h>
+
+#include "test_util.hpp"
+
+using vlrtest::run_cli;
+using vlrtest::TempDir;
+
+namespace {
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+}  // namespace
+
+TEST(Cli, HelpShowsSubcommandsAndDefaults) {
+  auto r = run_cli("--help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* c : {"enroll", "identify", "verify", "gallery", "--models", "--threads"}) {
+    EXPECT_TRUE(contains(r.output, c)) << c << "\n" << r.output;
+  }
+  r = run_cli("identify --help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_TRUE(contains(r.output, "full")) << r.output;
+  EXPECT_TRUE(contains(r.output, "bicubic")) << r.output;
+}
+
+TEST(Cli, UsageErrorsAreNonZero) {
+  EXPECT_NE(run_cli("").status, 0);
+  EXPECT_NE(run_cli("frobnicate").status, 0);
+  EXPECT_NE(run_cli("identify").status, 0);
+}
+
+TEST(Cli, MissingModelsNameTheModelAndTheFix) {
+  TempDir d;
+  const auto r = run_cli("--models " + (d / "none").string() + " --gallery " +
+                         (d / "g.vlrg").string() + " enroll alice " + (d / "x.jpg").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "edgeface_xxs")) << r.output;
+  EXPECT_TRUE(contains(r.output, "setup.sh")) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(d / "g.vlrg")) << "nothing may be written on failure";
+}
+
+TEST(Cli, BadNamesAndResolutionsAreRejectedBeforeAnyWork) {
+  TempDir d;
+  for (const char* name : {"''", "a/b", "..", "' lead'"}) {
+    const auto r = run_cli("--models " + (d / "none").string() + " enroll " + name + " x.jpg");
+    EXPECT_EQ(r.status, 1) << name;
+    EXPECT_TRUE(contains(r.output, "name")) << name << ": " << r.output;
+  }
+  const auto r = run_cli("--models " + (d / "none").string() + " identify x.jpg --res 17");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "--res")) << r.output;
+}
+
+TEST(Cli, MissingAndCorruptGalleriesAreClearErrors) {
+  TempDir d;
+  auto r = run_cli("--gallery " + (d / "absent.vlrg").string() + " gallery list");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "absent.vlrg")) << r.output;
+  vlrtest::write_bytes(d / "junk.vlrg", std::string(4096, 'x'));
+  r = run_cli("--gallery " + (d / "junk.vlrg").string() + " gallery list");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "junk.vlrg")) << r.output;
+  EXPECT_EQ(vlrtest::read_bytes(d / "junk.vlrg"), std::string(4096, 'x'));
+}

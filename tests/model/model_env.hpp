@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "vlrface/models.hpp"
@@ -27,16 +28,34 @@ inline std::optional<std::filesystem::path> dataset(const std::string& name) {
   return p;
 }
 
+// CI sets VLRFACE_REQUIRE_MODELS=1 so that a missing model or dataset fails instead of skipping.
+inline bool models_required() {
+  const char* e = std::getenv("VLRFACE_REQUIRE_MODELS");
+  return e && *e && std::string(e) != "0";
+}
+
 }  // namespace vlrtest
 
-#define VLR_REQUIRE_MODEL(store, name)                                                        \
-  if (!(store).has(name))                                                                     \
-  GTEST_SKIP() << "model '" << (name) << "' not prepared in " << (store).dir()                \
-               << " (run scripts/setup.sh or set VLRFACE_MODELS)"
+// Skips the test with the reason, or fails it where models are required.
+#define VLR_MISSING(message)                                 \
+  do {                                                       \
+    std::ostringstream vlr_reason;                           \
+    vlr_reason << message;                                   \
+    if (vlrtest::models_required()) {                        \
+      FAIL() << "VLRFACE_REQUIRE_MODELS is set: " << vlr_reason.str(); \
+    } else {                                                 \
+      GTEST_SKIP() << vlr_reason.str();                      \
+    }                                                        \
+  } while (0)
 
-#define VLR_REQUIRE_DATASET(var, name)                                                       \
-  const auto var##_opt = vlrtest::dataset(name);                                             \
-  if (!var##_opt)                                                                            \
-    GTEST_SKIP() << "dataset '" << (name) << "' not found: set VLRFACE_DATA to the folder that " \
-                 << "holds it (e.g. ../shared/datasets)";                                    \
+#define VLR_REQUIRE_MODEL(store, name)                                                      \
+  if (!(store).has(name))                                                                   \
+  VLR_MISSING("model '" << (name) << "' not prepared in " << (store).dir()                  \
+                        << " (run scripts/setup.sh or set VLRFACE_MODELS)")
+
+#define VLR_REQUIRE_DATASET(var, name)                                                      \
+  const auto var##_opt = vlrtest::dataset(name);                                            \
+  if (!var##_opt)                                                                           \
+    VLR_MISSING("dataset '" << (name) << "' not found: set VLRFACE_DATA to the folder that " \
+                            << "holds it (e.g. ../shared/datasets)");                       \
   const std::filesystem::path var = *var##_opt

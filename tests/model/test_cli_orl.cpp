@@ -16,13 +16,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
+struct CliRun {
   int status = -1;
   std::string out;
 };
 
-Run cli(const std::string& args) {
-  Run r;
+CliRun cli(const std::string& args) {
+  CliRun r;
   const std::string cmd = std::string(VLRFACE_CLI) + " " + args + " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 65536> buf{};
@@ -67,17 +67,17 @@ TEST_F(OrlCli, EnrolGalleryIdentifyProbesRank1) {
     files_of[id] += " " + (orl / path).string();
   }
   for (const auto& [id, files] : files_of) {
-    const Run r = cli(common_ + " enroll " + id + files);
+    const CliRun r = cli(common_ + " enroll " + id + files);
     ASSERT_EQ(r.status, 0) << id << ": " << r.out;
   }
-  const Run list = cli(common_ + " gallery list --json");
+  const CliRun list = cli(common_ + " gallery list --json");
   ASSERT_EQ(list.status, 0);
   EXPECT_EQ(nlohmann::json::parse(list.out)["people"].size(), files_of.size());
 
   const auto probes = read_list(orl / "probe.txt");
   std::string args;
   for (const auto& [path, id] : probes) args += " " + (orl / path).string();
-  const Run r = cli(common_ + " identify --json --top 5" + args);
+  const CliRun r = cli(common_ + " identify --json --top 5" + args);
   ASSERT_EQ(r.status, 0) << r.out.substr(0, 2000);
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.size(), probes.size());
@@ -102,7 +102,7 @@ TEST_F(OrlCli, BadInputsAmongGoodOnesAreReportedAndTheRestProcessed) {
   ASSERT_EQ(cli(common_ + " enroll s01 " + (orl / "images/s01/1.jpg").string()).status, 0);
   std::ofstream(tmp_ / "notes.jpg") << "not a picture";
   cv::imwrite((tmp_ / "wall.png").string(), cv::Mat(200, 200, CV_8UC3, cv::Scalar(90, 90, 90)));
-  const Run r = cli(common_ + " identify --json " + (orl / "images/s01/5.jpg").string() + " " +
+  const CliRun r = cli(common_ + " identify --json " + (orl / "images/s01/5.jpg").string() + " " +
                     (tmp_ / "notes.jpg").string() + " " + (tmp_ / "wall.png").string() + " " +
                     (tmp_ / "missing.jpg").string());
   EXPECT_EQ(r.status, 1);

@@ -24,7 +24,7 @@ TEST_P(RealModels, EmbeddingsMatchPyTorchFloatModel) {
   VLR_REQUIRE_MODEL(store, GetParam());
   const fs::path ref = store.dir() / "verify" / GetParam() / "reference.json";
   if (!fs::exists(ref)) {
-    GTEST_SKIP() << ref << " absent: setup.sh writes it when VLRFACE_DATA holds orl";
+    VLR_MISSING(ref << " absent: setup.sh writes it when VLRFACE_DATA holds orl");
   }
   nlohmann::json j;
   std::ifstream(ref) >> j;
@@ -70,9 +70,16 @@ TEST(RealDetector, YuNetFindsOrlFacesWithTheDatasetsLandmarks) {
     ASSERT_FALSE(faces.empty()) << file;
     const auto& f = faces.front();
     EXPECT_GT(f.score, 0.6f);
+    // The dataset's points came from YuNet on the uncropped source image, so a few pixels of
+    // detector jitter are expected; a decoding bug (wrong stride, order or scale) is far larger.
+    const double eyes = vlrface::eye_distance(expected);
+    double sum = 0;
     for (std::size_t k = 0; k < 5; ++k) {
-      EXPECT_LT(cv::norm(f.landmarks[k] - expected[k]), 4.0) << file << " landmark " << k;
+      const double err = cv::norm(f.landmarks[k] - expected[k]);
+      EXPECT_LT(err, 0.35 * eyes) << file << " landmark " << k;
+      sum += err;
     }
+    EXPECT_LT(sum / 5, 0.15 * eyes) << file;
     ++checked;
   }
   EXPECT_EQ(checked, 20);

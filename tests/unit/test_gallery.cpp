@@ -772,7 +772,9 @@ TEST(Gallery, ImportRollsBackEarlierPeopleWhenALaterOneFails) {
     fake.dims = fake.produced.size() < 2 ? 512 : 128;
     return fake(img);
   };
-  EXPECT_THROW(g.import_reference(ref.json, embed), Error);
+  const std::string message = error_of([&] { g.import_reference(ref.json, embed); });
+  EXPECT_CONTAINS(message, "people[1] ('bob')");
+  EXPECT_CONTAINS(message, "128");
   EXPECT_EQ(fake.produced.size(), 3u);
   EXPECT_EQ(g.size(), 0u);
   EXPECT_FALSE(g.has_person("alice"));

@@ -1,10 +1,10 @@
 #include "vlrface/degrade.hpp"
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
 
 #include "vlrface/error.hpp"
+#include "vlrface/image_io.hpp"
 
 namespace vlrface {
 
@@ -28,9 +28,7 @@ cv::Mat degrade(const cv::Mat& aligned, int size, const DegradeOptions& o) {
     f.convertTo(small, aligned.type());  // saturates to 0..255
   }
   if (o.jpeg_quality > 0) {
-    std::vector<std::uint8_t> buf;
-    cv::imencode(".jpg", small, buf, {cv::IMWRITE_JPEG_QUALITY, std::clamp(o.jpeg_quality, 1, 100)});
-    small = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
+    small = decode_image(encode_jpeg(small, o.jpeg_quality), "JPEG round trip");
   }
   return small;
 }

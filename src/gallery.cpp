@@ -14,7 +14,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <optional>
 #include <set>
@@ -418,10 +417,7 @@ struct Gallery::Impl {
            ", expected 112x112 CV_8UC3 (8-bit BGR)");
     }
     if (const auto problem = embedding_problem(face.embedding)) fail(what + ": " + *problem);
-    std::vector<uchar> jpeg;
-    if (!cv::imencode(".jpg", img, jpeg, {cv::IMWRITE_JPEG_QUALITY, settings.jpeg_quality})) {
-      fail(what + ": JPEG encoding failed");
-    }
+    const std::vector<std::uint8_t> jpeg = encode_jpeg(img, settings.jpeg_quality);
     return {std::string(jpeg.begin(), jpeg.end()), face.embedding, face.source};
   }
 

@@ -69,7 +69,7 @@ Pipeline Context::make_pipeline(int resolution, const std::string& upscaler) con
 
 std::vector<fs::path> expand_inputs(const std::vector<std::string>& args) {
   static const std::vector<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp", ".pgm",
-                                                ".ppm", ".tif", ".tiff", ".webp"};
+                                                ".ppm", ".pnm", ".tga", ".gif"};
   std::vector<fs::path> out;
   for (const auto& a : args) {
     const fs::path p(a);

@@ -2,12 +2,15 @@
 //
 // Usage: cv::Mat bgr = vlrface::load_image("face.jpg");   // always 8-bit, 3-channel BGR
 // Grey and 16-bit images are converted; a missing, empty, truncated or non-image file raises
-// Error("image", "<file>: <what is wrong>").
+// Error("image", "<file>: <what is wrong>"). Decoding and encoding use Debian's stb library rather
+// than OpenCV's imgcodecs, whose Debian build pulls in GDAL and ~110 more shared libraries
+// (about 44 MB of resident memory at start-up on a Pi-class budget).
 // Thread safety: free functions without shared state.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -19,5 +22,9 @@ cv::Mat load_image(const std::filesystem::path& file);
 cv::Mat decode_image(const std::vector<std::uint8_t>& bytes, const std::string& what);
 // Converts grey, BGRA and 16-bit images to 8-bit BGR.
 cv::Mat to_bgr8(const cv::Mat& image);
+
+// Encoders for 8-bit BGR (or grey) images; Error("image", ...) on failure.
+std::vector<std::uint8_t> encode_jpeg(const cv::Mat& image, int quality = 95);
+std::vector<std::uint8_t> encode_png(const cv::Mat& image);
 
 }  // namespace vlrface

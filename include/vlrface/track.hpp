@@ -1,0 +1,67 @@
+// vlrface/track.hpp — short-term face tracking by box overlap, and a vote over recent frames,
+// so a live name does not flicker from frame to frame.
+//
+// Usage:
+//   vlrface::Tracker tracker({});
+//   auto ids = tracker.update(boxes, observations);   // one call per frame, same order as boxes
+//   const vlrface::TrackState& t = tracker.state(ids[0]);   // t.name is the voted decision
+// Thread safety: one Tracker per video stream (not thread safe).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace vlrface {
+
+struct TrackerOptions {
+  float min_iou = 0.3f;      // a box continues a track when it overlaps it this much
+  int max_missed = 5;        // frames a track survives without a box
+  int vote_window = 7;       // frames in the vote
+  int min_votes = 3;         // a name needs this many of the window (and a strict majority)
+};
+
+struct Observation {
+  std::optional<std::string> name;  // this frame's decision (nullopt: unknown)
+  float similarity = 0;
+};
+
+struct TrackState {
+  std::int64_t id = 0;
+  cv::Rect2f box;
+  std::optional<std::string> name;  // the voted name; nullopt: unknown / undecided
+  float similarity = 0;             // mean similarity of the votes for `name`
+  int age = 0;                      // frames seen
+  int missed = 0;
+};
+
+class Tracker {
+ public:
+  explicit Tracker(TrackerOptions options = {});
+  // Associates boxes with tracks (greedy by IoU), records the observations and returns the
+  // track id of each box.
+  std::vector<std::int64_t> update(const std::vector<cv::Rect2f>& boxes,
+                                   const std::vector<Observation>& observations);
+  const TrackState& state(std::int64_t id) const;
+  std::vector<TrackState> tracks() const;
+  void reset();
+
+ private:
+  struct Track {
+    TrackState state;
+    std::deque<Observation> history;
+  };
+  void vote(Track& t) const;
+  TrackerOptions options_;
+  std::map<std::int64_t, Track> tracks_;
+  std::int64_t next_id_ = 1;
+};
+
+float iou(const cv::Rect2f& a, const cv::Rect2f& b);
+
+}  // namespace vlrface

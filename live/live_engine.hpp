@@ -1,0 +1,96 @@
+// live/live_engine.hpp — the live recognition loop: latest frame from a source, every face
+// detected, aligned, (degraded,) upscaled, embedded, matched, tracked and voted; results
+// published as immutable snapshots for any number of readers (the web server).
+//
+// Usage:
+//   vlrface::live::LiveEngine engine(store, gallery_path, settings, spec);
+//   engine.start();                       // capture thread + processing thread
+//   auto snap = engine.snapshot();        // shared_ptr<const Snapshot>, never blocks long
+//   engine.update_settings(s);            // resolution switch reloads only the upscaler
+//   engine.reload_gallery();              // after the gallery file changed
+// A source that fails or disappears is reopened with exponential back-off (0.5 s .. 10 s); its
+// state is in Snapshot::source_state. Only the latest frame is kept (no queue of stale frames).
+// Thread safety: all public methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "frame_source.hpp"
+#include "vlrface/match.hpp"
+#include "vlrface/pipeline.hpp"
+
+namespace vlrface {
+class ModelStore;
+}
+
+namespace vlrface::live {
+
+struct LiveSettings {
+  int resolution = 16;                // 16, 24, 32 (simulate mode), ignored in native mode
+  std::string mode = "simulate";      // "simulate" or "native"
+  std::string upscaler = "bicubic";
+  std::string task = "identify";      // "identify" (1:N) or "verify" (1:1 against verify_name)
+  std::string verify_name;
+  float threshold = -2;               // < -1: the embedding model's default
+  int native_dsr_below = 40;          // native mode: faces smaller than this go through DSR
+};
+
+struct LiveFace {
+  std::int64_t track_id = 0;
+  cv::Rect2f box;
+  bool too_small = false;
+  std::optional<std::string> name;    // voted decision
+  float similarity = 0;
+  std::vector<Candidate> top;         // this frame's top 5
+  cv::Mat lowres;                     // the low-resolution input the embedder path started from
+  cv::Mat upscaled;                   // what the embedder saw (112x112)
+};
+
+struct Snapshot {
+  std::uint64_t frame_number = 0;
+  double timestamp = 0;               // seconds since the engine started
+  cv::Mat frame;                      // the processed frame (BGR)
+  std::vector<LiveFace> faces;
+  StageTimes times;                   // of this frame
+  double fps = 0;                     // processed frames per second (moving average)
+  std::string source_state;           // "running", "opening", "retrying in 2.0 s: <error>", "ended"
+  std::string source;                 // SourceSpec::describe()
+};
+
+class LiveEngine {
+ public:
+  LiveEngine(const ModelStore& store, std::filesystem::path gallery, LiveSettings settings,
+             SourceSpec source, std::string embedder = "edgeface_xxs");
+  ~LiveEngine();  // stops the threads
+
+  void start();
+  void stop();
+  std::shared_ptr<const Snapshot> snapshot() const;
+  // Waits until a snapshot newer than `after` exists or the timeout passes.
+  std::shared_ptr<const Snapshot> wait_snapshot(std::uint64_t after, int timeout_ms) const;
+
+  LiveSettings settings() const;
+  void update_settings(const LiveSettings& s);  // Error("live", ...) for invalid values
+  void reload_gallery();
+  float default_threshold() const;
+
+  // Capture for enrolment: collects up to `count` aligned faces over the next frames, keeping
+  // only sharp, frontal, large enough single faces; `progress(done, count)` is called per kept
+  // face. Returns the aligned 112x112 faces (possibly fewer after `timeout_ms`).
+  std::vector<cv::Mat> capture_faces(int count, int timeout_ms,
+                                     const std::function<void(int, int)>& progress = {});
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vlrface::live

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cmd_eval.hpp"
 #include "commands.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
@@ -82,6 +83,9 @@ int main(int argc, char** argv) {
   auto* g_reembed = c_gallery->add_subcommand(
       "reembed", "recompute all embeddings with the current model from the stored faces");
 
+  EvalOptions eval_options;
+  CLI::App* c_eval = add_eval_command(app, eval_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -102,6 +106,7 @@ int main(int argc, char** argv) {
     if (*g_export) return run_gallery_export(g, file);
     if (*g_import) return run_gallery_import(g, file);
     if (*g_reembed) return run_gallery_reembed(g);
+    if (*c_eval) return run_eval(g, eval_options);
   } catch (const vlrface::Error& e) {
     std::cerr << "vlrface: " << e.what() << "\n";
     return 1;

@@ -1,0 +1,30 @@
+// vlrface eval — accuracy of the pipeline on a face dataset, per resolution and upscaler.
+#pragma once
+
+#include <string>
+
+#include "context.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace vlrface::cli {
+
+struct EvalOptions {
+  std::string dataset;
+  std::string resolutions = "112,32,24,16";  // 112 or "full": no degradation
+  std::string upscalers = "bicubic";
+  std::string json;       // empty: no JSON report
+  std::string plots;      // empty: no figures
+  double calibrate = -1;  // target FAR; < 0: off
+  int jobs = 2;
+  int limit_folds = 0;  // 0: every fold of pairs.txt
+};
+
+// Registers the "eval" subcommand on `app`, storing its options in `o`; returns it.
+CLI::App* add_eval_command(CLI::App& app, EvalOptions& o);
+
+int run_eval(const GlobalOptions& g, const EvalOptions& o);
+
+}  // namespace vlrface::cli

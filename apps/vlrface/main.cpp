@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cmd_bench.hpp"
 #include "cmd_eval.hpp"
 #include "commands.hpp"
 #include "vlrface/error.hpp"
@@ -83,6 +84,8 @@ int main(int argc, char** argv) {
   auto* g_reembed = c_gallery->add_subcommand(
       "reembed", "recompute all embeddings with the current model from the stored faces");
 
+  BenchOptions bench;
+  auto* c_bench = add_bench_command(app, bench);
   EvalOptions eval_options;
   CLI::App* c_eval = add_eval_command(app, eval_options);
 
@@ -107,6 +110,7 @@ int main(int argc, char** argv) {
     if (*g_import) return run_gallery_import(g, file);
     if (*g_reembed) return run_gallery_reembed(g);
     if (*c_eval) return run_eval(g, eval_options);
+    if (*c_bench) return run_bench(g, bench);
   } catch (const vlrface::Error& e) {
     std::cerr << "vlrface: " << e.what() << "\n";
     return 1;

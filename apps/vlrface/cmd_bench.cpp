@@ -1,0 +1,520 @@
+// `vlrface bench`: times every stage of the per-face path in this process, on this machine.
+#include "cmd_bench.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/utsname.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <opencv2/core/utility.hpp>
+#include <opencv2/dnn.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "vlrface/align.hpp"
+#include "vlrface/bench.hpp"
+#include "vlrface/degrade.hpp"
+#include "vlrface/detect.hpp"
+#include "vlrface/embed.hpp"
+#include "vlrface/error.hpp"
+#include "vlrface/image_io.hpp"
+#include "vlrface/match.hpp"
+#include "vlrface/upscale.hpp"
+
+using json = nlohmann::json;
+
+namespace vlrface::cli {
+namespace {
+
+// A VGA frame: the size a small camera delivers, and YuNet's cost grows with the pixel count.
+constexpr int kFrameWidth = 640;
+constexpr int kFrameHeight = 480;
+// The face image is scaled so its longer side is this many pixels inside the frame: a face
+// large enough for YuNet to find and for alignment to be a real down-warp.
+constexpr int kFaceSideInFrame = 240;
+// Without a detected face the landmarks are the ArcFace template at twice its size, centred.
+constexpr float kSyntheticFaceScale = 2.0f;
+constexpr std::uint32_t kGallerySeed = 20240501;
+constexpr int kPathGallerySize = 1000;  // the per-face path matches against this many people
+constexpr int kEmbeddingDim = 512;
+
+// ---- machine facts ---------------------------------------------------------------------------
+
+std::string first_line_value(const std::string& file, const std::vector<std::string>& keys) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  // Keys in order of preference: x86 has "model name"; Raspberry Pi kernels have "Model".
+  for (const auto& key : keys) {
+    for (const auto& line : lines) {
+      if (line.compare(0, key.size(), key) != 0) continue;
+      const auto colon = line.find(':');
+      if (colon == std::string::npos || line.find_first_not_of(" \t", key.size()) != colon) {
+        continue;
+      }
+      const auto start = line.find_first_not_of(" \t", colon + 1);
+      return start == std::string::npos ? "" : line.substr(start);
+    }
+  }
+  return "unknown";
+}
+
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string compiler() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("gcc ") + __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  if (!(in >> a >> b >> c)) return "unknown";
+  return a + " " + b + " " + c;
+}
+
+// OpenCV 4.6 has no API for its threading back end; its build information names it.
+std::string parallel_framework() {
+  std::istringstream in(cv::getBuildInformation());
+  for (std::string line; std::getline(in, line);) {
+    const auto at = line.find("Parallel framework:");
+    if (at == std::string::npos) continue;
+    const auto start = line.find_first_not_of(" \t", at + 19);
+    return start == std::string::npos ? "unknown" : line.substr(start);
+  }
+  return "unknown";
+}
+
+json machine_info() {
+  utsname u{};
+  std::string kernel = "unknown";
+  if (uname(&u) == 0) kernel = std::string(u.sysname) + " " + u.release + " " + u.machine;
+  return {
+      {"cpu_model", first_line_value("/proc/cpuinfo", {"model name", "Model", "Hardware"})},
+      {"cores", std::thread::hardware_concurrency()},
+      {"opencv_cpus", cv::getNumberOfCPUs()},
+      {"opencv_version", cv::getVersionString()},
+      {"opencv_parallel_framework", parallel_framework()},
+      {"compiler", compiler()},
+#ifdef NDEBUG
+      {"build", "release"},
+#else
+      {"build", "debug (assertions on)"},
+#endif
+      {"kernel", kernel},
+      {"date", utc_now()},
+  };
+}
+
+// ---- inputs ----------------------------------------------------------------------------------
+
+cv::Mat make_frame(const std::string& image) {
+  cv::Mat frame(kFrameHeight, kFrameWidth, CV_8UC3);
+  if (image.empty()) {
+    // Smooth noise rather than a flat colour, so nothing in the image path can shortcut it.
+    cv::RNG rng(kGallerySeed);
+    rng.fill(frame, cv::RNG::UNIFORM, 0, 256);
+    cv::GaussianBlur(frame, frame, cv::Size(0, 0), 3.0);
+    return frame;
+  }
+  const cv::Mat face = load_image(image);
+  frame.setTo(cv::Scalar::all(128));
+  const double s = static_cast<double>(kFaceSideInFrame) / std::max(face.cols, face.rows);
+  cv::Mat scaled;
+  cv::resize(face, scaled, cv::Size(), s, s, cv::INTER_LINEAR);
+  const cv::Rect roi((kFrameWidth - scaled.cols) / 2, (kFrameHeight - scaled.rows) / 2,
+                     scaled.cols, scaled.rows);
+  scaled.copyTo(frame(roi));
+  return frame;
+}
+
+Landmarks synthetic_landmarks() {
+  Landmarks lm = kArcFaceTemplate;
+  const float half = kAlignedSize * kSyntheticFaceScale / 2;
+  for (auto& p : lm) {
+    p = p * kSyntheticFaceScale + cv::Point2f(kFrameWidth / 2.0f - half, kFrameHeight / 2.0f - half);
+  }
+  return lm;
+}
+
+std::vector<PersonTemplate> random_gallery(int people, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<PersonTemplate> out(static_cast<std::size_t>(people));
+  for (int i = 0; i < people; ++i) {
+    auto& t = out[static_cast<std::size_t>(i)];
+    t.name = "person" + std::to_string(i);
+    t.embedding.resize(kEmbeddingDim);
+    for (float& x : t.embedding) x = normal(rng);
+    l2_normalise(t.embedding);
+  }
+  return out;
+}
+
+// ---- results ---------------------------------------------------------------------------------
+
+struct StageResult {
+  std::string stage;    // detect, align, degrade, upscale, embed, match, per_face
+  std::string variant;  // detector or upscaler name; empty otherwise
+  int res = 0;          // low resolution, 0 where it does not apply
+  int people = 0;       // gallery size, 0 where it does not apply
+  bool available = true;
+  std::string note;     // why unavailable
+  SampleStats stats;
+};
+
+struct ThreadRun {
+  int requested = 0;
+  int opencv_threads = 0;
+  int process_threads_after_embed = 0;
+  std::vector<StageResult> stages;
+};
+
+struct MemorySnapshot {
+  std::string phase;
+  ProcessMemory m;
+};
+
+MemorySnapshot snapshot(const std::string& phase) { return {phase, process_memory()}; }
+
+json stats_json(const SampleStats& s) {
+  return {{"n", s.count}, {"median_ms", s.median}, {"p10_ms", s.p10}, {"p90_ms", s.p90},
+          {"min_ms", s.min}, {"max_ms", s.max},    {"mean_ms", s.mean}};
+}
+
+json stage_json(const StageResult& r) {
+  json j = {{"stage", r.stage}, {"available", r.available}};
+  if (!r.variant.empty()) j["variant"] = r.variant;
+  if (r.res) j["res"] = r.res;
+  if (r.people) j["people"] = r.people;
+  if (r.available) {
+    j.update(stats_json(r.stats));
+  } else {
+    j["note"] = r.note;
+  }
+  return j;
+}
+
+std::string detail(const StageResult& r) {
+  std::ostringstream s;
+  if (!r.variant.empty()) s << r.variant;
+  if (r.stage == "detect") s << " " << kFrameWidth << "x" << kFrameHeight;
+  if (r.stage == "embed") s << (s.tellp() > 0 ? " " : "") << kAlignedSize << "x" << kAlignedSize;
+  if (r.res) s << (s.tellp() > 0 ? " " : "") << r.res << " px";
+  if (r.people) s << (s.tellp() > 0 ? ", " : "") << r.people << " people";
+  return s.str();
+}
+
+void print_table(const json& machine, const json& config, const json& load,
+                 const std::vector<ThreadRun>& runs, const std::vector<MemorySnapshot>& memory) {
+  std::printf("vlrface bench — %s, %s cores, OpenCV %s (%s), %s, %s\n",
+              machine["cpu_model"].get<std::string>().c_str(),
+              machine["cores"].dump().c_str(),
+              machine["opencv_version"].get<std::string>().c_str(),
+              machine["opencv_parallel_framework"].get<std::string>().c_str(),
+              machine["compiler"].get<std::string>().c_str(),
+              machine["date"].get<std::string>().c_str());
+  std::printf("frame: %s; landmarks: %s; repeat %d after %d warm-up; load average %s\n\n",
+              config["frame"].get<std::string>().c_str(),
+              config["landmarks"].get<std::string>().c_str(), config["repeat"].get<int>(),
+              config["warmup"].get<int>(), config["load_average_start"].get<std::string>().c_str());
+  for (const auto& run : runs) {
+    std::printf("threads %d (cv::getNumThreads %d; process threads after embed: %d)\n",
+                run.requested, run.opencv_threads, run.process_threads_after_embed);
+    std::printf("  %-9s %-26s %10s %10s %10s %10s %10s\n", "stage", "input", "median ms",
+                "p10 ms", "p90 ms", "min ms", "max ms");
+    for (const auto& r : run.stages) {
+      if (!r.available) {
+        // The whole reason (with the set-up hint) is in the JSON; one line is enough here.
+        const std::string why = r.note.size() > 60 ? r.note.substr(0, 57) + "..." : r.note;
+        std::printf("  %-9s %-26s unavailable (%s)\n", r.stage.c_str(), detail(r).c_str(),
+                    why.c_str());
+        continue;
+      }
+      const auto& s = r.stats;
+      std::printf("  %-9s %-26s %10.3f %10.3f %10.3f %10.3f %10.3f\n", r.stage.c_str(),
+                  detail(r).c_str(), s.median, s.p10, s.p90, s.min, s.max);
+    }
+    std::printf("\n");
+  }
+  std::printf("per_face = align + degrade + bicubic upscale + embed + match, one face, one call "
+              "each.\n\nmodel load (ms):");
+  for (const auto& [k, v] : load.items()) {
+    if (v.is_number()) std::printf(" %s %.1f;", k.c_str(), v.get<double>());
+  }
+  std::printf("\n\nmemory (MiB)                 peak RSS  current RSS  (anonymous  file-backed)\n");
+  for (const auto& [phase, m] : memory) {
+    std::printf("  %-26s %9.1f %12.1f %12.1f %13.1f\n", phase.c_str(), m.peak_kib / 1024.0,
+                m.current_kib / 1024.0, m.anon_kib / 1024.0, m.file_kib / 1024.0);
+  }
+}
+
+void check_options(const BenchOptions& o) {
+  if (o.repeat < 1) throw Error("cli", "--repeat must be >= 1, not " + std::to_string(o.repeat));
+  if (o.warmup < 0) throw Error("cli", "--warmup must be >= 0, not " + std::to_string(o.warmup));
+  if (o.resolutions.empty()) throw Error("cli", "--res needs at least one resolution");
+  for (int r : o.resolutions) {
+    if (r < 4 || r >= kAlignedSize) {
+      throw Error("cli", "--res values must be 4..111 pixels, not " + std::to_string(r));
+    }
+  }
+  if (o.threads.empty()) throw Error("cli", "--threads needs at least one thread count");
+  for (int t : o.threads) {
+    if (t < 0) throw Error("cli", "--threads values must be >= 0, not " + std::to_string(t));
+  }
+  for (int n : o.gallery_sizes) {
+    if (n < 1) throw Error("cli", "--gallery-sizes values must be >= 1, not " + std::to_string(n));
+  }
+}
+
+}  // namespace
+
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
+  auto* c = app.add_subcommand("bench", "time each stage, model loading, memory and threads");
+  c->add_option("--res", o.resolutions, "low resolutions to time, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  c->add_option("--threads", o.threads,
+                "inference thread counts, one pass each, comma-separated (0: all cores)")
+      ->delimiter(',')
+      ->capture_default_str();
+  c->add_option("--repeat", o.repeat, "timed runs per stage")->capture_default_str();
+  c->add_option("--warmup", o.warmup, "untimed runs before them")->capture_default_str();
+  c->add_option("--gallery-sizes", o.gallery_sizes,
+                "synthetic gallery sizes for the match stage, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  c->add_option("--image", o.image,
+                "face image to place in the 640x480 frame (default: a synthetic frame)");
+  c->add_option("--json", o.json, "also write every result to this JSON file");
+  return c;
+}
+
+int run_bench(const GlobalOptions& g, const BenchOptions& o) {
+  check_options(o);
+  std::vector<MemorySnapshot> memory{snapshot("start")};
+  const int threads_at_start = process_thread_count();
+  const std::string load_start = load_average();
+  const json machine = machine_info();
+  const Context ctx(g);
+  const ModelStore& store = ctx.store();
+
+  // ---- model loading, cold: the objects the app builds, first thing in a fresh process ----
+  json load = json::object();
+  auto time_once = [](auto&& fn) { return time_ms(fn, 0, 1).front(); };
+  const ModelInfo* det_info = nullptr;
+  std::string detector_model = "none (Haar fallback)";
+  if (store.has(kDefaultDetector)) {
+    load["yunet_verify_sha256_ms"] = time_once([&] { det_info = &store.get(kDefaultDetector); });
+    detector_model = det_info->id.empty() ? det_info->name : det_info->id;
+  }
+  std::unique_ptr<Detector> detector;
+  bool haar = false;
+  // make_detector verifies the file again, then reads the network.
+  load["detector_construct_ms"] =
+      time_once([&] { detector = make_detector(store, DetectorOptions{}, &haar); });
+  const ModelInfo* emb_info = nullptr;
+  load["edgeface_verify_sha256_ms"] = time_once([&] { emb_info = &ctx.embedder_info(); });
+  std::optional<Embedder> embedder;
+  // readNet plus one inference (the constructor's): the time until embeddings can be made.
+  load["embedder_construct_ms"] = time_once([&] { embedder.emplace(*emb_info); });
+  memory.push_back(snapshot("models loaded"));
+
+  // ---- inputs ----
+  const cv::Mat frame = make_frame(o.image);
+  Landmarks landmarks = synthetic_landmarks();
+  std::string landmark_source = "synthetic (ArcFace template x2, centred)";
+  {
+    const auto faces = detector->detect(frame);
+    if (!faces.empty()) {
+      landmarks = faces.front().landmarks;
+      landmark_source = detector->name() + " detection (score " +
+                        std::to_string(faces.front().score).substr(0, 4) + ")";
+    } else if (!o.image.empty()) {
+      spdlog::warn("no face found in {}; aligning with synthetic landmarks", o.image);
+    }
+  }
+  // YuNet allocates its 640x480 feature maps on the first detection, so this differs from the
+  // snapshot above by what detection needs at run time.
+  memory.push_back(snapshot("first detection done"));
+  const cv::Mat aligned = align_face(frame, landmarks);
+  BicubicUpscaler bicubic;
+  std::map<int, cv::Mat> lowres, upscaled;
+  std::map<int, std::string> dsr_unavailable;
+  std::map<int, std::unique_ptr<Upscaler>> dsr;
+  for (int r : o.resolutions) {
+    lowres[r] = degrade(aligned, r);
+    upscaled[r] = bicubic.upscale(lowres[r]);
+    try {
+      dsr[r] = make_upscaler("dsr", r, store);
+    } catch (const Error& e) {
+      dsr_unavailable[r] = e.what();
+    }
+  }
+
+  std::vector<int> sizes = o.gallery_sizes;
+  if (std::find(sizes.begin(), sizes.end(), kPathGallerySize) == sizes.end()) {
+    sizes.push_back(kPathGallerySize);
+  }
+  std::map<int, Matcher> matchers;
+  for (int n : sizes) {
+    // Building the templates and the matcher's copy of them coexist for a moment: that is the
+    // peak a real gallery of this size also has while it is opened.
+    matchers.emplace(n, Matcher(random_gallery(n, kGallerySeed + static_cast<unsigned>(n))));
+    memory.push_back(snapshot("gallery " + std::to_string(n) + " built"));
+  }
+  std::vector<float> probe = random_gallery(1, kGallerySeed - 1).front().embedding;
+
+  // ---- timed passes, one per thread count ----
+  const int W = o.warmup, N = o.repeat;
+  std::vector<ThreadRun> runs;
+  double sink = 0;  // results feed this so no call can be dropped as unused
+  for (int t : o.threads) {
+    set_inference_threads(t);
+    ThreadRun run;
+    run.requested = t;
+    run.opencv_threads = inference_threads();
+    spdlog::info("bench: {} thread(s)", t);
+    auto add = [&](std::string stage, std::string variant, int res, int people,
+                   const std::vector<double>& ms) {
+      StageResult r;
+      r.stage = std::move(stage);
+      r.variant = std::move(variant);
+      r.res = res;
+      r.people = people;
+      r.stats = summarise(ms);
+      run.stages.push_back(std::move(r));
+    };
+    add("detect", detector->name(), 0, 0,
+        time_ms([&] { sink += static_cast<double>(detector->detect(frame).size()); }, W, N));
+    add("align", "", 0, 0,
+        time_ms([&] { sink += align_face(frame, landmarks).at<cv::Vec3b>(56, 56)[0]; }, W, N));
+    for (int r : o.resolutions) {
+      add("degrade", "", r, 0,
+          time_ms([&] { sink += degrade(aligned, r).at<cv::Vec3b>(0, 0)[0]; }, W, N));
+    }
+    for (int r : o.resolutions) {
+      add("upscale", "bicubic", r, 0,
+          time_ms([&] { sink += bicubic.upscale(lowres[r]).at<cv::Vec3b>(0, 0)[0]; }, W, N));
+      if (dsr.count(r)) {
+        add("upscale", "dsr", r, 0,
+            time_ms([&] { sink += dsr[r]->upscale(lowres[r]).at<cv::Vec3b>(0, 0)[0]; }, W, N));
+      } else {
+        StageResult missing;
+        missing.stage = "upscale";
+        missing.variant = "dsr";
+        missing.res = r;
+        missing.available = false;
+        missing.note = dsr_unavailable[r];
+        run.stages.push_back(std::move(missing));
+      }
+    }
+    const cv::Mat& embed_input = upscaled[o.resolutions.front()];
+    add("embed", "", 0, 0, time_ms([&] { sink += embedder->embed(embed_input)[0]; }, W, N));
+    // OpenCV's pool threads outlive the parallel region, so counting now sees what embed used.
+    run.process_threads_after_embed = process_thread_count();
+    for (int n : o.gallery_sizes) {
+      const Matcher& m = matchers.at(n);
+      add("match", "", 0, n, time_ms([&] { sink += m.match(probe).similarity; }, W, N));
+    }
+    const Matcher& path_matcher = matchers.at(kPathGallerySize);
+    for (int r : o.resolutions) {
+      add("per_face", "", r, kPathGallerySize,
+          time_ms(
+              [&] {
+                const cv::Mat a = align_face(frame, landmarks);
+                const cv::Mat up = bicubic.upscale(degrade(a, r));
+                sink += path_matcher.match(embedder->embed(up)).similarity;
+              },
+              W, N));
+    }
+    runs.push_back(std::move(run));
+  }
+  memory.push_back(snapshot("end"));
+
+  // readNet alone, warm (each file already parsed once). Timed after the last memory reading:
+  // the extra networks it builds and frees would otherwise inflate it.
+  const int loads = std::min(N, 5);
+  if (det_info) {
+    load["yunet_readnet_warm_ms"] = summarise(time_ms(
+        [&] { (void)cv::dnn::readNetFromONNX(det_info->path.string()); }, 0, loads)).median;
+  }
+  load["edgeface_readnet_warm_ms"] = summarise(time_ms(
+      [&] { (void)cv::dnn::readNetFromONNX(emb_info->path.string()); }, 0, loads)).median;
+
+  json config = {
+      {"repeat", N},
+      {"warmup", W},
+      {"threads", o.threads},
+      {"resolutions", o.resolutions},
+      {"gallery_sizes", o.gallery_sizes},
+      {"gallery_seed", kGallerySeed},
+      {"path_gallery_size", kPathGallerySize},
+      {"image", o.image.empty() ? json(nullptr) : json(o.image)},
+      {"frame", std::to_string(kFrameWidth) + "x" + std::to_string(kFrameHeight) +
+                    (o.image.empty() ? " synthetic" : " from " + o.image)},
+      {"landmarks", landmark_source},
+      {"landmark_points", json::array()},
+      {"detector", detector->name()},
+      {"detector_model", detector_model},
+      {"detector_is_haar_fallback", haar},
+      {"embedder", embedder->model_id()},
+      {"models", store.dir().string()},
+      {"load_average_start", load_start},
+      {"load_average_end", load_average()},
+  };
+  for (const auto& p : landmarks) config["landmark_points"].push_back({p.x, p.y});
+  print_table(machine, config, load, runs, memory);
+
+  if (!o.json.empty()) {
+    json j = {{"tool", "vlrface bench"}, {"machine", machine}, {"config", config},
+              {"load_ms", load}};
+    j["threads"] = {{"at_start", threads_at_start}, {"at_end", process_thread_count()}};
+    j["runs"] = json::array();
+    for (const auto& run : runs) {
+      json jr = {{"threads", run.requested},
+                 {"opencv_threads", run.opencv_threads},
+                 {"process_threads_after_embed", run.process_threads_after_embed},
+                 {"stages", json::array()}};
+      for (const auto& r : run.stages) jr["stages"].push_back(stage_json(r));
+      j["runs"].push_back(std::move(jr));
+    }
+    j["memory"] = json::array();
+    for (const auto& [phase, m] : memory) {
+      j["memory"].push_back({{"phase", phase},
+                             {"peak_rss_kib", m.peak_kib},
+                             {"current_rss_kib", m.current_kib},
+                             {"anon_rss_kib", m.anon_kib},
+                             {"file_rss_kib", m.file_kib}});
+    }
+    j["peak_rss_kib"] = memory.back().m.peak_kib;
+    j["current_rss_kib"] = memory.back().m.current_kib;
+    j["checksum"] = sink;
+    std::ofstream out(o.json);
+    out << j.dump(2) << "\n";
+    if (!out) throw Error("bench", o.json + ": cannot be written");
+  }
+  return 0;
+}
+
+}  // namespace vlrface::cli

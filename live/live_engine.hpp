@@ -34,13 +34,16 @@ class ModelStore;
 namespace vlrface::live {
 
 struct LiveSettings {
-  int resolution = 16;                // 16, 24, 32 (simulate mode), ignored in native mode
+  int resolution = 16;                // simulate: 16, 24, 32 (any 4..111; 0: full); native: unused
   std::string mode = "simulate";      // "simulate" or "native"
   std::string upscaler = "bicubic";
   std::string task = "identify";      // "identify" (1:N) or "verify" (1:1 against verify_name)
   std::string verify_name;
   float threshold = -2;               // < -1: the embedding model's default
-  int native_dsr_below = 40;          // native mode: faces smaller than this go through DSR
+  // Native mode: faces smaller than this (px, the aligned crop's size in the frame: about 3.2x
+  // the eye distance) start from the nearest working resolution and go through the upscaler;
+  // larger ones go to the embedder as the camera gives them. 0: never.
+  int native_dsr_below = 40;
 };
 
 struct LiveFace {
@@ -48,8 +51,8 @@ struct LiveFace {
   cv::Rect2f box;
   bool too_small = false;
   std::optional<std::string> name;    // voted decision
-  float similarity = 0;
-  std::vector<Candidate> top;         // this frame's top 5
+  float similarity = 0;               // mean of the track's votes for `name` (see track.hpp)
+  std::vector<Candidate> top;         // this frame's top 5 (verify: the one person)
   cv::Mat lowres;                     // the low-resolution input the embedder path started from
   cv::Mat upscaled;                   // what the embedder saw (112x112)
 };
@@ -57,34 +60,46 @@ struct LiveFace {
 struct Snapshot {
   std::uint64_t frame_number = 0;
   double timestamp = 0;               // seconds since the engine started
-  cv::Mat frame;                      // the processed frame (BGR)
+  cv::Mat frame;                      // the processed frame (BGR); empty while opening/retrying
   std::vector<LiveFace> faces;
   StageTimes times;                   // of this frame
   double fps = 0;                     // processed frames per second (moving average)
-  std::string source_state;           // "running", "opening", "retrying in 2.0 s: <error>", "ended"
+  // "stopped" (before start / after stop), "opening", "running", "retrying in 2.0 s: <error>",
+  // "ended" (a video file or folder without loop played to its end; the last frame stays).
+  std::string source_state;
   std::string source;                 // SourceSpec::describe()
 };
 
 class LiveEngine {
  public:
+  // Loads the embedder and detector and reads the gallery (created when missing); throws Error
+  // for a missing model, another model's gallery or invalid settings. Opens no source yet.
   LiveEngine(const ModelStore& store, std::filesystem::path gallery, LiveSettings settings,
              SourceSpec source, std::string embedder = "edgeface_xxs");
   ~LiveEngine();  // stops the threads
 
-  void start();
-  void stop();
+  void start();  // no-op when running; may follow stop()
+  void stop();   // joins both threads; returns within a frame's processing time
+  // Never null: before the first frame, a snapshot with an empty frame and the source state.
   std::shared_ptr<const Snapshot> snapshot() const;
-  // Waits until a snapshot newer than `after` exists or the timeout passes.
+  // Waits until a snapshot with frame_number > `after` exists or the timeout passes; a change
+  // of source_state alone publishes a snapshot with the same frame_number and does not wake it.
   std::shared_ptr<const Snapshot> wait_snapshot(std::uint64_t after, int timeout_ms) const;
 
   LiveSettings settings() const;
-  void update_settings(const LiveSettings& s);  // Error("live", ...) for invalid values
-  void reload_gallery();
+  // Error("live", ...) for invalid values (a verify_name not enrolled, a DSR model missing, ...);
+  // applied from the next processed frame, which also clears the tracks' votes.
+  void update_settings(const LiveSettings& s);
+  void reload_gallery();  // Error("gallery", ...) when the file cannot be read
+  // The embedding model's threshold (used while LiveSettings::threshold < -1) for the current
+  // settings: calibrated per working resolution where the model's manifest gives one.
   float default_threshold() const;
 
   // Capture for enrolment: collects up to `count` aligned faces over the next frames, keeping
   // only sharp, frontal, large enough single faces; `progress(done, count)` is called per kept
-  // face. Returns the aligned 112x112 faces (possibly fewer after `timeout_ms`).
+  // face, on the calling thread. Returns the aligned 112x112 faces (possibly fewer after
+  // `timeout_ms`, or at stop()). Error("live", ...) when the engine is not running or another
+  // capture is in progress.
   std::vector<cv::Mat> capture_faces(int count, int timeout_ms,
                                      const std::function<void(int, int)>& progress = {});
 

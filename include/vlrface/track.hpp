@@ -50,6 +50,9 @@ class Tracker {
   const TrackState& state(std::int64_t id) const;
   std::vector<TrackState> tracks() const;
   void reset();
+  // Forgets every track's votes but keeps the tracks and their ids: after a change of settings
+  // or gallery, old votes would decide for the new ones, yet the faces are the same.
+  void clear_votes();
 
  private:
   struct Track {

@@ -1,0 +1,721 @@
+#include "live_engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <opencv2/imgproc.hpp>
+#include <set>
+#include <thread>
+
+#include "vlrface/align.hpp"
+#include "vlrface/degrade.hpp"
+#include "vlrface/detect.hpp"
+#include "vlrface/embed.hpp"
+#include "vlrface/error.hpp"
+#include "vlrface/gallery.hpp"
+#include "vlrface/models.hpp"
+#include "vlrface/track.hpp"
+#include "vlrface/upscale.hpp"
+
+namespace vlrface::live {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr double kMinBackoffS = 0.5;
+constexpr double kMaxBackoffS = 10.0;
+constexpr int kTopK = 5;
+// The processing thread wakes this often to notice stop() even when no frame arrives.
+constexpr auto kPoll = std::chrono::milliseconds(200);
+// Frames-per-second is averaged over this much recent time.
+constexpr double kFpsWindowS = 2.0;
+
+// capture_faces() acceptance rules. An enrolment face should be as good as the camera can give:
+// big enough that the 112x112 crop is not itself an upscale of a few pixels, frontal (the
+// gallery template is a mean, and profiles drag it away from the frontal probes it will meet),
+// and sharp (a motion-blurred frame makes a template that matches everybody a little).
+constexpr float kCaptureMinEyeDistance = 40.0f;
+// Variance of the Laplacian of the grey 112 face: ORL faces enlarged twice (soft) give 40..70,
+// the same after a Gaussian blur of sigma 1.5 px 15..20, sigma 3 about 6.
+constexpr double kCaptureMinSharpness = 20.0;
+constexpr float kCaptureNoseMin = 0.3f;  // nose x between the eyes, as a fraction
+constexpr float kCaptureNoseMax = 0.7f;
+constexpr float kCaptureMinSymmetry = 0.7f;  // shorter / longer eye-to-nose distance
+constexpr auto kCaptureMinGap = std::chrono::milliseconds(200);
+constexpr double kCaptureMinChange = 1.0;  // mean absolute pixel difference to kept faces
+
+// Eye distance of the ArcFace template: the aligned 112 px crop of a face whose eyes are d px
+// apart covers d * 112 / kTemplateEyeDistance source pixels, the face's "native size".
+const float kTemplateEyeDistance = eye_distance(kArcFaceTemplate);
+
+std::string fmt_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", s);
+  return buf;
+}
+
+bool is_finite_source(const SourceSpec& s) {
+  return s.kind == SourceSpec::Kind::kVideoFile || s.kind == SourceSpec::Kind::kImageFolder;
+}
+
+int nearest_working_resolution(float size) {
+  int best = kWorkingResolutions.front();
+  for (int r : kWorkingResolutions) {
+    if (std::abs(r - size) < std::abs(best - size)) best = r;
+  }
+  return best;
+}
+
+double sharpness(const cv::Mat& face) {
+  cv::Mat grey, lap;
+  cv::cvtColor(face, grey, cv::COLOR_BGR2GRAY);
+  cv::Laplacian(grey, lap, CV_64F);
+  cv::Scalar mean, sd;
+  cv::meanStdDev(lap, mean, sd);
+  return sd[0] * sd[0];
+}
+
+// The embedder's decision threshold for faces that reach it from `resolution` px (0: full).
+// Calibrated per resolution where the manifest says so (ModelInfo::threshold_for, being added
+// alongside this code); the requires-expression keeps this file building either way.
+template <typename Info>
+float model_threshold(const Info& info, int resolution) {
+  if constexpr (requires { info.threshold_for(resolution); }) {
+    return static_cast<float>(info.threshold_for(resolution));
+  } else {
+    return static_cast<float>(info.threshold);
+  }
+}
+
+// Hands memory freed inside the heap back to the system. Loading the networks leaves megabytes
+// of freed import buffers in the loading thread's malloc arena, where the processing thread's
+// own arena can never reuse them: without this they stay resident for the process's life.
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+bool frontal(const Landmarks& lm) {
+  const float span = lm[1].x - lm[0].x;
+  if (span <= 0) return false;
+  const float t = (lm[2].x - lm[0].x) / span;
+  if (t < kCaptureNoseMin || t > kCaptureNoseMax) return false;
+  const float dl = static_cast<float>(cv::norm(lm[2] - lm[0]));
+  const float dr = static_cast<float>(cv::norm(lm[2] - lm[1]));
+  return std::max(dl, dr) > 0 && std::min(dl, dr) / std::max(dl, dr) >= kCaptureMinSymmetry;
+}
+
+}  // namespace
+
+struct LiveEngine::Impl {
+  const ModelStore& store;
+  const std::filesystem::path gallery_path;
+  const SourceSpec spec;
+  const std::string source_name;
+  std::string model_id;
+  const ModelInfo* embedder_info = nullptr;  // the store's entry: the store outlives us
+
+  // Settings: written by any thread, applied by the processing thread before its next frame.
+  mutable std::mutex settings_mu;
+  LiveSettings settings;
+  std::uint64_t settings_version = 1;
+
+  // The gallery, swapped whole on reload so that a frame in flight keeps a consistent matcher.
+  mutable std::mutex gallery_mu;
+  std::shared_ptr<const Matcher> matcher;
+  std::set<std::string> people;
+  std::uint64_t gallery_version = 1;
+
+  // Owned by the processing thread once started (constructed before, so model errors throw
+  // from the constructor).
+  std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<Detector> detector;
+  Tracker tracker;
+  std::map<int, std::unique_ptr<Upscaler>> native_upscalers;  // per working resolution
+  std::string native_kind;
+  LiveSettings applied;
+  std::uint64_t applied_settings = 0, applied_gallery = 0;
+  std::deque<double> done_times;  // completion times of recent frames, for fps
+  double first_done = 0;          // of the first frame since start()
+  std::uint64_t processed = 0;
+
+  // The latest captured frame: overwritten, never queued, so processing is never behind.
+  std::mutex frame_mu;
+  std::condition_variable frame_cv;
+  cv::Mat latest;
+  std::uint64_t latest_seq = 0, taken_seq = 0;
+  double latest_time = 0;
+
+  // The source being read, so stop() can interrupt a blocked read.
+  std::mutex source_mu;
+  FrameSource* current = nullptr;
+
+  // Published state; source_state lives under the same mutex so the last snapshot always
+  // carries the newest state, whichever thread published last.
+  mutable std::mutex snap_mu;
+  mutable std::condition_variable snap_cv;
+  std::shared_ptr<const Snapshot> snap;
+  std::string source_state = "stopped";
+
+  std::mutex run_mu;  // serialises start() and stop()
+  std::atomic<bool> stopping{false};
+  bool running = false;
+  std::condition_variable stop_cv;  // back-off waits, with frame_mu
+  std::thread capture_thread, process_thread;
+  Clock::time_point t0 = Clock::now();
+
+  // An enrolment capture in progress (capture_faces), filled by the processing thread.
+  std::mutex cap_mu;
+  std::condition_variable cap_cv;
+  bool cap_active = false;
+  int cap_count = 0;
+  std::vector<cv::Mat> cap_faces;
+  std::uint64_t cap_last_frame = 0;
+  Clock::time_point cap_last_time{};
+
+  Impl(const ModelStore& s, std::filesystem::path g, LiveSettings st, SourceSpec src,
+       const std::string& embedder)
+      : store(s),
+        gallery_path(std::move(g)),
+        spec(std::move(src)),
+        source_name(spec.describe()),
+        settings(std::move(st)) {
+    const ModelInfo& info = store.get(embedder);
+    embedder_info = &info;
+    model_id = info.id;
+    // The gallery first: SQLite's transient memory is then reused by the networks loaded next
+    // instead of adding to the peak on top of them.
+    load_gallery();
+    PipelineConfig pc;
+    pc.embedder = embedder;
+    pc.upscaler = settings.upscaler;
+    pc.resolution = settings.mode == "simulate" ? settings.resolution : 0;
+    // Before validate() so an invalid resolution gets the pipeline's own message.
+    if (pc.resolution != 0 && (pc.resolution < 4 || pc.resolution >= kAlignedSize)) {
+      pc.resolution = 0;
+    }
+    pipeline = std::make_unique<Pipeline>(store, pc);
+    // Our own detector rather than the pipeline's (which is created only by process()): native
+    // mode needs detection without the pipeline's degrade step, and one detector for both modes
+    // keeps a single set of network buffers in memory.
+    detector = make_detector(store, pc.detector);
+    validate(settings);
+    release_free_memory();
+    auto first = std::make_shared<Snapshot>();
+    first->source = source_name;
+    first->source_state = source_state;
+    snap = std::move(first);
+  }
+
+  void load_gallery() {
+    std::vector<PersonTemplate> templates;
+    {
+      // Closed before the matcher is built: SQLite's cache and the matcher's copy of the
+      // templates need not be in memory together.
+      Gallery g(gallery_path, model_id);
+      templates = g.templates();
+    }
+    auto m = std::make_shared<const Matcher>(templates);
+    std::set<std::string> names;
+    for (const auto& t : templates) names.insert(t.name);
+    std::lock_guard lk(gallery_mu);
+    matcher = std::move(m);
+    people = std::move(names);
+    ++gallery_version;
+  }
+
+  void validate(const LiveSettings& s) const {
+    if (s.mode != "simulate" && s.mode != "native") {
+      throw Error("live", "mode must be 'simulate' or 'native', not '" + s.mode + "'");
+    }
+    if (s.mode == "simulate" && s.resolution != 0 &&
+        (s.resolution < 4 || s.resolution >= kAlignedSize)) {
+      throw Error("live", "resolution " + std::to_string(s.resolution) +
+                              " out of range (16, 24, 32; any 4..111; 0 for full)");
+    }
+    if (s.task != "identify" && s.task != "verify") {
+      throw Error("live", "task must be 'identify' or 'verify', not '" + s.task + "'");
+    }
+    if (s.task == "verify") {
+      if (s.verify_name.empty()) throw Error("live", "verify needs the name of an enrolled person");
+      std::lock_guard lk(gallery_mu);
+      if (!people.count(s.verify_name)) {
+        throw Error("live",
+                    "verify: '" + s.verify_name + "' is not enrolled in " + gallery_path.string());
+      }
+    }
+    if (std::isnan(s.threshold) || s.threshold > 1) {
+      throw Error("live", "threshold must be -1..1 (or below -1 for the model's default)");
+    }
+    if (s.native_dsr_below < 0 || s.native_dsr_below > 1000) {
+      throw Error("live", "native_dsr_below must be 0..1000 px");
+    }
+    // Building the upscalers now reports a missing DSR model to the caller, not to a log.
+    if (s.mode == "simulate" && s.resolution > 0) {
+      (void)make_upscaler(s.upscaler, s.resolution, store);
+    } else if (s.mode == "native" && s.native_dsr_below > 0) {
+      for (int r : kWorkingResolutions) (void)make_upscaler(s.upscaler, r, store);
+    }
+  }
+
+  double now_s() const { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+  // --- publishing -------------------------------------------------------------------------
+
+  void set_state(const std::string& state) {
+    std::lock_guard lk(snap_mu);
+    if (state == source_state) return;
+    source_state = state;
+    auto s = std::make_shared<Snapshot>(*snap);
+    s->source_state = state;
+    if (state != "running") s->fps = 0;
+    // While (re)opening there is no current picture: a stale last frame would look live.
+    if (state == "opening" || state.rfind("retrying", 0) == 0) {
+      s->frame = cv::Mat();
+      s->faces.clear();
+    }
+    snap = std::move(s);
+    snap_cv.notify_all();
+  }
+
+  void publish(std::shared_ptr<Snapshot> s) {
+    std::lock_guard lk(snap_mu);
+    s->source_state = source_state;
+    s->source = source_name;
+    snap = std::move(s);
+    snap_cv.notify_all();
+  }
+
+  // Makes a waiter on `cv` see `stopping` even if it checked just before the flag changed.
+  template <typename Mutex>
+  static void wake(Mutex& mu, std::condition_variable& cv) {
+    { std::lock_guard lk(mu); }
+    cv.notify_all();
+  }
+
+  // --- capture thread ----------------------------------------------------------------------
+
+  void capture_loop() {
+    double backoff = kMinBackoffS;
+    while (!stopping) {
+      set_state("opening");
+      std::string err;
+      std::unique_ptr<FrameSource> src;
+      try {
+        src = open_source(spec);
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+      if (src) {
+        {
+          std::lock_guard lk(source_mu);
+          if (stopping) break;
+          current = src.get();
+        }
+        const auto opened = Clock::now();
+        bool got_any = false;
+        try {
+          cv::Mat f;
+          while (!stopping && src->read(f)) {
+            if (!got_any) set_state("running");
+            got_any = true;
+            const double t = now_s();
+            {
+              std::lock_guard lk(frame_mu);
+              latest = std::move(f);
+              latest_time = t;
+              ++latest_seq;
+            }
+            frame_cv.notify_one();
+            f = cv::Mat();  // never write into a buffer the processing thread may hold
+          }
+          err = src->error();
+        } catch (const std::exception& e) {  // read() promises not to throw; be safe anyway
+          err = e.what();
+        }
+        {
+          std::lock_guard lk(source_mu);
+          current = nullptr;
+        }
+        src.reset();  // kills and reaps ffmpeg
+        if (stopping) break;
+        if (err.empty()) {
+          if (is_finite_source(spec)) {
+            set_state("ended");
+            std::unique_lock lk(frame_mu);
+            stop_cv.wait(lk, [&] { return stopping.load(); });
+            break;
+          }
+          err = source_name + ": the source ended";
+        }
+        // A source that ran for a while gets a quick reconnect; one that keeps failing right
+        // after opening is retried less and less often.
+        if (got_any && Clock::now() - opened >= std::chrono::duration<double>(kMaxBackoffS)) {
+          backoff = kMinBackoffS;
+        }
+      }
+      set_state("retrying in " + fmt_seconds(backoff) + " s: " + err);
+      {
+        std::unique_lock lk(frame_mu);
+        stop_cv.wait_for(lk, std::chrono::duration<double>(backoff),
+                         [&] { return stopping.load(); });
+      }
+      backoff = std::min(backoff * 2, kMaxBackoffS);
+    }
+  }
+
+  // --- processing thread -------------------------------------------------------------------
+
+  void process_loop() {
+    while (!stopping) {
+      cv::Mat frame;
+      double t = 0;
+      {
+        std::unique_lock lk(frame_mu);
+        frame_cv.wait_for(lk, kPoll, [&] { return stopping || latest_seq > taken_seq; });
+        if (stopping) break;
+        if (latest_seq <= taken_seq) continue;
+        frame = std::move(latest);
+        latest = cv::Mat();
+        taken_seq = latest_seq;
+        t = latest_time;
+      }
+      try {
+        apply_settings();
+        process(frame, t);
+      } catch (const std::exception&) {
+        // One bad frame (an OpenCV error on odd input) must not end live processing; the next
+        // frame is tried afresh.
+      }
+    }
+  }
+
+  void apply_settings() {
+    std::uint64_t gv;
+    {
+      std::lock_guard lk(gallery_mu);
+      gv = gallery_version;
+    }
+    bool changed = gv != applied_gallery;
+    applied_gallery = gv;
+    {
+      std::lock_guard lk(settings_mu);
+      if (settings_version != applied_settings) {
+        applied = settings;
+        applied_settings = settings_version;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    const PipelineConfig& pc = pipeline->config();
+    if (applied.mode == "simulate" &&
+        (pc.resolution != applied.resolution || pc.upscaler != applied.upscaler)) {
+      pipeline->set_resolution(applied.resolution, applied.upscaler);  // only the upscaler
+    }
+    if (native_kind != applied.upscaler) {
+      native_upscalers.clear();
+      native_kind = applied.upscaler;
+    }
+    // Votes cast under other settings or another gallery would decide for the new ones.
+    tracker.clear_votes();
+  }
+
+  Upscaler& native_upscaler(int r) {
+    auto& u = native_upscalers[r];
+    if (!u) u = make_upscaler(applied.upscaler, r, store);
+    return *u;
+  }
+
+  static double ms_since(Clock::time_point& t) {
+    const auto now = Clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - t).count();
+    t = now;
+    return ms;
+  }
+
+  // Fills lowres/upscaled and returns the embedding, or throws Error for a face too small.
+  // `resolution` receives the size the embedder's input came from (0: full resolution).
+  std::vector<float> embed_face(const cv::Mat& frame, const Face& f, LiveFace& lf,
+                                StageTimes& times, int& resolution) {
+    auto t = Clock::now();
+    if (applied.mode == "simulate") {
+      const cv::Mat aligned = align_face(frame, f.landmarks);
+      times.align_ms += ms_since(t);
+      FaceResult r = pipeline->process_aligned(aligned);
+      const StageTimes& p = pipeline->last_times();
+      times.degrade_ms += p.degrade_ms;
+      times.upscale_ms += p.upscale_ms;
+      times.embed_ms += p.embed_ms;
+      lf.lowres = r.lowres;
+      lf.upscaled = r.upscaled;
+      resolution = applied.resolution;
+      return std::move(r.embedding);
+    }
+    // Native: the face as the camera gives it. Its size is that of the aligned crop in source
+    // pixels, which is what a "16 px face" means in simulate mode too.
+    const float eyes = eye_distance(f.landmarks);
+    const float native = eyes * kAlignedSize / kTemplateEyeDistance;
+    const int px = std::clamp(static_cast<int>(std::lround(native)), 4, kAlignedSize);
+    cv::Mat at_native = align_face(frame, f.landmarks, px);  // throws when too small
+    if (applied.native_dsr_below > 0 && native < applied.native_dsr_below) {
+      const int r = nearest_working_resolution(native);
+      cv::Mat small;
+      if (px == r) {
+        small = at_native;
+      } else {
+        cv::resize(at_native, small, cv::Size(r, r), 0, 0,
+                   px > r ? cv::INTER_AREA : cv::INTER_CUBIC);
+      }
+      times.align_ms += ms_since(t);
+      lf.lowres = small;
+      lf.upscaled = native_upscaler(r).upscale(small, kAlignedSize);
+      resolution = r;
+      times.upscale_ms += ms_since(t);
+    } else {
+      lf.lowres = at_native;
+      // Warped straight from the frame: resampling the native crop again would only blur it.
+      lf.upscaled = px == kAlignedSize ? at_native : align_face(frame, f.landmarks);
+      resolution = 0;
+      times.align_ms += ms_since(t);
+    }
+    std::vector<float> e = pipeline->embed_full(lf.upscaled);
+    times.embed_ms += ms_since(t);
+    return e;
+  }
+
+  void process(const cv::Mat& frame, double captured_at) {
+    auto s = std::make_shared<Snapshot>();
+    s->frame = frame;
+    s->timestamp = captured_at;
+    auto t = Clock::now();
+    const std::vector<Face> faces = detector->detect(frame);
+    s->times.detect_ms = ms_since(t);
+    std::shared_ptr<const Matcher> m;
+    {
+      std::lock_guard lk(gallery_mu);
+      m = matcher;
+    }
+    std::vector<cv::Rect2f> boxes;
+    std::vector<Observation> obs;
+    s->faces.reserve(faces.size());
+    for (const Face& f : faces) {
+      LiveFace lf;
+      lf.box = f.box;
+      Observation o;
+      std::vector<float> e;
+      int resolution = 0;
+      try {
+        e = embed_face(frame, f, lf, s->times, resolution);
+      } catch (const Error&) {
+        lf.too_small = true;  // align refused it: eyes too close together to define a face
+      }
+      if (!lf.too_small) {
+        const float threshold = applied.threshold < -1 ? model_threshold(*embedder_info, resolution)
+                                                       : applied.threshold;
+        if (applied.task == "verify") {
+          const std::optional<float> sim = m->similarity_to(e, applied.verify_name);
+          o.similarity = sim.value_or(0.0f);
+          if (sim && *sim >= threshold) o.name = applied.verify_name;
+          if (sim) lf.top.push_back({applied.verify_name, *sim});
+        } else {
+          MatchResult r = m->match(e, {.top_k = kTopK, .threshold = threshold});
+          o.name = std::move(r.name);
+          o.similarity = r.similarity;
+          lf.top = std::move(r.top);
+        }
+      }
+      boxes.push_back(f.box);
+      obs.push_back(std::move(o));
+      s->faces.push_back(std::move(lf));
+    }
+    const std::vector<std::int64_t> ids = tracker.update(boxes, obs);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const TrackState& ts = tracker.state(ids[i]);
+      s->faces[i].track_id = ids[i];
+      s->faces[i].name = ts.name;
+      s->faces[i].similarity = ts.similarity;
+    }
+    offer_capture(frame, faces);
+
+    const double done = now_s();
+    if (done_times.empty()) first_done = done;
+    done_times.push_back(done);
+    while (done - done_times.front() > kFpsWindowS) done_times.pop_front();
+    // Frames finished over a fixed span rather than between the first and last kept: after a
+    // stall, two quick frames would otherwise read as a high rate.
+    const double n = static_cast<double>(done_times.size());
+    const double since_first = done - first_done;
+    if (since_first >= kFpsWindowS) {
+      s->fps = n / kFpsWindowS;
+    } else if (since_first > 0) {
+      s->fps = (n - 1) / since_first;  // the first frame opens the span, it is not in it
+    }
+    s->frame_number = ++processed;
+    publish(std::move(s));
+  }
+
+  void offer_capture(const cv::Mat& frame, const std::vector<Face>& faces) {
+    std::lock_guard lk(cap_mu);
+    if (!cap_active || static_cast<int>(cap_faces.size()) >= cap_count) return;
+    if (faces.size() != 1 || processed + 1 == cap_last_frame) return;
+    const auto now = Clock::now();
+    if (!cap_faces.empty() && now - cap_last_time < kCaptureMinGap) return;
+    const Landmarks& lm = faces.front().landmarks;
+    if (eye_distance(lm) < kCaptureMinEyeDistance || !frontal(lm)) return;
+    cv::Mat aligned;
+    try {
+      aligned = align_face(frame, lm);
+    } catch (const Error&) {
+      return;
+    }
+    if (sharpness(aligned) < kCaptureMinSharpness) return;
+    // A still frame repeated (a paused stream, a video's duplicated frames) adds nothing.
+    for (const cv::Mat& kept : cap_faces) {
+      if (cv::norm(aligned, kept, cv::NORM_L1) < kCaptureMinChange * aligned.total() * 3) return;
+    }
+    cap_faces.push_back(aligned);
+    cap_last_frame = processed + 1;
+    cap_last_time = now;
+    cap_cv.notify_all();
+  }
+};
+
+LiveEngine::LiveEngine(const ModelStore& store, std::filesystem::path gallery,
+                       LiveSettings settings, SourceSpec source, std::string embedder)
+    : impl_(std::make_unique<Impl>(store, std::move(gallery), std::move(settings),
+                                   std::move(source), embedder)) {}
+
+LiveEngine::~LiveEngine() {
+  stop();
+}
+
+void LiveEngine::start() {
+  std::lock_guard lk(impl_->run_mu);
+  if (impl_->running) return;
+  Impl& d = *impl_;
+  d.stopping = false;
+  d.t0 = Clock::now();
+  d.done_times.clear();
+  d.set_state("opening");
+  d.process_thread = std::thread([&d] { d.process_loop(); });
+  d.capture_thread = std::thread([&d] { d.capture_loop(); });
+  d.running = true;
+}
+
+void LiveEngine::stop() {
+  std::lock_guard lk(impl_->run_mu);
+  Impl& d = *impl_;
+  if (!d.running) return;
+  {
+    std::lock_guard sl(d.source_mu);
+    d.stopping = true;
+    if (d.current) d.current->interrupt();
+  }
+  Impl::wake(d.frame_mu, d.frame_cv);
+  Impl::wake(d.frame_mu, d.stop_cv);
+  Impl::wake(d.cap_mu, d.cap_cv);
+  d.capture_thread.join();
+  d.process_thread.join();
+  {
+    std::lock_guard fl(d.frame_mu);
+    d.latest = cv::Mat();
+    d.taken_seq = d.latest_seq;
+  }
+  d.running = false;
+  d.set_state("stopped");
+}
+
+std::shared_ptr<const Snapshot> LiveEngine::snapshot() const {
+  std::lock_guard lk(impl_->snap_mu);
+  return impl_->snap;
+}
+
+std::shared_ptr<const Snapshot> LiveEngine::wait_snapshot(std::uint64_t after,
+                                                          int timeout_ms) const {
+  std::unique_lock lk(impl_->snap_mu);
+  impl_->snap_cv.wait_for(lk, std::chrono::milliseconds(std::max(0, timeout_ms)),
+                          [&] { return impl_->snap->frame_number > after; });
+  return impl_->snap;
+}
+
+LiveSettings LiveEngine::settings() const {
+  std::lock_guard lk(impl_->settings_mu);
+  return impl_->settings;
+}
+
+void LiveEngine::update_settings(const LiveSettings& s) {
+  impl_->validate(s);
+  std::lock_guard lk(impl_->settings_mu);
+  impl_->settings = s;
+  ++impl_->settings_version;
+}
+
+void LiveEngine::reload_gallery() {
+  impl_->load_gallery();
+  release_free_memory();  // SQLite's buffers, freed in the caller's arena
+}
+
+float LiveEngine::default_threshold() const {
+  const LiveSettings s = settings();
+  // Native mode: the threshold of the faces that go to the embedder as they are.
+  return model_threshold(*impl_->embedder_info, s.mode == "simulate" ? s.resolution : 0);
+}
+
+std::vector<cv::Mat> LiveEngine::capture_faces(int count, int timeout_ms,
+                                               const std::function<void(int, int)>& progress) {
+  Impl& d = *impl_;
+  if (count <= 0) return {};
+  {
+    std::lock_guard lk(d.run_mu);
+    if (!d.running) throw Error("live", "cannot capture faces: the engine is not running");
+  }
+  std::unique_lock lk(d.cap_mu);
+  if (d.cap_active) throw Error("live", "another face capture is in progress");
+  d.cap_active = true;
+  d.cap_count = count;
+  d.cap_faces.clear();
+  d.cap_last_frame = 0;
+  const auto until = Clock::now() + std::chrono::milliseconds(std::max(0, timeout_ms));
+  int reported = 0;
+  while (!d.stopping && static_cast<int>(d.cap_faces.size()) < count) {
+    if (!d.cap_cv.wait_until(lk, until, [&] {
+          return d.stopping || static_cast<int>(d.cap_faces.size()) > reported;
+        })) {
+      break;
+    }
+    // The callback runs on the caller's thread without our lock: it may be slow (a network
+    // write) without holding up the processing thread.
+    while (reported < static_cast<int>(d.cap_faces.size())) {
+      ++reported;
+      if (progress) {
+        lk.unlock();
+        progress(reported, count);
+        lk.lock();
+      }
+    }
+  }
+  std::vector<cv::Mat> out = std::move(d.cap_faces);
+  d.cap_faces.clear();
+  d.cap_active = false;
+  while (reported < static_cast<int>(out.size())) {
+    ++reported;
+    if (progress) {
+      lk.unlock();
+      progress(reported, count);
+      lk.lock();
+    }
+  }
+  if (static_cast<int>(out.size()) > count) out.resize(static_cast<std::size_t>(count));
+  return out;
+}
+
+}  // namespace vlrface::live

@@ -1,0 +1,145 @@
+#include "vlrface/track.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+#include "vlrface/error.hpp"
+
+namespace vlrface {
+
+float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
+  const float x0 = std::max(a.x, b.x);
+  const float y0 = std::max(a.y, b.y);
+  const float x1 = std::min(a.x + a.width, b.x + b.width);
+  const float y1 = std::min(a.y + a.height, b.y + b.height);
+  const float inter = std::max(0.0f, x1 - x0) * std::max(0.0f, y1 - y0);
+  const float uni = std::max(0.0f, a.area()) + std::max(0.0f, b.area()) - inter;
+  return uni > 0 ? inter / uni : 0.0f;
+}
+
+Tracker::Tracker(TrackerOptions options) : options_(options) {
+  if (options_.vote_window < 1 || options_.min_votes < 1 || options_.max_missed < 0) {
+    throw Error("track", "vote_window and min_votes must be >= 1, max_missed >= 0");
+  }
+}
+
+std::vector<std::int64_t> Tracker::update(const std::vector<cv::Rect2f>& boxes,
+                                          const std::vector<Observation>& observations) {
+  if (observations.size() != boxes.size()) {
+    throw Error("track", std::to_string(boxes.size()) + " boxes but " +
+                             std::to_string(observations.size()) + " observations");
+  }
+  // Greedy best-overlap-first: with the few faces of a camera frame this gives the same pairs as
+  // an optimal assignment in practice, at no cost.
+  std::vector<std::tuple<float, std::int64_t, std::size_t>> pairs;
+  for (const auto& [id, t] : tracks_) {
+    for (std::size_t b = 0; b < boxes.size(); ++b) {
+      const float o = iou(t.state.box, boxes[b]);
+      if (o >= options_.min_iou && o > 0) pairs.emplace_back(o, id, b);
+    }
+  }
+  std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+    // Ties broken by id then box so the result does not depend on the sort's stability.
+    if (std::get<0>(x) != std::get<0>(y)) return std::get<0>(x) > std::get<0>(y);
+    if (std::get<1>(x) != std::get<1>(y)) return std::get<1>(x) < std::get<1>(y);
+    return std::get<2>(x) < std::get<2>(y);
+  });
+  std::vector<std::int64_t> ids(boxes.size(), 0);
+  std::map<std::int64_t, bool> matched;
+  for (const auto& [o, id, b] : pairs) {
+    if (ids[b] != 0 || matched[id]) continue;
+    ids[b] = id;
+    matched[id] = true;
+  }
+  for (auto it = tracks_.begin(); it != tracks_.end();) {
+    if (matched[it->first]) {
+      ++it;
+      continue;
+    }
+    if (++it->second.state.missed > options_.max_missed) {
+      it = tracks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (std::size_t b = 0; b < boxes.size(); ++b) {
+    if (ids[b] == 0) {
+      ids[b] = next_id_++;
+      tracks_[ids[b]].state.id = ids[b];
+    }
+    Track& t = tracks_[ids[b]];
+    t.state.box = boxes[b];
+    t.state.missed = 0;
+    ++t.state.age;
+    t.history.push_back(observations[b]);
+    while (static_cast<int>(t.history.size()) > options_.vote_window) t.history.pop_front();
+    vote(t);
+  }
+  return ids;
+}
+
+// A name wins only with at least min_votes AND more than half of the recorded votes, where an
+// "unknown" frame is a vote too: one misrecognised frame never flips a name, and a face that is
+// recognised only now and then stays unknown rather than being labelled with a guess.
+void Tracker::vote(Track& t) const {
+  std::map<std::string, std::pair<int, float>> counts;  // name -> (votes, similarity sum)
+  int unknown = 0;
+  float unknown_sum = 0;
+  for (const Observation& o : t.history) {
+    if (o.name) {
+      auto& c = counts[*o.name];
+      ++c.first;
+      c.second += o.similarity;
+    } else {
+      ++unknown;
+      unknown_sum += o.similarity;
+    }
+  }
+  const int total = static_cast<int>(t.history.size());
+  const std::pair<int, float>* best = nullptr;
+  const std::string* best_name = nullptr;
+  for (const auto& [name, c] : counts) {
+    if (!best || c.first > best->first) {
+      best = &c;
+      best_name = &name;
+    }
+  }
+  if (best && best->first >= options_.min_votes && 2 * best->first > total) {
+    t.state.name = *best_name;
+    t.state.similarity = best->second / static_cast<float>(best->first);
+    return;
+  }
+  t.state.name.reset();
+  // Undecided: the unknown votes' mean says how far the face is from anyone; with none yet, the
+  // latest frame's similarity is the best there is.
+  t.state.similarity = unknown > 0 ? unknown_sum / static_cast<float>(unknown)
+                                   : (total > 0 ? t.history.back().similarity : 0.0f);
+}
+
+const TrackState& Tracker::state(std::int64_t id) const {
+  auto it = tracks_.find(id);
+  if (it == tracks_.end()) throw Error("track", "no track with id " + std::to_string(id));
+  return it->second.state;
+}
+
+std::vector<TrackState> Tracker::tracks() const {
+  std::vector<TrackState> out;
+  out.reserve(tracks_.size());
+  for (const auto& [id, t] : tracks_) out.push_back(t.state);
+  return out;
+}
+
+// Ids keep counting after a reset so that a viewer never mistakes a new face for an old one.
+void Tracker::reset() {
+  tracks_.clear();
+}
+
+void Tracker::clear_votes() {
+  for (auto& [id, t] : tracks_) {
+    t.history.clear();
+    t.state.name.reset();
+    t.state.similarity = 0;
+  }
+}
+
+}  // namespace vlrface

@@ -56,6 +56,27 @@ SampleStats summarise(std::vector<double> samples) {
   return s;
 }
 
+std::vector<std::vector<double>> time_interleaved_ms(const std::vector<std::function<void()>>& fns,
+                                                     int warmup, int repeat) {
+  if (fns.empty()) throw Error("bench", "nothing to time");
+  if (warmup < 0) throw Error("bench", "warm-up count must be >= 0, not " + std::to_string(warmup));
+  if (repeat < 1) throw Error("bench", "repeat count must be >= 1, not " + std::to_string(repeat));
+  std::vector<std::vector<double>> samples(fns.size());
+  for (auto& s : samples) s.reserve(static_cast<std::size_t>(repeat));
+  for (int round = 0; round < warmup + repeat; ++round) {
+    for (std::size_t k = 0; k < fns.size(); ++k) {
+      const std::size_t i = round % 2 == 0 ? k : fns.size() - 1 - k;
+      const auto t0 = std::chrono::steady_clock::now();
+      fns[i]();
+      const auto t1 = std::chrono::steady_clock::now();
+      if (round >= warmup) {
+        samples[i].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      }
+    }
+  }
+  return samples;
+}
+
 std::optional<std::int64_t> parse_status_kib(const std::string& status_text,
                                              const std::string& key) {
   std::istringstream in(status_text);

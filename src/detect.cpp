@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
 
+#include "quantize.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
 
@@ -20,6 +21,39 @@ double input_scale(const cv::Size& s, const DetectorOptions& o) {
   if (longest < o.min_input_side) return static_cast<double>(o.min_input_side) / longest;
   if (longest > o.max_input_side) return static_cast<double>(o.max_input_side) / longest;
   return 1.0;
+}
+
+// The network input for `bgr`: scaled by input_scale() and padded right and bottom with zeros so
+// both sides divide by 32, as YuNet's feature pyramid needs.
+cv::Mat prepare(const cv::Mat& bgr, double scale) {
+  cv::Mat img = bgr;
+  if (scale != 1.0) {
+    cv::resize(bgr, img, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  }
+  const int pw = (img.cols + 31) / 32 * 32;
+  const int ph = (img.rows + 31) / 32 * 32;
+  cv::Mat padded;
+  cv::copyMakeBorder(img, padded, 0, ph - img.rows, 0, pw - img.cols, cv::BORDER_CONSTANT, 0);
+  return padded;
+}
+
+// Calibration frames prepared as detect() would, then padded (the same zero padding) to the
+// largest prepared size, since Net::quantize takes one batch of equal-sized inputs.
+cv::Mat calibration_blob(const std::vector<cv::Mat>& frames, const DetectorOptions& o) {
+  std::vector<cv::Mat> prepared;
+  int w = 0, h = 0;
+  for (const cv::Mat& f : frames) {
+    if (f.empty() || f.type() != CV_8UC3) {
+      throw Error("detect", "calibration frames must be non-empty 8-bit BGR images");
+    }
+    prepared.push_back(prepare(f, input_scale(f.size(), o)));
+    w = std::max(w, prepared.back().cols);
+    h = std::max(h, prepared.back().rows);
+  }
+  for (cv::Mat& p : prepared) {
+    cv::copyMakeBorder(p, p, 0, h - p.rows, 0, w - p.cols, cv::BORDER_CONSTANT, 0);
+  }
+  return cv::dnn::blobFromImages(prepared);
 }
 
 std::vector<Face> nms(std::vector<Face> faces, const DetectorOptions& o) {
@@ -42,6 +76,7 @@ struct YuNetDetector::Impl {
   cv::dnn::Net net;
   DetectorOptions options;
   std::vector<std::string> out_names;
+  Precision precision = Precision::kFp32;
 };
 
 YuNetDetector::YuNetDetector(const ModelInfo& model, DetectorOptions options)
@@ -57,7 +92,24 @@ YuNetDetector::YuNetDetector(const ModelInfo& model, DetectorOptions options)
   for (const char* kind : {"cls", "obj", "bbox", "kps"}) {
     for (int s : kStrides) impl_->out_names.push_back(std::string(kind) + "_" + std::to_string(s));
   }
+  impl_->precision = options.precision.value_or(model.precision);
+  if (impl_->precision == Precision::kInt8) {
+    if (options.calibration.empty()) {
+      throw Error("detect", model.name + ": int8 needs calibration frames (DetectorOptions)");
+    }
+    impl_->net = detail::quantize_int8(impl_->net, calibration_blob(options.calibration, options),
+                                       impl_->out_names, "detect", model.name);
+    impl_->out_names = detail::int8_output_names(impl_->out_names);
+    // The frames are no longer needed; the options are kept for detect().
+    impl_->options.calibration.clear();
+  }
 }
+
+std::string YuNetDetector::name() const {
+  return impl_->precision == Precision::kInt8 ? "yunet int8" : "yunet";
+}
+
+Precision YuNetDetector::precision() const { return impl_->precision; }
 
 YuNetDetector::~YuNetDetector() = default;
 
@@ -66,15 +118,9 @@ std::vector<Face> YuNetDetector::detect(const cv::Mat& bgr) {
   if (bgr.type() != CV_8UC3) throw Error("detect", "expects an 8-bit BGR image");
   const DetectorOptions& o = impl_->options;
   const double scale = input_scale(bgr.size(), o);
-  cv::Mat img = bgr;
-  if (scale != 1.0) {
-    cv::resize(bgr, img, cv::Size(), scale, scale, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
-  }
-  // YuNet's feature pyramid needs both sides divisible by 32: pad right and bottom with zeros.
-  const int pw = (img.cols + 31) / 32 * 32;
-  const int ph = (img.rows + 31) / 32 * 32;
-  cv::Mat padded;
-  cv::copyMakeBorder(img, padded, 0, ph - img.rows, 0, pw - img.cols, cv::BORDER_CONSTANT, 0);
+  const cv::Mat padded = prepare(bgr, scale);
+  const int pw = padded.cols;
+  const int ph = padded.rows;
   cv::Mat blob = cv::dnn::blobFromImage(padded);
   std::vector<cv::Mat> outs;
   impl_->net.setInput(blob);

@@ -51,8 +51,19 @@ ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
     }
     m.threshold = j.value("threshold", 0.0);
     m.threshold_source = j.value("threshold_source", std::string());
+    if (j.contains("thresholds")) {
+      for (const auto& [res, t] : j["thresholds"].items()) m.thresholds[std::stoi(res)] = t.get<double>();
+    }
     m.resolution = j.value("resolution", 0);
     m.source = j.value("source", std::string());
+    const std::string precision = j.value("precision", std::string("fp32"));
+    const auto p = precision_from_string(precision);
+    if (!p) {
+      throw Error("models", manifest.string() + ": \"precision\" must be fp32 or int8, not '" +
+                                precision + "'");
+    }
+    m.precision = *p;
+    m.precision_source = j.value("precision_source", std::string());
   } catch (const nlohmann::json::exception& e) {
     throw Error("models", manifest.string() + ": missing or wrong field (" + e.what() + ")");
   }
@@ -60,6 +71,11 @@ ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
 }
 
 }  // namespace
+
+double ModelInfo::threshold_for(int resolution) const {
+  const auto it = thresholds.find(resolution == 0 ? 112 : resolution);
+  return it == thresholds.end() ? threshold : it->second;
+}
 
 fs::path resolve_model_dir(const std::optional<fs::path>& cli) {
   if (cli && !cli->empty()) return fs::absolute(*cli);

@@ -36,10 +36,16 @@ struct Pipeline::Impl {
   StageTimes times;
 
   Impl(const ModelStore& s, PipelineConfig c)
-      : store(s), config(std::move(c)), embedder(s.get(config.embedder)) {}
+      : store(s), config(std::move(c)), embedder(s.get(config.embedder), config.embedding) {
+    // Quantized now; holding the faces would only keep their memory.
+    config.embedding.calibration.clear();
+  }
 
   Detector& det() {
-    if (!detector) detector = make_detector(store, config.detector, &fallback);
+    if (!detector) {
+      detector = make_detector(store, config.detector, &fallback);
+      config.detector.calibration.clear();
+    }
     return *detector;
   }
 

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_precision.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/bench.hpp"
 #include "vlrface/degrade.hpp"
@@ -128,23 +129,25 @@ json machine_info() {
 
 // ---- inputs ----------------------------------------------------------------------------------
 
-cv::Mat make_frame(const std::string& image) {
-  cv::Mat frame(kFrameHeight, kFrameWidth, CV_8UC3);
-  if (image.empty()) {
-    // Smooth noise rather than a flat colour, so nothing in the image path can shortcut it.
-    cv::RNG rng(kGallerySeed);
-    rng.fill(frame, cv::RNG::UNIFORM, 0, 256);
-    cv::GaussianBlur(frame, frame, cv::Size(0, 0), 3.0);
-    return frame;
-  }
-  const cv::Mat face = load_image(image);
-  frame.setTo(cv::Scalar::all(128));
+// `face` scaled to kFaceSideInFrame on its longer side, in the middle of a grey frame.
+cv::Mat frame_around(const cv::Mat& face) {
+  cv::Mat frame(kFrameHeight, kFrameWidth, CV_8UC3, cv::Scalar::all(128));
   const double s = static_cast<double>(kFaceSideInFrame) / std::max(face.cols, face.rows);
   cv::Mat scaled;
   cv::resize(face, scaled, cv::Size(), s, s, cv::INTER_LINEAR);
   const cv::Rect roi((kFrameWidth - scaled.cols) / 2, (kFrameHeight - scaled.rows) / 2,
                      scaled.cols, scaled.rows);
   scaled.copyTo(frame(roi));
+  return frame;
+}
+
+cv::Mat make_frame(const std::string& image) {
+  if (!image.empty()) return frame_around(load_image(image));
+  // Smooth noise rather than a flat colour, so nothing in the image path can shortcut it.
+  cv::Mat frame(kFrameHeight, kFrameWidth, CV_8UC3);
+  cv::RNG rng(kGallerySeed);
+  rng.fill(frame, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(frame, frame, cv::Size(0, 0), 3.0);
   return frame;
 }
 
@@ -307,11 +310,22 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   c->add_option("--image", o.image,
                 "face image to place in the 640x480 frame (default: a synthetic frame)");
   c->add_option("--json", o.json, "also write every result to this JSON file");
+  c->add_option("--precision", o.precision,
+                "also time each model at these precisions, interleaved (e.g. fp32,int8); int8 "
+                "is quantized here, or reported unavailable with OpenCV's reason");
+  c->add_option("--calibration", o.calibration,
+                "dataset folder (images + landmarks.csv) to calibrate int8 on (default: the "
+                "bench frame and face only, enough for timing)");
+  c->add_option("--calibration-count", o.calibration_count, "images taken from --calibration")
+      ->capture_default_str();
   return c;
 }
 
 int run_bench(const GlobalOptions& g, const BenchOptions& o) {
   check_options(o);
+  const std::vector<Precision> precisions = o.precision.empty()
+                                                ? std::vector<Precision>{}
+                                                : parse_precision_list(o.precision, "--precision");
   std::vector<MemorySnapshot> memory{snapshot("start")};
   const int threads_at_start = process_thread_count();
   const std::string load_start = load_average();
@@ -462,6 +476,32 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
   load["edgeface_readnet_warm_ms"] = summarise(time_ms(
       [&] { (void)cv::dnn::readNetFromONNX(emb_info->path.string()); }, 0, loads)).median;
 
+  // ---- precisions, after every reading above: quantizing allocates a batch of activations ----
+  json precision_json = nullptr;
+  std::vector<std::pair<int, std::vector<PrecisionRow>>> precision_runs;
+  if (!precisions.empty()) {
+    CalibrationSet calibration;
+    if (o.calibration.empty()) {
+      calibration = {{frame}, {aligned}, "the bench frame and its aligned face (timing only)"};
+    } else {
+      calibration = load_calibration_set(o.calibration, o.calibration_count);
+      // int8 YuNet calibrated on tight face crops lost faces framed by a flat border
+      // (docs/BENCHMARKS.md): calibrate on frames built like the one timed.
+      for (cv::Mat& f : calibration.frames) f = frame_around(f);
+      calibration.source += ", framed like the bench frame";
+    }
+    spdlog::info("bench: building networks at {} ({})", o.precision, calibration.source);
+    PrecisionBench bench(store, emb_info->name, precisions, calibration);
+    memory.push_back(snapshot("precision networks built"));
+    precision_json = {{"calibration", calibration.source}, {"runs", json::array()}};
+    for (int t : o.threads) {
+      set_inference_threads(t);
+      precision_runs.emplace_back(t, bench.run(frame, aligned, W, N));
+      precision_json["runs"].push_back(
+          {{"threads", t}, {"rows", precision_rows_json(precision_runs.back().second)}});
+    }
+  }
+
   json config = {
       {"repeat", N},
       {"warmup", W},
@@ -479,12 +519,19 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
       {"detector_model", detector_model},
       {"detector_is_haar_fallback", haar},
       {"embedder", embedder->model_id()},
+      {"precisions", o.precision.empty() ? json(nullptr) : json(o.precision)},
       {"models", store.dir().string()},
       {"load_average_start", load_start},
       {"load_average_end", load_average()},
   };
   for (const auto& p : landmarks) config["landmark_points"].push_back({p.x, p.y});
   print_table(machine, config, load, runs, memory);
+  for (const auto& [t, rows] : precision_runs) {
+    std::printf("\nprecision, threads %d: each model's precisions timed interleaved; int8 "
+                "calibrated on %s\n",
+                t, precision_json["calibration"].get<std::string>().c_str());
+    print_precision_rows(rows);
+  }
 
   if (!o.json.empty()) {
     json j = {{"tool", "vlrface bench"}, {"machine", machine}, {"config", config},
@@ -509,6 +556,7 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     }
     j["peak_rss_kib"] = memory.back().m.peak_kib;
     j["current_rss_kib"] = memory.back().m.current_kib;
+    j["precision"] = precision_json;
     j["checksum"] = sink;
     std::ofstream out(o.json);
     out << j.dump(2) << "\n";

@@ -20,6 +20,10 @@ struct BenchOptions {
   std::vector<int> gallery_sizes{1000, 10000};
   std::string image;  // a face image to build the 640x480 frame from; empty: synthetic frame
   std::string json;   // write every number here too
+  // "fp32,int8": also time each model at these precisions, interleaved; empty: not done.
+  std::string precision;
+  std::string calibration;     // dataset folder for int8 calibration; empty: the bench input
+  int calibration_count = 32;  // images taken from it
 };
 
 // Adds the `bench` subcommand writing into `options`; main() runs run_bench() when it was given.

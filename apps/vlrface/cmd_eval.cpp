@@ -31,6 +31,7 @@
 #include "vlrface/eval.hpp"
 #include "vlrface/image_io.hpp"
 #include "vlrface/plot.hpp"
+#include "vlrface/precision.hpp"
 #include "vlrface/upscale.hpp"
 
 namespace fs = std::filesystem;
@@ -51,6 +52,7 @@ struct EvalCondition {
 
 struct AlignmentReport {
   int images = 0, from_landmarks = 0, from_detector = 0;
+  bool forced_detection = false;     // --detect: landmarks.csv ignored
   std::string detector;              // when used
   bool approximate = false;          // the Haar fallback guessed landmarks
   std::vector<std::string> no_face;  // "file: reason"
@@ -72,6 +74,8 @@ struct ConditionResult {
 
 struct EvalReport {
   std::string dataset, model_id;
+  std::string embedder_precision, detector_precision;
+  std::string calibration;  // what int8 was calibrated on; empty when nothing is int8
   int jobs = 0, folds = 0, identities = 0, gallery_images = 0, probes = 0;
   int pairs_with_missing_face = 0, probes_without_face = 0;
   double calibrate_far = -1;
@@ -220,8 +224,37 @@ Work plan_work(const EvalDataset& d, int limit_folds) {
   return w;
 }
 
+// int8 calibration inputs: `count` images spread evenly over the gallery (the faces a deployment
+// would calibrate on), or over all images without one; each as a frame, and aligned from
+// landmarks.csv where it has the image.
+struct Calibration {
+  std::vector<cv::Mat> frames, faces;
+  std::string source;
+};
+
+Calibration calibration_inputs(const EvalDataset& d, const Work& work, int count) {
+  std::vector<std::size_t> pool;
+  for (const auto& [image, id] : work.gallery) pool.push_back(image);
+  if (pool.empty()) {
+    for (std::size_t i = 0; i < work.files.size(); ++i) pool.push_back(i);
+  }
+  const std::size_t n = std::min(pool.size(), static_cast<std::size_t>(count));
+  Calibration c;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::string& file = work.files[pool[k * pool.size() / n]];
+    c.frames.push_back(load_image(d.root / file));
+    if (const auto lm = d.landmarks.find(file); lm != d.landmarks.end()) {
+      c.faces.push_back(align_face(c.frames.back(), lm->second));
+    }
+  }
+  c.source = std::to_string(n) + (work.gallery.empty() ? " dataset" : " gallery") +
+             " images, evenly spaced";
+  return c;
+}
+
 std::vector<cv::Mat> align_all(const EvalDataset& d, const Work& work, const ModelStore& store,
-                               int jobs, const Progress& progress, AlignmentReport& report) {
+                               int jobs, const Progress& progress, const DetectorOptions& detection,
+                               bool detect_all, AlignmentReport& report) {
   const auto start = Clock::now();
   const std::size_t n = work.files.size();
   std::vector<cv::Mat> faces(n);
@@ -235,14 +268,14 @@ std::vector<cv::Mat> align_all(const EvalDataset& d, const Work& work, const Mod
   parallel_for(jobs, n, "aligning", progress, [&](int w, std::size_t i) {
     const cv::Mat bgr = load_image(d.root / work.files[i]);
     try {
-      if (const auto lm = d.landmarks.find(work.files[i]); lm != d.landmarks.end()) {
+      if (const auto lm = d.landmarks.find(work.files[i]); !detect_all && lm != d.landmarks.end()) {
         faces[i] = align_face(bgr, lm->second);
         return;
       }
       // The detector and aligner directly, as Pipeline::process does, without its embedding.
       detected[i] = 1;
       WorkerDetector& wd = detectors[static_cast<std::size_t>(w)];
-      if (!wd.detector) wd.detector = make_detector(store, DetectorOptions{}, &wd.fallback);
+      if (!wd.detector) wd.detector = make_detector(store, detection, &wd.fallback);
       const std::vector<Face> found = wd.detector->detect(bgr);
       if (found.empty()) {
         notes[i] = "no face found";
@@ -258,6 +291,7 @@ std::vector<cv::Mat> align_all(const EvalDataset& d, const Work& work, const Mod
     }
   });
   report.images = static_cast<int>(n);
+  report.forced_detection = detect_all;
   for (std::size_t i = 0; i < n; ++i) {
     (detected[i] ? report.from_detector : report.from_landmarks)++;
     if (faces[i].empty()) report.no_face.push_back(work.files[i] + ": " + notes[i]);
@@ -369,7 +403,9 @@ std::string signed_pct(const eval::MeanStd& m) {
 
 void print_report(const EvalReport& rep) {
   const AlignmentReport& al = rep.alignment;
-  std::cout << "dataset  " << rep.dataset << "\nmodel    " << rep.model_id << "\n";
+  std::cout << "dataset  " << rep.dataset << "\nmodel    " << rep.model_id << " ("
+            << rep.embedder_precision << ")\n";
+  if (!rep.calibration.empty()) std::cout << "int8     calibrated on " << rep.calibration << "\n";
   if (rep.folds > 0) {
     std::cout << "pairs    " << rep.results.front().scores.size() << " in " << rep.folds
               << " folds (" << rep.pairs_with_missing_face << " with a face not found)\n";
@@ -381,8 +417,9 @@ void print_report(const EvalReport& rep) {
   }
   std::cout << "aligned  " << al.images << " images (" << al.from_landmarks
             << " from landmarks.csv, " << al.from_detector << " by "
-            << (al.detector.empty() ? "the detector" : al.detector) << ") in "
-            << fmt("%.1f", al.seconds) << " s; no usable face: " << al.no_face.size() << "\n\n";
+            << (al.detector.empty() ? "the detector" : al.detector)
+            << (al.forced_detection ? ", --detect" : "") << ") in " << fmt("%.1f", al.seconds)
+            << " s; no usable face: " << al.no_face.size() << "\n\n";
 
   std::printf("%-4s %-8s %s %8s %6s %8s %8s %7s %7s %6s %7s\n", "res", "upscale",
               pad("accuracy %", 15).c_str(), "AUC", "EER %", "TAR@1e-2", "TAR@1e-3", "rank-1",
@@ -470,6 +507,10 @@ void write_json_report(const EvalReport& rep, const fs::path& file) {
   const AlignmentReport& al = rep.alignment;
   json out = {{"dataset", rep.dataset},
               {"model", rep.model_id},
+              {"precision",
+               {{"embedder", rep.embedder_precision},
+                {"detector", rep.detector_precision},
+                {"calibration", rep.calibration.empty() ? json(nullptr) : json(rep.calibration)}}},
               {"date", utc_now()},
               {"jobs", rep.jobs},
               {"seconds", rep.seconds},
@@ -483,6 +524,7 @@ void write_json_report(const EvalReport& rep, const fs::path& file) {
                 {"from_landmarks", al.from_landmarks},
                 {"from_detector", al.from_detector},
                 {"detector", al.detector.empty() ? json(nullptr) : json(al.detector)},
+                {"forced_detection", al.forced_detection},
                 {"approximate", al.approximate},
                 {"no_face", al.no_face},
                 {"seconds", al.seconds}}},
@@ -597,6 +639,15 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
   c->add_option("--jobs", o.jobs, "worker threads, each with its own networks")
       ->capture_default_str();
   c->add_option("--limit-folds", o.limit_folds, "use only the first K folds (quick runs)");
+  c->add_option("--precision", o.precision,
+                "embedder precision, fp32 or int8 (default: the model's, from its manifest)");
+  c->add_option("--detector-precision", o.detector_precision,
+                "YuNet precision where images are aligned by detection (see --detect)");
+  c->add_flag("--detect", o.detect,
+              "align every image by detection, ignoring landmarks.csv (measures the detector)");
+  c->add_option("--calibration-count", o.calibration_count,
+                "int8: dataset images whose activations set the int8 ranges")
+      ->capture_default_str();
   return c;
 }
 
@@ -609,6 +660,12 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   if (o.calibrate != -1 && !(o.calibrate > 0 && o.calibrate < 1)) {
     throw Error("cli", "--calibrate takes a FAR between 0 and 1, e.g. 1e-3");
   }
+  if (o.calibration_count < 1) throw Error("cli", "--calibration-count must be >= 1");
+  std::optional<Precision> embedder_precision, detector_precision;
+  if (!o.precision.empty()) embedder_precision = parse_precision(o.precision, "--precision");
+  if (!o.detector_precision.empty()) {
+    detector_precision = parse_precision(o.detector_precision, "--detector-precision");
+  }
   const std::vector<EvalCondition> conditions = parse_conditions(o);
   // The dataset first: a malformed file is reported before any model is loaded.
   const EvalDataset dataset = load_eval_dataset(o.dataset);
@@ -617,18 +674,38 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   Context ctx(g);
   // Parallelism comes from the workers; OpenCV's own threads would only compete with them.
   if (o.jobs > 1) set_inference_threads(1);
-  (void)ctx.embedder_info();  // a missing model is reported before the slow alignment
+  const ModelInfo& embedder_info = ctx.embedder_info();  // missing: reported before alignment
   for (const auto& c : conditions) {
     if (c.resolution > 0) (void)make_upscaler(c.upscaler, c.resolution, ctx.store());
   }
+  bool detects = o.detect;
+  for (const auto& f : work.files) detects = detects || !dataset.landmarks.count(f);
+  const Precision emb_precision = embedder_precision.value_or(embedder_info.precision);
+  DetectorOptions detection;
+  detection.precision = detector_precision;
+  const Precision det_precision = detector_precision.value_or(
+      ctx.store().has(kDefaultDetector) ? ctx.store().get(kDefaultDetector).precision
+                                        : Precision::kFp32);
+  Calibration calibration;
+  if (emb_precision == Precision::kInt8 || (detects && det_precision == Precision::kInt8)) {
+    calibration = calibration_inputs(dataset, work, o.calibration_count);
+    detection.calibration = calibration.frames;
+  }
+  // Each worker quantizes its own networks; an unquantizable model stops the run here, with
+  // OpenCV's reason, before the slow alignment.
   std::vector<std::unique_ptr<Pipeline>> pipelines;
   for (int i = 0; i < o.jobs; ++i) {
     PipelineConfig config;
     config.embedder = g.embedder;
+    config.embedding.precision = emb_precision;
+    if (emb_precision == Precision::kInt8) config.embedding.calibration = calibration.faces;
     pipelines.push_back(std::make_unique<Pipeline>(ctx.store(), config));
   }
 
   EvalReport report;
+  report.embedder_precision = to_string(emb_precision);
+  report.detector_precision = to_string(det_precision);
+  report.calibration = calibration.source;
   report.dataset = fs::absolute(o.dataset).lexically_normal().string();
   report.model_id = pipelines.front()->model_id();
   report.jobs = o.jobs;
@@ -639,8 +716,8 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   report.probes = static_cast<int>(work.probe.size());
 
   const Progress progress;
-  const std::vector<cv::Mat> faces =
-      align_all(dataset, work, ctx.store(), o.jobs, progress, report.alignment);
+  const std::vector<cv::Mat> faces = align_all(dataset, work, ctx.store(), o.jobs, progress,
+                                               detection, o.detect, report.alignment);
   spdlog::info("aligned {} images in {:.1f} s", work.files.size(), report.alignment.seconds);
   for (const auto& p : work.pairs) {
     report.pairs_with_missing_face += faces[p.a].empty() || faces[p.b].empty();

@@ -20,6 +20,10 @@ struct EvalOptions {
   double calibrate = -1;  // target FAR; < 0: off
   int jobs = 2;
   int limit_folds = 0;  // 0: every fold of pairs.txt
+  std::string precision;           // embedder, "fp32" or "int8"; empty: its manifest's default
+  std::string detector_precision;  // YuNet, where images are aligned by detection; same
+  bool detect = false;             // align every image by detection, even with landmarks.csv
+  int calibration_count = 32;      // int8: dataset images whose activations set the ranges
 };
 
 // Registers the "eval" subcommand on `app`, storing its options in `o`; returns it.

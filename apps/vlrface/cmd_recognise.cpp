@@ -31,8 +31,8 @@ std::vector<FaceResult> faces_of(Pipeline& p, const cv::Mat& image, bool aligned
   return {p.process_aligned(image)};
 }
 
-float threshold_or_default(double t, const Context& ctx) {
-  return static_cast<float>(t < -1 ? ctx.embedder_info().threshold : t);
+float threshold_or_default(double t, const Context& ctx, int resolution) {
+  return static_cast<float>(t < -1 ? ctx.embedder_info().threshold_for(resolution) : t);
 }
 
 }  // namespace
@@ -77,7 +77,7 @@ int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
   const Matcher matcher(gallery.templates());
   if (matcher.size() == 0) spdlog::warn("the gallery is empty: every face will be unknown");
   Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler);
-  const MatchOptions mo{o.top_k, threshold_or_default(o.threshold, ctx)};
+  const MatchOptions mo{o.top_k, threshold_or_default(o.threshold, ctx, resolution)};
 
   json out = json::array();
   int failures = 0;
@@ -133,7 +133,8 @@ int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
 
 int run_verify(const GlobalOptions& g, const VerifyOptions& o) {
   Context ctx(g);
-  Pipeline pipeline = ctx.make_pipeline(parse_resolution(o.resolution), o.upscaler);
+  const int resolution = parse_resolution(o.resolution);
+  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler);
   std::vector<std::vector<float>> emb;
   for (const std::string& f : {o.first, o.second}) {
     const auto faces = pipeline.process(load_image(f));
@@ -143,7 +144,7 @@ int run_verify(const GlobalOptions& g, const VerifyOptions& o) {
     emb.push_back(best->embedding);
   }
   const float sim = cosine(emb[0], emb[1]);
-  const float t = threshold_or_default(o.threshold, ctx);
+  const float t = threshold_or_default(o.threshold, ctx, resolution);
   const bool same = sim >= t;
   if (o.json) {
     std::cout << json{{"similarity", sim}, {"threshold", t}, {"same_person", same}}.dump(2) << "\n";

@@ -5,6 +5,7 @@
 //   std::vector<double> ms = vlrface::time_ms([&] { emb.embed(face); }, /*warmup=*/5, /*repeat=*/50);
 //   vlrface::SampleStats s = vlrface::summarise(ms);   // s.median, s.p10, s.p90 in ms
 //   std::int64_t peak = vlrface::peak_rss_kib();          // VmHWM of /proc/self/status
+//   auto ab = vlrface::time_interleaved_ms({run_a, run_b}, 5, 50);  // ab[0]: A's, ab[1]: B's
 // Percentiles interpolate linearly between the two nearest order statistics (numpy's default), so
 // numbers from the C++ bench and the Python reference are computed the same way.
 // Thread safety: free functions; the /proc readers read this process's own state.
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +52,15 @@ std::vector<double> time_ms(Fn&& fn, int warmup, int repeat) {
   }
   return samples;
 }
+
+// Comparing variants A and B (e.g. fp32 and int8): each round runs every function once, each timed
+// alone, so a change in machine load during the measurement falls on all of them alike instead of
+// on whichever ran last; every other round runs them in reverse order (A B, B A, ...), so none
+// always runs right after another. `warmup` untimed rounds come first. Returns, per function in
+// the order given, its `repeat` durations in milliseconds. Throws like time_ms, and for no
+// functions.
+std::vector<std::vector<double>> time_interleaved_ms(const std::vector<std::function<void()>>& fns,
+                                                     int warmup, int repeat);
 
 // The value in KiB of a "Key:   1234 kB" line of /proc/<pid>/status text; nullopt when absent.
 std::optional<std::int64_t> parse_status_kib(const std::string& status_text,

@@ -5,15 +5,20 @@
 //   for (const vlrface::Face& f : det->detect(bgr)) ...   // empty vector: no face (not an error)
 // Landmarks are in image order: image-left eye, image-right eye, nose tip, image-left and
 // image-right mouth corner — the order of the ArcFace template in align.hpp.
+// int8 YuNet: set DetectorOptions::precision and give calibration frames (docs/BENCHMARKS.md,
+// "Precision"); the Haar fallback ignores both.
 // Thread safety: a Detector holds a network with per-call state; use one per thread.
 #pragma once
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
+
+#include "vlrface/precision.hpp"
 
 namespace vlrface {
 
@@ -37,6 +42,10 @@ struct DetectorOptions {
   int min_input_side = 320;
   // Frames larger than this are shrunk; tiny faces are the point, so the default is generous.
   int max_input_side = 1920;
+  std::optional<Precision> precision;  // nullopt: the model's default (its manifest)
+  // int8 only: BGR frames like those to be searched, whose activations set the int8 ranges. They
+  // are resized and padded as detect() would, then batched at the largest of those sizes.
+  std::vector<cv::Mat> calibration;
 };
 
 class Detector {
@@ -51,7 +60,9 @@ class YuNetDetector final : public Detector {
   YuNetDetector(const ModelInfo& model, DetectorOptions options);
   ~YuNetDetector() override;
   std::vector<Face> detect(const cv::Mat& bgr) override;
-  std::string name() const override { return "yunet"; }
+  // "yunet", or "yunet int8": reports then say which network found the faces.
+  std::string name() const override;
+  Precision precision() const;
 
  private:
   struct Impl;

@@ -6,24 +6,37 @@
 //   float sim = vlrface::cosine(e, other);
 // The model id (emb.model_id()) is what galleries record, so embeddings of different models are
 // never compared.
+// int8: Embedder(info, {.precision = Precision::kInt8, .calibration = aligned_faces}) quantizes
+// with OpenCV on those faces, or throws Error("embed", ...) quoting OpenCV's reason when it
+// cannot (OpenCV 4.6 cannot for EdgeFace: docs/BENCHMARKS.md, "Precision (fp32 vs int8)").
 // Thread safety: an Embedder holds a network with per-call state; use one per thread.
 // OpenCV's thread count is process-wide: set it once with set_inference_threads().
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
 
+#include "vlrface/precision.hpp"
+
 namespace vlrface {
 
 struct ModelInfo;
 
+struct EmbedderOptions {
+  std::optional<Precision> precision;  // nullopt: the model's default (its manifest)
+  // int8 only: aligned BGR faces whose activations set the int8 ranges; a few dozen, like the
+  // faces the embedder will see (the gallery's, or a dataset's).
+  std::vector<cv::Mat> calibration;
+};
+
 class Embedder {
  public:
-  explicit Embedder(const ModelInfo& model);
+  explicit Embedder(const ModelInfo& model, const EmbedderOptions& options = {});
   ~Embedder();
   Embedder(Embedder&&) noexcept;
   Embedder& operator=(Embedder&&) noexcept;
@@ -32,6 +45,7 @@ class Embedder {
   std::vector<float> embed(const cv::Mat& face);
   const std::string& model_id() const;
   int dim() const;
+  Precision precision() const;
 
  private:
   struct Impl;

@@ -6,7 +6,8 @@
 //   const vlrface::ModelInfo& m = store.get("edgeface_xxs");   // file checked against sha256
 // Each model has a manifest <dir>/<name>.json written by scripts/setup.sh from models/*.json:
 //   {"name","kind","file","sha256","id","input":{"width","height"},
-//    "normalisation":{"scale","mean":[b,g,r],"swap_rb"}, "threshold", "resolution", "source"}
+//    "normalisation":{"scale","mean":[b,g,r],"swap_rb"}, "threshold", "resolution", "source",
+//    "precision" (optional, "fp32" when absent)}
 // Nothing else in the code base names a model file or a model directory.
 // Thread safety: a ModelStore is immutable after construction; share it freely.
 #pragma once
@@ -17,6 +18,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "vlrface/precision.hpp"
 
 namespace vlrface {
 
@@ -36,9 +39,19 @@ struct ModelInfo {
   int input_height = 0;
   Normalisation norm;
   double threshold = 0;   // default decision threshold (embedders: cosine for "unknown")
+  // Embedders: thresholds calibrated per working resolution (key 112 = full resolution); the
+  // same false-accept rate needs a different cosine at 16 px than at 112 px.
+  std::map<int, double> thresholds;
   std::string threshold_source;  // where the threshold was calibrated
   int resolution = 0;     // upscalers: the low resolution they take
   std::string source;     // where it came from (for --help and docs)
+  // The precision used when the caller asks for none: the one measured better on the target
+  // (docs/BENCHMARKS.md, "Precision"); int8 also needs calibration inputs from the caller.
+  Precision precision = Precision::kFp32;
+  std::string precision_source;  // where that choice was measured
+
+  // The calibrated threshold for `resolution` (0 or 112: full), else `threshold`.
+  double threshold_for(int resolution) const;
 };
 
 // The model directory: `cli` when given, else $VLRFACE_MODELS, else the installed default

@@ -20,6 +20,7 @@
 
 #include "vlrface/degrade.hpp"
 #include "vlrface/detect.hpp"
+#include "vlrface/embed.hpp"
 
 namespace vlrface {
 
@@ -31,6 +32,7 @@ struct PipelineConfig {
   std::string upscaler = "bicubic";
   DetectorOptions detector;
   DegradeOptions degrade;
+  EmbedderOptions embedding;  // precision (and int8 calibration faces) of the embedder
 };
 
 struct StageTimes {

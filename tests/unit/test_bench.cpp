@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <string>
+#include <thread>
 
 #include "vlrface/bench.hpp"
 #include "vlrface/error.hpp"
@@ -60,6 +63,30 @@ TEST(BenchTiming, RunsWarmupPlusRepeatAndReturnsRepeatSamples) {
   for (double x : ms) EXPECT_GE(x, 0.0);
   EXPECT_THROW(vlrface::time_ms([] {}, 0, 0), vlrface::Error);
   EXPECT_THROW(vlrface::time_ms([] {}, -1, 1), vlrface::Error);
+}
+
+TEST(BenchTiming, InterleavedAlternatesOrderAndReturnsPerFunctionSamples) {
+  std::string order;
+  const auto ms =
+      vlrface::time_interleaved_ms({[&] { order += 'a'; }, [&] { order += 'b'; }}, 1, 3);
+  // One warm-up round, then three timed ones; the order flips every round.
+  EXPECT_EQ(order, "abbaabba");
+  ASSERT_EQ(ms.size(), 2u);
+  EXPECT_EQ(ms[0].size(), 3u);
+  EXPECT_EQ(ms[1].size(), 3u);
+  EXPECT_THROW(vlrface::time_interleaved_ms({}, 0, 1), vlrface::Error);
+  EXPECT_THROW(vlrface::time_interleaved_ms({[] {}}, 0, 0), vlrface::Error);
+  EXPECT_THROW(vlrface::time_interleaved_ms({[] {}}, -1, 1), vlrface::Error);
+}
+
+TEST(BenchTiming, InterleavedSamplesBelongToTheirFunction) {
+  // A sleeps, B does not: whichever position it ran in, A's samples must be the long ones.
+  const auto ms = vlrface::time_interleaved_ms(
+      {[] { std::this_thread::sleep_for(std::chrono::milliseconds(3)); }, [] {}}, 0, 4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_GE(ms[0][static_cast<std::size_t>(i)], 2.5);
+    EXPECT_LT(ms[1][static_cast<std::size_t>(i)], ms[0][static_cast<std::size_t>(i)]);
+  }
 }
 
 TEST(BenchMemory, ParsesStatusLines) {

@@ -52,6 +52,23 @@ TEST(Cli, BadNamesAndResolutionsAreRejectedBeforeAnyWork) {
   EXPECT_TRUE(contains(r.output, "--res")) << r.output;
 }
 
+TEST(Cli, BadPrecisionsAreRejectedBeforeAnyWork) {
+  TempDir d;
+  const std::string models = "--models " + (d / "none").string();
+  auto r = run_cli(models + " eval --dataset " + (d / "absent").string() + " --precision int4");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "--precision: 'int4'")) << r.output;
+  r = run_cli(models + " eval --dataset " + (d / "absent").string() + " --detector-precision fp16");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "--detector-precision: 'fp16'")) << r.output;
+  r = run_cli(models + " bench --precision fp32,int4");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "--precision: 'int4'")) << r.output;
+  r = run_cli("bench --help");
+  EXPECT_TRUE(contains(r.output, "--precision")) << r.output;
+  EXPECT_TRUE(contains(r.output, "--calibration")) << r.output;
+}
+
 TEST(Cli, MissingAndCorruptGalleriesAreClearErrors) {
   TempDir d;
   auto r = run_cli("--gallery " + (d / "absent.vlrg").string() + " gallery list");

@@ -13,7 +13,7 @@ BUILD_DIR="${VLRFACE_BUILD_DIR:-build}"
 PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libopencv-dev opencv-data libsqlite3-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libssl-dev libgtest-dev libstb-dev libcpp-httplib-dev ffmpeg
+  libssl-dev libgtest-dev libstb-dev libcpp-httplib-dev ffmpeg chromium
   python3 python3-torch python3-onnx python3-opencv python3-numpy
 )
 missing=()
@@ -38,4 +38,14 @@ echo "== models"
 # Debian's python3-torch lives in the system interpreter, whatever python3 is first on PATH.
 /usr/bin/python3 tools/prepare_models.py --out "$BUILD_DIR/share/vlrface/models" \
   --cache "$BUILD_DIR/model-cache"
+# The browser test drives Debian's chromium with playwright-core (npm registry, pinned by
+# tests/browser/package-lock.json); without npm it skips with a reason.
+if command -v npm >/dev/null; then
+  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    echo "== browser test: npm ci"
+    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+  fi
+else
+  echo "== browser test: npm not found, the web UI test will skip"
+fi
 echo "== done: $BUILD_DIR/bin/vlrface --help"

@@ -8,6 +8,7 @@
 #include "cmd_bench.hpp"
 #include "cmd_eval.hpp"
 #include "commands.hpp"
+#include "serve.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
 
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
 
   BenchOptions bench;
   auto* c_bench = add_bench_command(app, bench);
+  ServeOptions serve_options;
+  CLI::App* c_serve = add_serve_command(app, serve_options);
   EvalOptions eval_options;
   CLI::App* c_eval = add_eval_command(app, eval_options);
 
@@ -111,6 +114,7 @@ int main(int argc, char** argv) {
     if (*g_reembed) return run_gallery_reembed(g);
     if (*c_eval) return run_eval(g, eval_options);
     if (*c_bench) return run_bench(g, bench);
+    if (*c_serve) return run_serve(g, serve_options);
   } catch (const vlrface::Error& e) {
     std::cerr << "vlrface: " << e.what() << "\n";
     return 1;

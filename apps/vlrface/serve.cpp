@@ -1,0 +1,272 @@
+// `vlrface serve`: options, start-up checks, access control and the server's life cycle.
+#include "serve.hpp"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <iostream>
+#include <thread>
+
+#include "serve_auth.hpp"
+#include "serve_http.hpp"
+#include "serve_routes.hpp"
+#include "serve_state.hpp"
+#include "vlrface/error.hpp"
+
+namespace vlrface::cli {
+namespace {
+
+using HR = httplib::Server::HandlerResponse;
+constexpr const char* kCookie = "vlrface_token";
+
+struct Access {
+  bool loopback = true;  // bound to a loopback address: Host headers must say so too
+  bool token_required = false;
+  std::string token;
+  std::size_t max_body = 0;
+};
+
+std::string host_part(const std::string& host_header) {
+  if (!host_header.empty() && host_header[0] == '[') {
+    return host_header.substr(0, host_header.find(']') + 1);
+  }
+  return host_header.substr(0, host_header.find(':'));
+}
+
+HR reject(Res& res, int status, const std::string& message) {
+  // The request body may still be unread: close rather than parse it as the next request.
+  res.set_header("Connection", "close");
+  send_error(res, status, message);
+  return HR::Handled;
+}
+
+// Runs before the body is read: refusals cost no upload.
+HR check_request(const Req& req, Res& res, const Access& access, ServeState& state) {
+  ++state.requests;
+  const std::string host = req.get_header_value("Host");
+  // A page on another site that resolves its own name to 127.0.0.1 (DNS rebinding) must not
+  // reach a server that trusts loopback.
+  if (access.loopback && !host.empty() && !is_loopback_host(host_part(host))) {
+    return reject(res, 403, "unexpected Host header '" + host + "'");
+  }
+  if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS") {
+    const std::string origin = req.get_header_value("Origin");
+    if (!origin.empty() && origin != "http://" + host) {
+      return reject(res, 403, "cross-origin request refused (Origin " + origin + ")");
+    }
+  }
+  if (req.get_header_value_count("Content-Length") &&
+      std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
+          access.max_body) {
+    return reject(res, 413,
+                  "request body larger than the limit of " +
+                      std::to_string(access.max_body / (1024 * 1024)) + " MB");
+  }
+  // The login page and what it shows are public: they hold nothing but a form.
+  if (!access.token_required || req.path == "/login" || req.path == "/login.css" ||
+      req.path == "/favicon.svg") {
+    return HR::Unhandled;
+  }
+
+  const std::string auth = req.get_header_value("Authorization");
+  const bool by_header = auth.rfind("Bearer ", 0) == 0 && tokens_equal(auth.substr(7), access.token);
+  const bool by_cookie =
+      tokens_equal(cookie_value(req.get_header_value("Cookie"), kCookie), access.token);
+  const bool by_query = req.has_param("token") &&
+                        tokens_equal(req.get_param_value("token"), access.token);
+  if (by_query) {
+    res.set_header("Set-Cookie", std::string(kCookie) + "=" + access.token +
+                                     "; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000");
+    if (req.method == "GET" && req.path.rfind("/api/", 0) != 0) {
+      // Take the token out of the address bar (and history) once the cookie holds it.
+      res.set_redirect(req.path, 303);
+      return HR::Handled;
+    }
+  }
+  if (by_header || by_cookie || by_query) return HR::Unhandled;
+  if (req.method == "GET" && (req.path == "/" || req.path == "/index.html")) {
+    res.set_redirect("/login", 303);
+    return HR::Handled;
+  }
+  res.set_header("WWW-Authenticate", "Bearer realm=\"vlrface\"");
+  return reject(res, 401,
+                "an access token is required: send 'Authorization: Bearer <token>' or open "
+                "/?token=<token> once");
+}
+
+void configure(httplib::Server& svr, const ServeOptions& o, const Access& access,
+               ServeState& state) {
+  const std::size_t pool = static_cast<std::size_t>(o.http_threads + o.max_streams);
+  svr.new_task_queue = [pool] { return new httplib::ThreadPool(pool); };
+  svr.set_payload_max_length(access.max_body);
+  // A connection holds a pool thread while it is open: short keep-alive keeps threads free.
+  svr.set_keep_alive_timeout(2);
+  svr.set_keep_alive_max_count(100);
+  svr.set_read_timeout(10);
+  svr.set_write_timeout(10);
+  svr.set_default_headers({
+      {"X-Content-Type-Options", "nosniff"},
+      {"X-Frame-Options", "DENY"},
+      {"Referrer-Policy", "no-referrer"},
+      {"Content-Security-Policy",
+       "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
+  });
+  svr.set_pre_routing_handler(
+      [&access, &state](const Req& req, Res& res) { return check_request(req, res, access, state); });
+  svr.set_post_routing_handler([](const Req&, Res& res) {
+    if (!res.has_header("Cache-Control")) res.set_header("Cache-Control", "no-store");
+  });
+  // httplib's own refusals (malformed request line, body over the limit) get a JSON body too.
+  svr.set_error_handler(httplib::Server::HandlerWithResponse([](const Req&, Res& res) {
+    if (!res.body.empty()) return HR::Unhandled;
+    send_error(res, res.status, status_text(res.status));
+    return HR::Handled;
+  }));
+  svr.set_exception_handler([](const Req&, Res& res, std::exception_ptr) {
+    send_error(res, 500, "internal error");
+  });
+  svr.set_logger([](const Req& req, const Res& res) {
+    spdlog::info("{} {} {} {}", req.remote_addr, req.method, req.path, res.status);
+  });
+}
+
+std::string url_host(const std::string& host) {
+  return host.find(':') != std::string::npos && host[0] != '[' ? "[" + host + "]" : host;
+}
+
+}  // namespace
+
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
+  auto* c = app.add_subcommand("serve", "live camera view, REST API and web UI over HTTP");
+  c->add_option("--camera", o.camera,
+                "frame source: camera index, /dev/videoN, video file, rtsp/http URL or image "
+                "folder")
+      ->capture_default_str();
+  c->add_option("--host", o.host, "address to listen on; other than loopback needs a token")
+      ->capture_default_str();
+  c->add_option("--port", o.port, "TCP port (0: any free port)")->capture_default_str();
+  c->add_option("--width", o.width, "camera frame width")->capture_default_str();
+  c->add_option("--height", o.height, "camera frame height")->capture_default_str();
+  c->add_option("--fps", o.fps, "camera rate; image folders: playback rate")->capture_default_str();
+  c->add_flag("--loop", o.loop, "video files and folders: start again at the end");
+  c->add_option("--res", o.resolution, "working resolution: 16, 24 or 32")->capture_default_str();
+  c->add_option("--mode", o.mode, "simulate (degrade every face) or native")->capture_default_str();
+  c->add_option("--upscaler", o.upscaler, "low-resolution faces back to 112x112: bicubic")
+      ->capture_default_str();
+  c->add_option("--threshold", o.threshold, "cosine below which a face is unknown "
+                                            "(default: the model's)");
+  c->add_option("--token-file", o.token_file,
+                "access token file (created with a new token when missing); implies "
+                "--require-token");
+  c->add_flag("--require-token", o.require_token,
+              "require the access token even on loopback (default file: " +
+                  default_token_path().string() + ")");
+  c->add_option("--http-threads", o.http_threads, "HTTP worker threads for API requests")
+      ->capture_default_str();
+  c->add_option("--max-streams", o.max_streams, "concurrent /api/stream clients")
+      ->capture_default_str();
+  c->add_option("--max-upload-mb", o.max_upload_mb, "largest request body, in MB")
+      ->capture_default_str();
+  c->add_option("--max-image-side", o.max_image_side, "largest uploaded image side, in pixels")
+      ->capture_default_str();
+  c->add_option("--stream-quality", o.stream_quality, "JPEG quality of the live stream")
+      ->capture_default_str();
+  return c;
+}
+
+int run_serve(const GlobalOptions& g, const ServeOptions& o) {
+  if (o.port < 0 || o.port > 65535) throw Error("serve", "--port must be in 0..65535");
+  if (o.http_threads < 1 || o.http_threads > 64) throw Error("serve", "--http-threads: 1..64");
+  if (o.max_streams < 0 || o.max_streams > 64) throw Error("serve", "--max-streams: 0..64");
+  if (o.max_upload_mb < 1 || o.max_upload_mb > 256) throw Error("serve", "--max-upload-mb: 1..256");
+  if (o.max_image_side < 64) throw Error("serve", "--max-image-side must be at least 64");
+  if (o.stream_quality < 10 || o.stream_quality > 100) {
+    throw Error("serve", "--stream-quality: 10..100");
+  }
+  Access access;
+  access.loopback = is_loopback_host(o.host);
+  access.token_required = !access.loopback || o.require_token || !o.token_file.empty();
+  access.max_body = static_cast<std::size_t>(o.max_upload_mb) * 1024 * 1024;
+  if (!access.loopback && !o.require_token && o.token_file.empty()) {
+    throw Error("serve", "refusing to listen on " + o.host +
+                             " without an access token: add --require-token (a token is "
+                             "generated and printed once) or --token-file FILE");
+  }
+  TokenFile token;
+  if (access.token_required) {
+    token = load_or_create_token(o.token_file.empty() ? default_token_path()
+                                                      : std::filesystem::path(o.token_file));
+    access.token = token.token;
+  }
+
+  // Memory is the budget on a Pi. Few threads allocate at once, so extra malloc arenas would only
+  // fragment; and a fixed mmap threshold stops glibc from raising it after the first freed frame,
+  // so frame-sized buffers (~1 MB each, several per frame) go back to the system when freed
+  // instead of staying in the heap.
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // Signals are taken by one thread (below), never delivered to the engine's or the pool's.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  ServeState state(g, o);
+  httplib::Server svr;
+  Router router;
+  add_live_routes(router, state);
+  add_people_routes(router, state);
+  add_model_and_asset_routes(router, state);
+  router.install(svr);
+  configure(svr, o, access, state);
+
+  const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : o.port;
+  if (port < 0 || (o.port != 0 && !svr.bind_to_port(o.host, port))) {
+    throw Error("serve", "cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                             " (address in use or not available)");
+  }
+  state.start();
+  const std::string url = "http://" + url_host(o.host) + ":" + std::to_string(port) + "/";
+  std::cout << "vlrface serve: listening on " << url << std::endl;
+  if (token.generated) {
+    std::cout << "vlrface serve: new access token, saved in " << token.path.string()
+              << " and shown only now: " << token.token << "\n"
+              << "vlrface serve: open " << url << "?token=" << token.token << std::endl;
+  } else if (access.token_required) {
+    std::cout << "vlrface serve: access token required (from " << token.path.string() << ")"
+              << std::endl;
+  }
+
+  std::atomic<bool> done{false};
+  std::thread signal_thread([&] {
+    const timespec tick{0, 200'000'000};
+    while (!done) {
+      const int sig = sigtimedwait(&signals, nullptr, &tick);
+      if (sig == SIGINT || sig == SIGTERM) {
+        spdlog::info("serve: signal {}, stopping", sig);
+        state.request_stop();  // stream loops see it and end
+        // Repeated: a stop() that lands before listen_after_bind() has started is a no-op.
+        while (!done) {
+          svr.stop();
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return;
+      }
+    }
+  });
+  const bool ok = svr.listen_after_bind();
+  done = true;
+  signal_thread.join();
+  state.stop();
+  if (!ok && !state.stopping()) throw Error("serve", "the server stopped unexpectedly");
+  return 0;
+}
+
+}  // namespace vlrface::cli

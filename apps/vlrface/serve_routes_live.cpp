@@ -1,0 +1,236 @@
+// Live routes: health, metrics, snapshot, the MJPEG stream, the selected face's images, settings.
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "serve_draw.hpp"
+#include "serve_routes.hpp"
+#include "vlrface/error.hpp"
+#include "vlrface/image_io.hpp"
+#include "vlrface/upscale.hpp"
+
+namespace vlrface::cli {
+namespace {
+
+constexpr const char* kBoundary = "vlrfaceframe";
+// A stream with no new frame resends the last one this often, so that a client that went away
+// is noticed by the failed write and its thread returns to the pool.
+constexpr double kStreamHeartbeatSeconds = 2.0;
+
+json snapshot_json(const live::Snapshot& s, const live::LiveSettings& settings) {
+  json faces = json::array();
+  for (const live::LiveFace& f : s.faces) {
+    json top = json::array();
+    for (const Candidate& c : f.top) top.push_back({{"name", c.name}, {"similarity", sim4(c.similarity)}});
+    const std::string id = std::to_string(f.track_id);
+    json face = {{"track_id", f.track_id},
+                 {"box", box_json(f.box)},
+                 {"status", f.too_small ? "too_small" : "ok"},
+                 {"name", f.name ? json(*f.name) : json(nullptr)},
+                 {"similarity", sim4(f.similarity)},
+                 {"top", top},
+                 {"lowres_url", f.lowres.empty() ? json(nullptr)
+                                                 : json("/api/faces/" + id + "/lowres.png")},
+                 {"upscaled_url", f.upscaled.empty() ? json(nullptr)
+                                                     : json("/api/faces/" + id + "/upscaled.png")}};
+    // The gallery image of the decision, else of the best candidate, for the side-by-side view.
+    const std::string* match = f.name ? &*f.name : f.top.empty() ? nullptr : &f.top[0].name;
+    face["gallery_url"] = match ? json(face_image_url(*match, 0)) : json(nullptr);
+    faces.push_back(face);
+  }
+  return {{"frame_number", s.frame_number},
+          {"timestamp", round_to(s.timestamp, 3)},
+          {"width", s.frame.cols},
+          {"height", s.frame.rows},
+          {"fps", round_to(s.fps, 2)},
+          {"source", s.source},
+          {"source_state", s.source_state},
+          {"resolution", settings.resolution},
+          {"mode", settings.mode},
+          {"task", settings.task},
+          {"faces", faces}};
+}
+
+json settings_json(const live::LiveEngine& e) {
+  const live::LiveSettings s = e.settings();
+  return {{"resolution", s.resolution},
+          {"mode", s.mode},
+          {"upscaler", s.upscaler},
+          {"task", s.task},
+          {"verify_name", s.verify_name},
+          {"threshold", sim4(s.threshold < -1 ? e.default_threshold() : s.threshold)},
+          {"threshold_is_default", s.threshold < -1},
+          {"default_threshold", sim4(e.default_threshold())},
+          {"native_dsr_below", s.native_dsr_below},
+          {"choices",
+           {{"resolution", {16, 24, 32}},
+            {"mode", {"simulate", "native"}},
+            {"task", {"identify", "verify"}},
+            {"upscaler", upscaler_kinds()}}}};
+}
+
+template <class T>
+T field(const json& body, const char* key) {
+  try {
+    return body.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw HttpError(400, std::string("'") + key + "' has the wrong type");
+  }
+}
+
+live::LiveSettings merge_settings(const json& body, live::LiveSettings s, ServeState& state) {
+  static const std::vector<std::string> kKeys = {"resolution", "mode",      "upscaler", "task",
+                                                 "verify_name", "threshold", "native_dsr_below"};
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
+      throw HttpError(400, "unknown setting '" + key + "'");
+    }
+  }
+  if (body.contains("resolution")) {
+    s.resolution = field<int>(body, "resolution");
+    if (s.resolution != 16 && s.resolution != 24 && s.resolution != 32) {
+      throw HttpError(400, "resolution must be 16, 24 or 32");
+    }
+  }
+  if (body.contains("mode")) {
+    s.mode = field<std::string>(body, "mode");
+    if (s.mode != "simulate" && s.mode != "native") {
+      throw HttpError(400, "mode must be 'simulate' or 'native'");
+    }
+  }
+  if (body.contains("upscaler")) s.upscaler = field<std::string>(body, "upscaler");
+  if (body.contains("task")) {
+    s.task = field<std::string>(body, "task");
+    if (s.task != "identify" && s.task != "verify") {
+      throw HttpError(400, "task must be 'identify' or 'verify'");
+    }
+  }
+  if (body.contains("verify_name")) s.verify_name = field<std::string>(body, "verify_name");
+  if (body.contains("threshold")) {
+    if (body["threshold"].is_null()) {
+      s.threshold = -2;  // back to the model's default
+    } else {
+      s.threshold = field<float>(body, "threshold");
+      if (!(s.threshold >= -1 && s.threshold <= 1)) {
+        throw HttpError(400, "threshold must be a cosine in [-1, 1], or null for the default");
+      }
+    }
+  }
+  if (body.contains("native_dsr_below")) {
+    s.native_dsr_below = field<int>(body, "native_dsr_below");
+    if (s.native_dsr_below < 0 || s.native_dsr_below > 112) {
+      throw HttpError(400, "native_dsr_below must be in 0..112");
+    }
+  }
+  if (s.task == "verify") {
+    if (s.verify_name.empty()) throw HttpError(400, "task 'verify' needs a verify_name");
+    if (!state.open_gallery().has_person(s.verify_name)) {
+      throw HttpError(400, "verify_name: no person named '" + s.verify_name + "' in the gallery");
+    }
+  }
+  return s;
+}
+
+void stream(const Req& req, Res& res, ServeState& state) {
+  const bool annotate = req.get_param_value("annotate") != "0";
+  const double interval = 1.0 / int_param(req, "fps", 15, 1, 30);
+  if (++state.stream_clients > state.options().max_streams) {
+    --state.stream_clients;
+    throw HttpError(503, "too many stream clients (limit " +
+                             std::to_string(state.options().max_streams) +
+                             "; see --max-streams)");
+  }
+  struct Client {
+    StreamCursor cursor;
+    std::shared_ptr<const std::string> last;
+    double sent_at = 0;
+  };
+  auto client = std::make_shared<Client>();
+  res.set_header("Cache-Control", "no-store");
+  res.set_content_provider(
+      std::string("multipart/x-mixed-replace; boundary=") + kBoundary,
+      [&state, client, annotate, interval](std::size_t, httplib::DataSink& sink) {
+        if (state.stopping()) {
+          sink.done();
+          return true;
+        }
+        const double wait = client->sent_at + interval - now_seconds();
+        if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+        const std::uint64_t before = client->cursor.frame;
+        auto jpeg = state.next_stream_jpeg(client->cursor, annotate, 500);
+        if (client->cursor.frame == before) {  // nothing new, or a status card
+          if (client->last && now_seconds() - client->sent_at < kStreamHeartbeatSeconds) {
+            return true;
+          }
+          if (!jpeg) jpeg = client->last;
+          if (!jpeg) return true;
+        }
+        const std::string head = std::string("--") + kBoundary +
+                                 "\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                 std::to_string(jpeg->size()) + "\r\n\r\n";
+        if (!sink.write(head.data(), head.size()) || !sink.write(jpeg->data(), jpeg->size()) ||
+            !sink.write("\r\n", 2)) {
+          return false;  // the client went away
+        }
+        client->last = jpeg;
+        client->sent_at = now_seconds();
+        return true;
+      },
+      [&state](bool) { --state.stream_clients; });
+}
+
+void face_image(const Params& p, Res& res, ServeState& state) {
+  const auto snap = state.live()->snapshot();
+  const live::LiveFace* face = nullptr;
+  if (snap) {
+    for (const auto& f : snap->faces) {
+      if (std::to_string(f.track_id) == p[0]) face = &f;
+    }
+  }
+  if (!face) throw HttpError(404, "face " + p[0] + " is not in view");
+  const bool low = p[1] == "lowres";
+  const cv::Mat& img = low ? face->lowres : face->upscaled;
+  if (img.empty()) throw HttpError(404, "face " + p[0] + " has no " + p[1] + " image");
+  const auto png = encode_png(low ? nearest_enlarged(img, 112) : img);
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(std::string(png.begin(), png.end()), "image/png");
+}
+
+}  // namespace
+
+void add_live_routes(Router& r, ServeState& state) {
+  r.add("GET", "/api/health", [&](const Req&, Res& res, const Params&) {
+    const auto snap = state.live()->snapshot();
+    send_json(res, {{"status", "ok"},
+                    {"version", "0.1.0"},
+                    {"source_state", snap ? snap->source_state : "starting"},
+                    {"frame_number", snap ? snap->frame_number : 0}});
+  });
+  r.add("GET", "/api/metrics",
+        [&](const Req&, Res& res, const Params&) { send_json(res, state.metrics()); });
+  r.add("GET", "/api/snapshot", [&](const Req&, Res& res, const Params&) {
+    const auto eng = state.live();
+    const auto snap = eng->snapshot();
+    if (!snap) throw HttpError(503, "no frame yet");
+    send_json(res, snapshot_json(*snap, eng->settings()));
+  });
+  r.add("GET", "/api/stream",
+        [&](const Req& req, Res& res, const Params&) { stream(req, res, state); });
+  r.add("GET", R"(/api/faces/(\d{1,18})/(lowres|upscaled)\.png)",
+        [&](const Req&, Res& res, const Params& p) { face_image(p, res, state); });
+  r.add("GET", "/api/settings", [&](const Req&, Res& res, const Params&) {
+    send_json(res, settings_json(*state.live()));
+  });
+  r.add("PUT", "/api/settings", [&](const Req& req, Res& res, const Params&) {
+    const auto eng = state.live();
+    const live::LiveSettings s = merge_settings(json_body(req), eng->settings(), state);
+    try {
+      eng->update_settings(s);
+    } catch (const Error& e) {
+      throw HttpError(400, e.what());
+    }
+    send_json(res, settings_json(*eng));
+  });
+}
+
+}  // namespace vlrface::cli

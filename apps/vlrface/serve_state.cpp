@@ -1,0 +1,262 @@
+#include "serve_state.hpp"
+
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "serve_auth.hpp"
+#include "serve_draw.hpp"
+#include "vlrface/embed.hpp"
+#include "vlrface/error.hpp"
+#include "vlrface/image_io.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace vlrface::cli {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+// Request-side models (a second detector and embedder, ~20 MB) are worth their memory only
+// while someone uses them.
+constexpr double kPipelineIdleSeconds = 30;
+// Uploads are detected at most this large (landmarks map back to the full image for alignment):
+// the detector's activations grow with the area, ~12 MB at 640x480.
+constexpr int kRequestDetectSide = 640;
+constexpr std::size_t kKeptCaptureJobs = 16;
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
+
+double round1(double x) { return std::round(x * 10) / 10; }
+
+}  // namespace
+
+ServeState::ServeState(const GlobalOptions& g, const ServeOptions& o)
+    : global_(g), options_(o), ctx_(g), started_(now_seconds()) {
+  embedder_ = g.embedder;
+  const ModelInfo& info = ctx_.store().get(embedder_);  // a missing model fails here, by name
+  model_id_ = info.id;
+  default_threshold_ = static_cast<float>(info.threshold);
+  ctx_.open_gallery(/*create=*/true);  // refuses another model's gallery now, not per request
+
+  source_ = live::SourceSpec::parse(o.camera);
+  source_.width = o.width;
+  source_.height = o.height;
+  source_.fps = o.fps;
+  source_.loop = o.loop;
+
+  live::LiveSettings s;
+  s.resolution = parse_resolution(o.resolution);
+  if (s.resolution == 0) throw Error("serve", "--res must be 16, 24 or 32");
+  s.mode = o.mode;
+  s.upscaler = o.upscaler;
+  s.threshold = static_cast<float>(o.threshold);
+  settings_ = s;
+  engine_ = make_engine(embedder_, s);
+}
+
+ServeState::~ServeState() { stop(); }
+
+std::shared_ptr<live::LiveEngine> ServeState::make_engine(const std::string& embedder,
+                                                          const live::LiveSettings& s) const {
+  return std::make_shared<live::LiveEngine>(ctx_.store(), ctx_.gallery_path(), s, source_,
+                                            embedder);
+}
+
+void ServeState::start() {
+  engine()->start();
+  house_thread_ = std::thread([this] { housekeeping(); });
+}
+
+void ServeState::request_stop() {
+  stopping_ = true;
+  std::lock_guard lock(house_mu_);
+  house_cv_.notify_all();
+}
+
+void ServeState::stop() {
+  if (stopped_.exchange(true)) return;
+  request_stop();
+  if (house_thread_.joinable()) house_thread_.join();
+  // The engine stops first so that a capture waiting for frames returns.
+  if (auto e = engine()) e->stop();
+  if (capture_thread_.joinable()) capture_thread_.join();
+  std::lock_guard lock(engine_mu_);
+  engine_.reset();
+}
+
+std::string ServeState::embedder() const {
+  std::lock_guard lock(engine_mu_);
+  return embedder_;
+}
+
+std::string ServeState::model_id() const {
+  std::lock_guard lock(engine_mu_);
+  return model_id_;
+}
+
+float ServeState::default_threshold() const {
+  std::lock_guard lock(engine_mu_);
+  return default_threshold_;
+}
+
+std::shared_ptr<live::LiveEngine> ServeState::engine() const {
+  std::lock_guard lock(engine_mu_);
+  return engine_;
+}
+
+std::shared_ptr<live::LiveEngine> ServeState::live() const {
+  auto e = engine();
+  if (!e) throw HttpError(503, "the live engine is not running (a model reload failed; see the log)");
+  return e;
+}
+
+Gallery ServeState::open_gallery() const {
+  GallerySettings gs;
+  gs.create_if_missing = true;
+  return Gallery(ctx_.gallery_path(), model_id(), gs);
+}
+
+void ServeState::gallery_changed() {
+  if (auto e = engine()) e->reload_gallery();
+}
+
+void ServeState::with_pipeline(int resolution, const std::function<void(Pipeline&)>& f) {
+  std::lock_guard lock(infer_mu_);
+  const std::string model = embedder();
+  const std::string upscaler = live()->settings().upscaler;
+  if (!pipeline_ || pipeline_model_ != model) {
+    pipeline_.reset();
+    PipelineConfig config;
+    config.embedder = model;
+    config.resolution = resolution;
+    config.upscaler = upscaler;
+    config.detector.max_input_side = kRequestDetectSide;
+    pipeline_ = std::make_unique<Pipeline>(ctx_.store(), config);
+    pipeline_model_ = model;
+  } else if (pipeline_->config().resolution != resolution ||
+             pipeline_->config().upscaler != upscaler) {
+    pipeline_->set_resolution(resolution, upscaler);
+  }
+  f(*pipeline_);
+  pipeline_used_ = now_seconds();
+}
+
+void ServeState::housekeeping() {
+  double last_cpu = cpu_seconds(), last_t = now_seconds();
+  std::unique_lock lock(house_mu_);
+  while (!stopping_) {
+    house_cv_.wait_for(lock, std::chrono::seconds(2));
+    if (stopping_) break;
+    const double cpu = cpu_seconds(), t = now_seconds();
+    cpu_percent_ = round1(100 * (cpu - last_cpu) / std::max(1e-3, t - last_t));
+    last_cpu = cpu;
+    last_t = t;
+    std::unique_lock infer(infer_mu_, std::try_to_lock);
+    if (infer && pipeline_ && t - pipeline_used_ > kPipelineIdleSeconds) {
+      pipeline_.reset();
+      malloc_trim(0);  // give the freed model memory back to the system, not to the heap
+      spdlog::info("serve: request-side models unloaded after {} s idle", kPipelineIdleSeconds);
+    }
+  }
+}
+
+std::shared_ptr<CaptureJob> ServeState::start_capture(const std::string& name, int count,
+                                                      bool create) {
+  std::lock_guard lock(jobs_mu_);
+  if (capture_running_) throw HttpError(409, "a capture is already running; try again when done");
+  if (capture_thread_.joinable()) capture_thread_.join();
+  auto job = std::make_shared<CaptureJob>();
+  job->id = random_hex(8);
+  job->name = name;
+  job->count = count;
+  job->create = create;
+  job->started = now_seconds();
+  while (jobs_.size() >= kKeptCaptureJobs) {
+    auto oldest = jobs_.begin();
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+      if (it->second->started < oldest->second->started) oldest = it;
+    }
+    jobs_.erase(oldest);
+  }
+  jobs_[job->id] = job;
+  capture_running_ = true;
+  capture_thread_ = std::thread([this, job] { run_capture(job); });
+  return job;
+}
+
+void ServeState::run_capture(std::shared_ptr<CaptureJob> job) {
+  const auto finish = [&](const std::string& state, const std::string& error, int enrolled) {
+    std::lock_guard lock(jobs_mu_);
+    job->state = state;
+    job->error = error;
+    job->enrolled = enrolled;
+    capture_running_ = false;
+  };
+  try {
+    // Enough time for a person to step in front of the camera and hold still.
+    const int timeout_ms = std::min(120000, 10000 + job->count * 1500);
+    const auto faces = live()->capture_faces(
+        job->count, timeout_ms, [&](int done, int) { job->done = done; });
+    if (faces.empty()) {
+      finish("failed",
+             "no usable face in " + std::to_string(timeout_ms / 1000) +
+                 " s: one sharp, frontal face, large enough, must be in view",
+             0);
+      return;
+    }
+    {
+      std::lock_guard lock(jobs_mu_);
+      job->state = "enrolling";
+    }
+    std::vector<EnrollFace> enrol;
+    with_pipeline(0, [&](Pipeline& p) {
+      for (const cv::Mat& f : faces) enrol.push_back({f, p.embed_full(f), "camera"});
+    });
+    Gallery g = open_gallery();
+    if (job->create && g.has_person(job->name)) {
+      finish("failed", "the name '" + job->name + "' was taken meanwhile", 0);
+      return;
+    }
+    if (!job->create && !g.has_person(job->name)) {
+      finish("failed", "'" + job->name + "' was removed meanwhile", 0);
+      return;
+    }
+    g.enroll(job->name, enrol);
+    gallery_changed();
+    finish("done", "", static_cast<int>(enrol.size()));
+  } catch (const std::exception& e) {
+    spdlog::warn("serve: capture for '{}': {}", job->name, e.what());
+    finish("failed", e.what(), 0);
+  }
+}
+
+json ServeState::capture_json(const CaptureJob& job) const {
+  json j = {{"id", job.id},       {"name", job.name},
+            {"count", job.count}, {"captured", job.done.load()},
+            {"state", job.state}, {"enrolled", job.enrolled},
+            {"url", "/api/capture/" + job.id}};
+  if (!job.error.empty()) j["error"] = job.error;
+  return j;
+}
+
+json ServeState::capture_json(const std::string& id) const {
+  std::lock_guard lock(jobs_mu_);
+  const auto it = jobs_.find(id);
+  if (it == jobs_.end()) return nullptr;
+  return capture_json(*it->second);
+}
+
+}  // namespace vlrface::cli

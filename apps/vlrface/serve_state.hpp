@@ -1,0 +1,151 @@
+// What the handlers of `vlrface serve` share: the live engine, the gallery, request-side
+// inference, enrolment captures, the encoded stream frame and the process metrics.
+//
+// Usage:
+//   ServeState state(global_options, serve_options);   // loads models, opens the source lazily
+//   state.start();  ... handlers call state.engine(), state.edit_gallery(...) ...  state.stop();
+// Memory is the budget that matters on a Pi: request-side models are loaded on first use and
+// freed after two idle minutes, and each stream frame is JPEG-encoded once for all clients.
+// Thread safety: every public method may be called from any handler thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "context.hpp"
+#include "live_engine.hpp"
+#include "serve.hpp"
+#include "serve_http.hpp"
+
+namespace vlrface::cli {
+
+// Where one stream client is: the engine and the frame number it last sent (a model reload
+// replaces the engine, whose frame numbers start again).
+struct StreamCursor {
+  const void* engine = nullptr;
+  std::uint64_t frame = 0;
+};
+
+struct CaptureJob {
+  std::string id, name;
+  int count = 0;
+  bool create = true;         // a new person (fails if the name got taken meanwhile)
+  std::atomic<int> done{0};   // faces kept so far
+  // Guarded by ServeState's jobs mutex:
+  std::string state = "capturing";  // capturing | enrolling | done | failed
+  std::string error;
+  int enrolled = 0;
+  double started = 0;
+};
+
+class ServeState {
+ public:
+  ServeState(const GlobalOptions& g, const ServeOptions& o);
+  ~ServeState();
+  ServeState(const ServeState&) = delete;
+  ServeState& operator=(const ServeState&) = delete;
+
+  void start();
+  void request_stop();  // quick, from a signal: long-running handlers see stopping()
+  void stop();          // stops the engine and waits for a running capture; idempotent
+  bool stopping() const { return stopping_; }
+
+  const ServeOptions& options() const { return options_; }
+  const ModelStore& store() const { return ctx_.store(); }
+  std::filesystem::path gallery_path() const { return ctx_.gallery_path(); }
+  ImageLimits limits() const { return {options_.max_image_side}; }
+  std::string embedder() const;
+  std::string model_id() const;
+  float default_threshold() const;
+
+  // The current engine; a model reload replaces it, so hold the pointer only for one request.
+  std::shared_ptr<live::LiveEngine> engine() const;
+  // The same for handlers: 503 instead of null.
+  std::shared_ptr<live::LiveEngine> live() const;
+
+  // Opens the gallery for one change or read (a Gallery per call: SQLite does the locking).
+  Gallery open_gallery() const;
+  // After a change: the engine re-reads its templates.
+  void gallery_changed();
+
+  // Request-side detection and embedding (identify, enrolment from uploads), one at a time.
+  void with_pipeline(int resolution, const std::function<void(Pipeline&)>& f);
+
+  // Starts capturing `count` faces from the camera for `name`; 409 while another capture runs.
+  std::shared_ptr<CaptureJob> start_capture(const std::string& name, int count, bool create);
+  // nullptr when unknown.
+  nlohmann::json capture_json(const std::string& id) const;
+  nlohmann::json capture_json(const CaptureJob& job) const;
+
+  // The next frame as JPEG after `cursor` (advanced), encoded once per frame for all clients;
+  // while the source has produced no frame, a status card. nullptr when nothing new came within
+  // `timeout_ms`.
+  std::shared_ptr<const std::string> next_stream_jpeg(StreamCursor& cursor, bool annotate,
+                                                      int timeout_ms);
+
+  // Switches (or reloads) the embedding model: 404 unknown, 409 when the gallery holds another
+  // model's embeddings and `reembed` is false.
+  nlohmann::json reload_models(const std::string& embedder, bool reembed);
+
+  nlohmann::json metrics() const;
+
+  std::atomic<int> stream_clients{0};
+  std::atomic<std::uint64_t> requests{0};
+
+ private:
+  std::shared_ptr<live::LiveEngine> make_engine(const std::string& embedder,
+                                                const live::LiveSettings& s) const;
+  void housekeeping();
+  void run_capture(std::shared_ptr<CaptureJob> job);
+
+  GlobalOptions global_;
+  ServeOptions options_;
+  Context ctx_;
+  live::SourceSpec source_;
+  double started_ = 0;
+
+  mutable std::mutex engine_mu_;
+  std::shared_ptr<live::LiveEngine> engine_;
+  live::LiveSettings settings_;  // the start-up settings, then those of the last reload
+  std::string embedder_, model_id_;
+  float default_threshold_ = 0;
+  std::mutex reload_mu_;  // one model reload at a time
+
+  mutable std::mutex infer_mu_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::string pipeline_model_;
+  double pipeline_used_ = 0;
+
+  mutable std::mutex jobs_mu_;
+  std::map<std::string, std::shared_ptr<CaptureJob>> jobs_;
+  std::thread capture_thread_;
+  bool capture_running_ = false;
+
+  std::mutex stream_mu_;  // held while encoding, so a frame is encoded once
+  struct Encoded {
+    // Identity only: holding the snapshot would keep a frame alive that the engine has dropped.
+    std::weak_ptr<const live::Snapshot> snap;
+    std::shared_ptr<const std::string> jpeg;
+  };
+  Encoded encoded_[2];  // raw, annotated
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopped_{false};
+  std::mutex house_mu_;
+  std::condition_variable house_cv_;
+  std::thread house_thread_;
+  std::atomic<double> cpu_percent_{0};
+};
+
+double now_seconds();  // monotonic
+
+}  // namespace vlrface::cli

@@ -59,6 +59,11 @@ HR check_request(const Req& req, Res& res, const Access& access, ServeState& sta
       return reject(res, 403, "cross-origin request refused (Origin " + origin + ")");
     }
   }
+  // httplib 0.11 applies the body limit to Content-Length only, so an endless chunked body would
+  // be read into memory; browsers and curl -F always send a length.
+  if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) {
+    return reject(res, 411, "chunked request bodies are not accepted: send Content-Length");
+  }
   if (req.get_header_value_count("Content-Length") &&
       std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
           access.max_body) {
@@ -73,11 +78,12 @@ HR check_request(const Req& req, Res& res, const Access& access, ServeState& sta
   }
 
   const std::string auth = req.get_header_value("Authorization");
-  const bool by_header = auth.rfind("Bearer ", 0) == 0 && tokens_equal(auth.substr(7), access.token);
+  const bool by_header =
+      auth.rfind("Bearer ", 0) == 0 && tokens_equal(auth.substr(7), access.token);
   const bool by_cookie =
       tokens_equal(cookie_value(req.get_header_value("Cookie"), kCookie), access.token);
-  const bool by_query = req.has_param("token") &&
-                        tokens_equal(req.get_param_value("token"), access.token);
+  const bool by_query =
+      req.has_param("token") && tokens_equal(req.get_param_value("token"), access.token);
   if (by_query) {
     res.set_header("Set-Cookie", std::string(kCookie) + "=" + access.token +
                                      "; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000");
@@ -103,6 +109,12 @@ void configure(httplib::Server& svr, const ServeOptions& o, const Access& access
   const std::size_t pool = static_cast<std::size_t>(o.http_threads + o.max_streams);
   svr.new_task_queue = [pool] { return new httplib::ThreadPool(pool); };
   svr.set_payload_max_length(access.max_body);
+  // httplib's default also sets SO_REUSEPORT, with which a second server on the same port starts
+  // "fine" and the kernel splits the connections between the two: a busy port must fail.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   // A connection holds a pool thread while it is open: short keep-alive keeps threads free.
   svr.set_keep_alive_timeout(2);
   svr.set_keep_alive_max_count(100);
@@ -116,8 +128,9 @@ void configure(httplib::Server& svr, const ServeOptions& o, const Access& access
        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
   });
-  svr.set_pre_routing_handler(
-      [&access, &state](const Req& req, Res& res) { return check_request(req, res, access, state); });
+  svr.set_pre_routing_handler([&access, &state](const Req& req, Res& res) {
+    return check_request(req, res, access, state);
+  });
   svr.set_post_routing_handler([](const Req&, Res& res) {
     if (!res.has_header("Cache-Control")) res.set_header("Cache-Control", "no-store");
   });
@@ -127,9 +140,8 @@ void configure(httplib::Server& svr, const ServeOptions& o, const Access& access
     send_error(res, res.status, status_text(res.status));
     return HR::Handled;
   }));
-  svr.set_exception_handler([](const Req&, Res& res, std::exception_ptr) {
-    send_error(res, 500, "internal error");
-  });
+  svr.set_exception_handler(
+      [](const Req&, Res& res, std::exception_ptr) { send_error(res, 500, "internal error"); });
   svr.set_logger([](const Req& req, const Res& res) {
     spdlog::info("{} {} {} {}", req.remote_addr, req.method, req.path, res.status);
   });
@@ -158,8 +170,9 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   c->add_option("--mode", o.mode, "simulate (degrade every face) or native")->capture_default_str();
   c->add_option("--upscaler", o.upscaler, "low-resolution faces back to 112x112: bicubic")
       ->capture_default_str();
-  c->add_option("--threshold", o.threshold, "cosine below which a face is unknown "
-                                            "(default: the model's)");
+  c->add_option("--threshold", o.threshold,
+                "cosine below which a face is unknown "
+                "(default: the model's)");
   c->add_option("--token-file", o.token_file,
                 "access token file (created with a new token when missing); implies "
                 "--require-token");

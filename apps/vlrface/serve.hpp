@@ -21,21 +21,21 @@ namespace vlrface::cli {
 struct ServeOptions {
   std::string camera = "0";  // SourceSpec::parse text
   std::string host = "127.0.0.1";
-  int port = 8080;           // 0: any free port (printed on the first line of stdout)
+  int port = 8080;  // 0: any free port (printed on the first line of stdout)
   int width = 640, height = 480;
   double fps = 30;
   bool loop = false;
   std::string resolution = "16";
   std::string mode = "simulate";
   std::string upscaler = "bicubic";
-  double threshold = -2;     // < -1: the embedding model's default
-  std::string token_file;    // given: a token is required, read from (or generated into) it
+  double threshold = -2;   // < -1: the embedding model's default
+  std::string token_file;  // given: a token is required, read from (or generated into) it
   bool require_token = false;
-  int http_threads = 3;      // workers for API requests and asset downloads
-  int max_streams = 4;       // concurrent /api/stream clients, each holding one extra thread
+  int http_threads = 3;  // workers for API requests and asset downloads
+  int max_streams = 4;   // concurrent /api/stream clients, each holding one extra thread
   int max_upload_mb = 8;
   int max_image_side = 4096;
-  int stream_quality = 75;   // JPEG quality of /api/stream
+  int stream_quality = 75;  // JPEG quality of /api/stream
 };
 
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);

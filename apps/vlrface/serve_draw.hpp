@@ -3,9 +3,8 @@
 // Thread safety: pure functions.
 #pragma once
 
-#include <string>
-
 #include <opencv2/core.hpp>
+#include <string>
 
 #include "live_engine.hpp"
 

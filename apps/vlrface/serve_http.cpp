@@ -13,22 +13,38 @@ namespace vlrface::cli {
 
 const char* status_text(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 303: return "See Other";
-    case 400: return "bad request";
-    case 401: return "an access token is required";
-    case 403: return "forbidden";
-    case 404: return "not found";
-    case 405: return "method not allowed";
-    case 409: return "conflict";
-    case 413: return "request too large";
-    case 415: return "unsupported media type";
-    case 422: return "no usable face";
-    case 503: return "service unavailable";
-    default: return status >= 500 ? "internal error" : "error";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 303:
+      return "See Other";
+    case 400:
+      return "bad request";
+    case 401:
+      return "an access token is required";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not found";
+    case 405:
+      return "method not allowed";
+    case 409:
+      return "conflict";
+    case 413:
+      return "request too large";
+    case 415:
+      return "unsupported media type";
+    case 422:
+      return "no usable face";
+    case 503:
+      return "service unavailable";
+    default:
+      return status >= 500 ? "internal error" : "error";
   }
 }
 
@@ -108,7 +124,8 @@ void Router::install(httplib::Server& server) const {
 json json_body(const Req& req) {
   const std::string type = req.get_header_value("Content-Type");
   if (type.find("application/json") == std::string::npos) {
-    throw HttpError(415, "expected a JSON body (Content-Type: application/json), got '" + type + "'");
+    throw HttpError(415,
+                    "expected a JSON body (Content-Type: application/json), got '" + type + "'");
   }
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) throw HttpError(400, "malformed JSON body");
@@ -130,8 +147,9 @@ std::vector<Upload> uploads(const Req& req) {
     }
   }
   if (out.empty()) {
-    throw HttpError(400, "no image: send multipart/form-data with one or more files, or the image "
-                         "bytes as the body with Content-Type image/*");
+    throw HttpError(400,
+                    "no image: send multipart/form-data with one or more files, or the image "
+                    "bytes as the body with Content-Type image/*");
   }
   return out;
 }

@@ -45,7 +45,9 @@ inline double round_to(double x, int decimals) {
   const double scale = std::pow(10.0, decimals);
   return std::round(x * scale) / scale;
 }
-inline double sim4(double x) { return round_to(x, 4); }
+inline double sim4(double x) {
+  return round_to(x, 4);
+}
 json box_json(const cv::Rect2f& box);
 void send_error(Res& res, int status, const std::string& message);
 // Reason phrase for the statuses this server uses.

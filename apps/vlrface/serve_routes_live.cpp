@@ -21,18 +21,19 @@ json snapshot_json(const live::Snapshot& s, const live::LiveSettings& settings) 
   json faces = json::array();
   for (const live::LiveFace& f : s.faces) {
     json top = json::array();
-    for (const Candidate& c : f.top) top.push_back({{"name", c.name}, {"similarity", sim4(c.similarity)}});
+    for (const Candidate& c : f.top)
+      top.push_back({{"name", c.name}, {"similarity", sim4(c.similarity)}});
     const std::string id = std::to_string(f.track_id);
-    json face = {{"track_id", f.track_id},
-                 {"box", box_json(f.box)},
-                 {"status", f.too_small ? "too_small" : "ok"},
-                 {"name", f.name ? json(*f.name) : json(nullptr)},
-                 {"similarity", sim4(f.similarity)},
-                 {"top", top},
-                 {"lowres_url", f.lowres.empty() ? json(nullptr)
-                                                 : json("/api/faces/" + id + "/lowres.png")},
-                 {"upscaled_url", f.upscaled.empty() ? json(nullptr)
-                                                     : json("/api/faces/" + id + "/upscaled.png")}};
+    json face = {
+        {"track_id", f.track_id},
+        {"box", box_json(f.box)},
+        {"status", f.too_small ? "too_small" : "ok"},
+        {"name", f.name ? json(*f.name) : json(nullptr)},
+        {"similarity", sim4(f.similarity)},
+        {"top", top},
+        {"lowres_url", f.lowres.empty() ? json(nullptr) : json("/api/faces/" + id + "/lowres.png")},
+        {"upscaled_url",
+         f.upscaled.empty() ? json(nullptr) : json("/api/faces/" + id + "/upscaled.png")}};
     // The gallery image of the decision, else of the best candidate, for the side-by-side view.
     const std::string* match = f.name ? &*f.name : f.top.empty() ? nullptr : &f.top[0].name;
     face["gallery_url"] = match ? json(face_image_url(*match, 0)) : json(nullptr);
@@ -79,8 +80,8 @@ T field(const json& body, const char* key) {
 }
 
 live::LiveSettings merge_settings(const json& body, live::LiveSettings s, ServeState& state) {
-  static const std::vector<std::string> kKeys = {"resolution", "mode",      "upscaler", "task",
-                                                 "verify_name", "threshold", "native_dsr_below"};
+  static const std::vector<std::string> kKeys = {
+      "resolution", "mode", "upscaler", "task", "verify_name", "threshold", "native_dsr_below"};
   for (const auto& [key, value] : body.items()) {
     if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
       throw HttpError(400, "unknown setting '" + key + "'");
@@ -137,8 +138,7 @@ void stream(const Req& req, Res& res, ServeState& state) {
   if (++state.stream_clients > state.options().max_streams) {
     --state.stream_clients;
     throw HttpError(503, "too many stream clients (limit " +
-                             std::to_string(state.options().max_streams) +
-                             "; see --max-streams)");
+                             std::to_string(state.options().max_streams) + "; see --max-streams)");
   }
   struct Client {
     StreamCursor cursor;
@@ -165,9 +165,10 @@ void stream(const Req& req, Res& res, ServeState& state) {
           if (!jpeg) jpeg = client->last;
           if (!jpeg) return true;
         }
-        const std::string head = std::string("--") + kBoundary +
-                                 "\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                                 std::to_string(jpeg->size()) + "\r\n\r\n";
+        const std::string head =
+            std::string("--") + kBoundary +
+            "\r\nContent-Type: image/jpeg\r\nContent-Length: " + std::to_string(jpeg->size()) +
+            "\r\n\r\n";
         if (!sink.write(head.data(), head.size()) || !sink.write(jpeg->data(), jpeg->size()) ||
             !sink.write("\r\n", 2)) {
           return false;  // the client went away
@@ -218,9 +219,8 @@ void add_live_routes(Router& r, ServeState& state) {
         [&](const Req& req, Res& res, const Params&) { stream(req, res, state); });
   r.add("GET", R"(/api/faces/(\d{1,18})/(lowres|upscaled)\.png)",
         [&](const Req&, Res& res, const Params& p) { face_image(p, res, state); });
-  r.add("GET", "/api/settings", [&](const Req&, Res& res, const Params&) {
-    send_json(res, settings_json(*state.live()));
-  });
+  r.add("GET", "/api/settings",
+        [&](const Req&, Res& res, const Params&) { send_json(res, settings_json(*state.live())); });
   r.add("PUT", "/api/settings", [&](const Req& req, Res& res, const Params&) {
     const auto eng = state.live();
     const live::LiveSettings s = merge_settings(json_body(req), eng->settings(), state);

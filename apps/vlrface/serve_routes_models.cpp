@@ -12,9 +12,10 @@ json models_json(ServeState& state) {
   json models = json::array();
   for (const char* kind : {"embedder", "detector", "upscaler"}) {
     for (const std::string& name : state.store().names(kind)) {
-      json m = {{"name", name}, {"kind", kind}, {"active", kind == std::string("embedder")
-                                                               ? name == active
-                                                               : name == kDefaultDetector}};
+      json m = {
+          {"name", name},
+          {"kind", kind},
+          {"active", kind == std::string("embedder") ? name == active : name == kDefaultDetector}};
       try {
         const ModelInfo& info = state.store().get(name);  // also checks the file's sha256
         m["id"] = info.id;

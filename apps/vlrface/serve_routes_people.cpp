@@ -20,11 +20,10 @@ void check_name(const std::string& name) {
 }
 
 // The largest face of each upload, detected and embedded at full resolution; 422 if none.
-std::vector<EnrollFace> faces_from_uploads(const Req& req, ServeState& state,
-                                           json& skipped) {
+std::vector<EnrollFace> faces_from_uploads(const Req& req, ServeState& state, json& skipped) {
   std::vector<EnrollFace> faces;
   for (const Upload& up : uploads(req)) {
-    const cv::Mat image = decode_upload(up, state.limits());
+    const cv::Mat image = state.decode(up);
     state.with_pipeline(0, [&](Pipeline& p) {
       const auto results = p.process(image);
       const FaceResult* best = largest_face(results);
@@ -183,8 +182,12 @@ void stored_face(Res& res, ServeState& state, const std::string& name, const std
   res.set_content(std::string(jpeg.begin(), jpeg.end()), "image/jpeg");
 }
 
-json face_json(const FaceResult& r, const Matcher& matcher, const MatchOptions& mo) {
-  json f = {{"box", box_json(r.face.box)}, {"score", sim4(r.face.score)}};
+// `scale`: how much the image was shrunk after decoding; boxes are given in the upload's pixels.
+json face_json(const FaceResult& r, const Matcher& matcher, const MatchOptions& mo, double scale) {
+  const cv::Rect2f& b = r.face.box;
+  const float k = static_cast<float>(1 / scale);
+  json f = {{"box", box_json(cv::Rect2f(b.x * k, b.y * k, b.width * k, b.height * k))},
+            {"score", sim4(r.face.score)}};
   if (r.status != FaceStatus::kOk) {
     f["status"] = "too_small";
     f["note"] = r.note;
@@ -220,10 +223,13 @@ void identify(const Req& req, Res& res, ServeState& state) {
   const Matcher matcher(state.open_gallery().templates());
   json out = json::array();
   for (const Upload& up : ups) {
-    const cv::Mat image = decode_upload(up, state.limits());
+    double scale = 1;
+    const cv::Mat image = state.decode(up, &scale);
     json faces = json::array();
     state.with_pipeline(resolution, [&](Pipeline& p) {
-      for (const FaceResult& r : p.process(image)) faces.push_back(face_json(r, matcher, mo));
+      for (const FaceResult& r : p.process(image)) {
+        faces.push_back(face_json(r, matcher, mo, scale));
+      }
     });
     out.push_back({{"file", up.filename}, {"faces", faces}});
   }
@@ -260,8 +266,8 @@ void add_people_routes(Router& r, ServeState& state) {
     if (!state.open_gallery().has_person(p[0])) {
       throw HttpError(404, "no person named '" + p[0] + "'");
     }
-    add_faces(req, req.is_multipart_form_data() ? json::object() : json_body(req), res, state,
-              p[0], false);
+    add_faces(req, req.is_multipart_form_data() ? json::object() : json_body(req), res, state, p[0],
+              false);
   });
   r.add("GET", R"(/api/people/([^/]+)/faces/(\d{1,6})\.jpg)",
         [&](const Req&, Res& res, const Params& p) { stored_face(res, state, p[0], p[1]); });

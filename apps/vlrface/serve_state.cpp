@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <opencv2/imgproc.hpp>
 
 #include "serve_auth.hpp"
 #include "serve_draw.hpp"
@@ -30,6 +31,8 @@ constexpr double kPipelineIdleSeconds = 30;
 // Uploads are detected at most this large (landmarks map back to the full image for alignment):
 // the detector's activations grow with the area, ~12 MB at 640x480.
 constexpr int kRequestDetectSide = 640;
+// Uploads are kept at most this large once decoded (alignment still sees 100+ px faces).
+constexpr int kRequestImageSide = 1920;
 constexpr std::size_t kKeptCaptureJobs = 16;
 
 double cpu_seconds() {
@@ -39,7 +42,9 @@ double cpu_seconds() {
          ru.ru_stime.tv_usec / 1e6;
 }
 
-double round1(double x) { return std::round(x * 10) / 10; }
+double round1(double x) {
+  return std::round(x * 10) / 10;
+}
 
 }  // namespace
 
@@ -67,7 +72,9 @@ ServeState::ServeState(const GlobalOptions& g, const ServeOptions& o)
   engine_ = make_engine(embedder_, s);
 }
 
-ServeState::~ServeState() { stop(); }
+ServeState::~ServeState() {
+  stop();
+}
 
 std::shared_ptr<live::LiveEngine> ServeState::make_engine(const std::string& embedder,
                                                           const live::LiveSettings& s) const {
@@ -119,7 +126,8 @@ std::shared_ptr<live::LiveEngine> ServeState::engine() const {
 
 std::shared_ptr<live::LiveEngine> ServeState::live() const {
   auto e = engine();
-  if (!e) throw HttpError(503, "the live engine is not running (a model reload failed; see the log)");
+  if (!e)
+    throw HttpError(503, "the live engine is not running (a model reload failed; see the log)");
   return e;
 }
 
@@ -152,6 +160,21 @@ void ServeState::with_pipeline(int resolution, const std::function<void(Pipeline
   }
   f(*pipeline_);
   pipeline_used_ = now_seconds();
+}
+
+cv::Mat ServeState::decode(const Upload& upload, double* scale) {
+  std::lock_guard lock(decode_mu_);
+  cv::Mat image = decode_upload(upload, limits());
+  const int longest = std::max(image.cols, image.rows);
+  if (scale) *scale = 1;
+  if (longest > kRequestImageSide) {
+    const double f = static_cast<double>(kRequestImageSide) / longest;
+    if (scale) *scale = f;
+    cv::Mat small;
+    cv::resize(image, small, cv::Size(), f, f, cv::INTER_AREA);
+    image = small;  // the full-size pixels go now, not at the end of the request
+  }
+  return image;
 }
 
 void ServeState::housekeeping() {
@@ -208,8 +231,8 @@ void ServeState::run_capture(std::shared_ptr<CaptureJob> job) {
   try {
     // Enough time for a person to step in front of the camera and hold still.
     const int timeout_ms = std::min(120000, 10000 + job->count * 1500);
-    const auto faces = live()->capture_faces(
-        job->count, timeout_ms, [&](int done, int) { job->done = done; });
+    const auto faces =
+        live()->capture_faces(job->count, timeout_ms, [&](int done, int) { job->done = done; });
     if (faces.empty()) {
       finish("failed",
              "no usable face in " + std::to_string(timeout_ms / 1000) +
@@ -244,9 +267,12 @@ void ServeState::run_capture(std::shared_ptr<CaptureJob> job) {
 }
 
 json ServeState::capture_json(const CaptureJob& job) const {
-  json j = {{"id", job.id},       {"name", job.name},
-            {"count", job.count}, {"captured", job.done.load()},
-            {"state", job.state}, {"enrolled", job.enrolled},
+  json j = {{"id", job.id},
+            {"name", job.name},
+            {"count", job.count},
+            {"captured", job.done.load()},
+            {"state", job.state},
+            {"enrolled", job.enrolled},
             {"url", "/api/capture/" + job.id}};
   if (!job.error.empty()) j["error"] = job.error;
   return j;

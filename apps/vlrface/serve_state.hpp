@@ -38,8 +38,8 @@ struct StreamCursor {
 struct CaptureJob {
   std::string id, name;
   int count = 0;
-  bool create = true;         // a new person (fails if the name got taken meanwhile)
-  std::atomic<int> done{0};   // faces kept so far
+  bool create = true;        // a new person (fails if the name got taken meanwhile)
+  std::atomic<int> done{0};  // faces kept so far
   // Guarded by ServeState's jobs mutex:
   std::string state = "capturing";  // capturing | enrolling | done | failed
   std::string error;
@@ -79,6 +79,10 @@ class ServeState {
 
   // Request-side detection and embedding (identify, enrolment from uploads), one at a time.
   void with_pipeline(int resolution, const std::function<void(Pipeline&)>& f);
+  // Decodes an upload (413/415 as decode_upload), one at a time, shrunk to at most 1920 px:
+  // a decoded 4096x4096 photo is 50 MB, and nothing needs that many pixels to find a face.
+  // `scale` (when given) receives the factor applied (1: none).
+  cv::Mat decode(const Upload& upload, double* scale = nullptr);
 
   // Starts capturing `count` faces from the camera for `name`; 409 while another capture runs.
   std::shared_ptr<CaptureJob> start_capture(const std::string& name, int count, bool create);
@@ -121,6 +125,7 @@ class ServeState {
   std::mutex reload_mu_;  // one model reload at a time
 
   mutable std::mutex infer_mu_;
+  std::mutex decode_mu_;
   std::unique_ptr<Pipeline> pipeline_;
   std::string pipeline_model_;
   double pipeline_used_ = 0;

@@ -39,12 +39,14 @@ ProcStatus proc_status() {
   return p;
 }
 
-double round2(double x) { return std::round(x * 100) / 100; }
+double round2(double x) {
+  return std::round(x * 100) / 100;
+}
 
 }  // namespace
 
-std::shared_ptr<const std::string> ServeState::next_stream_jpeg(StreamCursor& cursor,
-                                                                bool annotate, int timeout_ms) {
+std::shared_ptr<const std::string> ServeState::next_stream_jpeg(StreamCursor& cursor, bool annotate,
+                                                                int timeout_ms) {
   const auto eng = engine();
   if (!eng) return nullptr;
   if (cursor.engine != eng.get()) cursor = {eng.get(), 0};
@@ -54,11 +56,10 @@ std::shared_ptr<const std::string> ServeState::next_stream_jpeg(StreamCursor& cu
     const std::string state = snap ? snap->source_state : "starting";
     const int w = source_.width > 0 ? source_.width : 640;
     const int h = source_.height > 0 ? source_.height : 480;
-    return std::make_shared<const std::string>(
-        [&] {
-          const auto bytes = encode_jpeg(status_card(state, w, h), 80);
-          return std::string(bytes.begin(), bytes.end());
-        }());
+    return std::make_shared<const std::string>([&] {
+      const auto bytes = encode_jpeg(status_card(state, w, h), 80);
+      return std::string(bytes.begin(), bytes.end());
+    }());
   }
   if (snap->frame_number <= cursor.frame) return nullptr;
   cursor.frame = snap->frame_number;
@@ -148,11 +149,13 @@ json ServeState::metrics() const {
   json m;
   if (snap) {
     const StageTimes& t = snap->times;
-    m["stages_ms"] = {{"detect", round2(t.detect_ms)},   {"align", round2(t.align_ms)},
-                      {"degrade", round2(t.degrade_ms)}, {"upscale", round2(t.upscale_ms)},
-                      {"embed", round2(t.embed_ms)},
-                      {"total", round2(t.detect_ms + t.align_ms + t.degrade_ms + t.upscale_ms +
-                                       t.embed_ms)}};
+    m["stages_ms"] = {
+        {"detect", round2(t.detect_ms)},
+        {"align", round2(t.align_ms)},
+        {"degrade", round2(t.degrade_ms)},
+        {"upscale", round2(t.upscale_ms)},
+        {"embed", round2(t.embed_ms)},
+        {"total", round2(t.detect_ms + t.align_ms + t.degrade_ms + t.upscale_ms + t.embed_ms)}};
     m["fps"] = round2(snap->fps);
     m["frame_number"] = snap->frame_number;
     m["faces"] = snap->faces.size();

@@ -110,6 +110,24 @@ async function main() {
     .every((i) => i.complete && i.naturalWidth > 0), null, { timeout: 10000 });
   await page.screenshot({ path: path.join(out, 'gallery-desktop.png') });
 
+  // A single shot from the camera, then rename and remove that person through the page.
+  await page.fill('#add-name', 'camera shot');
+  await page.click('#add-shot');
+  await page.waitForFunction(() => /enrolled 1 face\(s\) for camera shot/
+    .test(document.getElementById('add-msg').textContent), null, { timeout: 30000 });
+  const card = 'li.person[data-name="camera shot"]';
+  await page.waitForSelector(card, { timeout: 10000 });
+  expect(true, 'a single shot from the camera enrols "camera shot"');
+  await page.click(card + ' button:has-text("Rename")');
+  await page.fill(card + ' input[aria-label="new name"]', 'renamed');
+  await page.click(card + ' button:has-text("Save")');
+  await page.waitForSelector('li.person[data-name="renamed"]', { timeout: 10000 });
+  expect(true, 'renamed on the page');
+  await page.click('li.person[data-name="renamed"] button:has-text("Remove")');
+  await page.click('li.person[data-name="renamed"] button:has-text("Really remove?")');
+  await page.waitForSelector('li.person[data-name="renamed"]', { state: 'detached', timeout: 10000 });
+  expect(true, 'removed on the page (two clicks)');
+
   // The live view names the person in front of the camera.
   await page.click('nav a[data-page=live]');
   await page.waitForSelector('.chip.known:has-text("s01")', { timeout: 30000 });

@@ -112,7 +112,9 @@ Reply http(int port, const std::string& method, const std::string& path,
   return r;
 }
 
-Reply get(int port, const std::string& path) { return http(port, "GET", path); }
+Reply get(int port, const std::string& path) {
+  return http(port, "GET", path);
+}
 Reply send_json(int port, const std::string& method, const std::string& path, const json& j) {
   return http(port, method, path, j.dump(), {"Content-Type: application/json"});
 }
@@ -140,9 +142,13 @@ std::string read_file(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-Part image_part(const fs::path& p) { return {"images", p.filename().string(), read_file(p)}; }
+Part image_part(const fs::path& p) {
+  return {"images", p.filename().string(), read_file(p)};
+}
 
-bool have_ffmpeg() { return std::system("ffmpeg -version >/dev/null 2>&1") == 0; }
+bool have_ffmpeg() {
+  return std::system("ffmpeg -version >/dev/null 2>&1") == 0;
+}
 
 // A running `vlrface serve`; stop() sends SIGTERM and returns the exit status.
 class Server {
@@ -260,7 +266,8 @@ class ServeApi : public ::testing::Test {
     video_ = tmp_ / "camera.avi";
     const std::string cmd = "ffmpeg -v error -y -framerate 2 -i " + (tmp_ / "f%d.jpg").string() +
                             " -vf scale=320:320,pad=640:480:160:80:color=0x5a5a5a,fps=10,"
-                            "format=yuvj420p -c:v mjpeg -q:v 3 " + video_.string();
+                            "format=yuvj420p -c:v mjpeg -q:v 3 " +
+                            video_.string();
     if (std::system(cmd.c_str()) != 0 || !fs::exists(video_)) {
       ADD_FAILURE() << "ffmpeg could not make the test video: " << cmd;
       return false;
@@ -277,9 +284,11 @@ class ServeApi : public ::testing::Test {
   }
 
   std::vector<std::string> serve_args(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a = {"--models", vlrtest::model_dir().string(), "--gallery",
-                                  (tmp_ / "g.vlrg").string(), "serve", "--camera",
-                                  video_.string(), "--loop", "--port", "0"};
+    std::vector<std::string> a = {"--models",      vlrtest::model_dir().string(),
+                                  "--gallery",     (tmp_ / "g.vlrg").string(),
+                                  "serve",         "--camera",
+                                  video_.string(), "--loop",
+                                  "--port",        "0"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -287,7 +296,8 @@ class ServeApi : public ::testing::Test {
   // Starts the server; fails the test with its log otherwise.
   void start(Server& s, std::vector<std::string> extra = {}) {
     ASSERT_TRUE(s.start(serve_args(std::move(extra)), tmp_ / "serve.log"))
-        << "first line: '" << s.first_line() << "'\n" << read_file(tmp_ / "serve.log");
+        << "first line: '" << s.first_line() << "'\n"
+        << read_file(tmp_ / "serve.log");
   }
 
   // Waits until the snapshot satisfies `ok` or `seconds` pass.
@@ -308,10 +318,10 @@ class ServeApi : public ::testing::Test {
   std::string skipped_;
 };
 
-#define PREPARE_OR_SKIP()                     \
-  if (!prepare()) {                           \
+#define PREPARE_OR_SKIP()                            \
+  if (!prepare()) {                                  \
     if (!skipped_.empty()) GTEST_SKIP() << skipped_; \
-    return;                                   \
+    return;                                          \
   }
 
 }  // namespace
@@ -321,8 +331,8 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
   Server s;
   start(s);
   const int port = s.port();
-  EXPECT_EQ(s.first_line(), "vlrface serve: listening on http://127.0.0.1:" +
-                                std::to_string(port) + "/\n");
+  EXPECT_EQ(s.first_line(),
+            "vlrface serve: listening on http://127.0.0.1:" + std::to_string(port) + "/\n");
 
   const Reply health = get(port, "/api/health");
   ASSERT_EQ(health.status, 200) << health.body;
@@ -330,7 +340,8 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
   EXPECT_EQ(health.header("content-type"), "application/json");
 
   // A face is in view (the gallery is empty: unknown).
-  const json snap = wait_snapshot(port, [](const json& j) { return !j["faces"].empty(); }, 20);
+  const json snap = wait_snapshot(
+      port, [](const json& j) { return !j["faces"].empty(); }, 20);
   ASSERT_FALSE(snap["faces"].empty()) << snap.dump();
   EXPECT_EQ(snap["width"], 640);
   EXPECT_EQ(snap["height"], 480);
@@ -354,8 +365,8 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
   const Reply low = get(port, "/api/faces/" + id + "/lowres.png");
   if (low.status == 200) {  // the track may just have ended; then 404 is right
     EXPECT_EQ(low.header("content-type"), "image/png");
-    const cv::Mat img = cv::imdecode(std::vector<uchar>(low.body.begin(), low.body.end()),
-                                     cv::IMREAD_COLOR);
+    const cv::Mat img =
+        cv::imdecode(std::vector<uchar>(low.body.begin(), low.body.end()), cv::IMREAD_COLOR);
     EXPECT_EQ(img.cols % 16, 0);  // 16 px input, each pixel an integer-sized block
     EXPECT_GE(img.cols, 112);
   } else {
@@ -375,7 +386,8 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
   ASSERT_EQ(set.status, 200) << set.body;
   EXPECT_EQ(set.js()["resolution"], 24);
   EXPECT_EQ(get(port, "/api/settings").js()["resolution"], 24);
-  EXPECT_EQ(wait_snapshot(port, [](const json& j) { return j["resolution"] == 24; }, 5)["resolution"],
+  EXPECT_EQ(wait_snapshot(
+                port, [](const json& j) { return j["resolution"] == 24; }, 5)["resolution"],
             24);
   EXPECT_EQ(send_json(port, "PUT", "/api/settings", {{"resolution", 20}}).status, 400);
   EXPECT_EQ(send_json(port, "PUT", "/api/settings", {{"mode", "zoom"}}).status, 400);
@@ -388,11 +400,14 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
   EXPECT_EQ(set.js()["mode"], "native");
   set = send_json(port, "PUT", "/api/settings", {{"threshold", nullptr}});
   EXPECT_TRUE(set.js()["threshold_is_default"].get<bool>());
-  const Reply bad = http(port, "PUT", "/api/settings", "{\"resolution\": ", {"Content-Type: application/json"});
+  const Reply bad =
+      http(port, "PUT", "/api/settings", "{\"resolution\": ", {"Content-Type: application/json"});
   EXPECT_EQ(bad.status, 400);
   EXPECT_FALSE(bad.error().empty());
   EXPECT_EQ(http(port, "PUT", "/api/settings", "resolution=16",
-                 {"Content-Type: application/x-www-form-urlencoded"}).status, 415);
+                 {"Content-Type: application/x-www-form-urlencoded"})
+                .status,
+            415);
 
   // The page and its files are compiled in.
   const Reply page = get(port, "/");
@@ -412,7 +427,8 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
   // Enrol s01..s03 from their gallery images (multipart upload).
   for (const char* who : {"s01", "s02", "s03"}) {
     std::vector<Part> parts = {{"name", "", who}};
-    for (int i = 1; i <= 3; ++i) parts.push_back(image_part(orl_ / who / (std::to_string(i) + ".jpg")));
+    for (int i = 1; i <= 3; ++i)
+      parts.push_back(image_part(orl_ / who / (std::to_string(i) + ".jpg")));
     const Reply r = post_multipart(port, "/api/people", parts);
     ASSERT_EQ(r.status, 201) << r.body;
     EXPECT_EQ(r.js()["enrolled"], 3);
@@ -430,17 +446,19 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
 
   // The live view names the person in front of the camera.
   ASSERT_EQ(send_json(port, "PUT", "/api/settings", {{"resolution", 32}}).status, 200);
-  const json snap = wait_snapshot(port, [](const json& j) {
-    return !j["faces"].empty() && j["faces"][0]["name"] == "s01";
-  }, 30);
+  const json snap = wait_snapshot(
+      port, [](const json& j) { return !j["faces"].empty() && j["faces"][0]["name"] == "s01"; },
+      30);
   ASSERT_FALSE(snap["faces"].empty());
   EXPECT_EQ(snap["faces"][0]["name"], "s01") << snap.dump();
   EXPECT_EQ(snap["faces"][0]["top"][0]["name"], "s01");
   EXPECT_EQ(snap["faces"][0]["gallery_url"], "/api/people/s01/faces/0.jpg");
 
   // Errors of enrolment: taken name, bad name, no face, not an image, too large.
-  EXPECT_EQ(post_multipart(port, "/api/people", {{"name", "", "s01"}, image_part(orl_ / "s01/4.jpg")})
-                .status, 409);
+  EXPECT_EQ(
+      post_multipart(port, "/api/people", {{"name", "", "s01"}, image_part(orl_ / "s01/4.jpg")})
+          .status,
+      409);
   const Reply badname =
       post_multipart(port, "/api/people", {{"name", "", "a/b"}, image_part(orl_ / "s05/1.jpg")});
   EXPECT_EQ(badname.status, 400);
@@ -448,19 +466,24 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
   std::vector<uchar> grey;
   cv::imencode(".png", cv::Mat(200, 200, CV_8UC3, cv::Scalar(128, 128, 128)), grey);
   EXPECT_EQ(post_multipart(port, "/api/people",
-                           {{"name", "", "nobody"}, {"images", "grey.png", std::string(grey.begin(), grey.end())}})
-                .status, 422);
+                           {{"name", "", "nobody"},
+                            {"images", "grey.png", std::string(grey.begin(), grey.end())}})
+                .status,
+            422);
   EXPECT_EQ(post_multipart(port, "/api/people",
                            {{"name", "", "junk"}, {"images", "junk.jpg", "this is not an image"}})
-                .status, 415);
+                .status,
+            415);
   std::vector<uchar> wide;
   cv::imencode(".png", cv::Mat(64, 5000, CV_8UC3, cv::Scalar(0, 0, 0)), wide);
   const Reply toowide = post_multipart(
-      port, "/api/people", {{"name", "", "wide"}, {"images", "wide.png", std::string(wide.begin(), wide.end())}});
+      port, "/api/people",
+      {{"name", "", "wide"}, {"images", "wide.png", std::string(wide.begin(), wide.end())}});
   EXPECT_EQ(toowide.status, 413);
   EXPECT_NE(toowide.error().find("5000x64"), std::string::npos) << toowide.body;
-  const Reply huge = post_multipart(port, "/api/people",
-                                    {{"name", "", "huge"}, {"images", "big.jpg", std::string(9 << 20, 'x')}});
+  const Reply huge =
+      post_multipart(port, "/api/people",
+                     {{"name", "", "huge"}, {"images", "big.jpg", std::string(9 << 20, 'x')}});
   EXPECT_EQ(huge.status, 413);
   EXPECT_FALSE(huge.error().empty());
   EXPECT_EQ(post_multipart(port, "/api/people", {{"name", "", "nofile"}}).status, 400);
@@ -469,7 +492,8 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
   Reply add = post_multipart(port, "/api/people/s02/faces", {image_part(orl_ / "s02/4.jpg")});
   ASSERT_EQ(add.status, 200) << add.body;
   EXPECT_EQ(add.js()["faces"], 4);
-  EXPECT_EQ(post_multipart(port, "/api/people/zed/faces", {image_part(orl_ / "s02/4.jpg")}).status, 404);
+  EXPECT_EQ(post_multipart(port, "/api/people/zed/faces", {image_part(orl_ / "s02/4.jpg")}).status,
+            404);
   EXPECT_EQ(send_json(port, "PATCH", "/api/people/s02", {{"name", "s03"}}).status, 409);
   EXPECT_EQ(send_json(port, "PATCH", "/api/people/s02", {{"name", " x"}}).status, 400);
   EXPECT_EQ(send_json(port, "PATCH", "/api/people/zed", {{"name", "y"}}).status, 404);
@@ -492,15 +516,19 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
   EXPECT_EQ(idj[0]["faces"][0]["status"], "ok");
   EXPECT_TRUE(idj[0]["faces"][0]["box"].contains("width"));
   EXPECT_LE(idj[0]["faces"][0]["top"].size(), 5u);
-  EXPECT_EQ(http(port, "POST", "/api/identify", "garbage", {"Content-Type: image/jpeg"}).status, 415);
+  EXPECT_EQ(http(port, "POST", "/api/identify", "garbage", {"Content-Type: image/jpeg"}).status,
+            415);
   EXPECT_EQ(http(port, "POST", "/api/identify?res=7", read_file(orl_ / "s03/5.jpg"),
-                 {"Content-Type: image/jpeg"}).status, 400);
+                 {"Content-Type: image/jpeg"})
+                .status,
+            400);
 
   // Capture from the camera with progress.
   Reply cap = send_json(port, "POST", "/api/people", {{"name", "camera person"}, {"capture", 2}});
   ASSERT_EQ(cap.status, 202) << cap.body;
   const std::string url = cap.js()["url"].get<std::string>();
-  EXPECT_EQ(send_json(port, "POST", "/api/people", {{"name", "other"}, {"capture", 2}}).status, 409);
+  EXPECT_EQ(send_json(port, "POST", "/api/people", {{"name", "other"}, {"capture", 2}}).status,
+            409);
   json job;
   for (int i = 0; i < 150; ++i) {
     job = get(port, url).js();
@@ -514,7 +542,8 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
   EXPECT_EQ(get(port, "/api/people/camera%20person").js()["faces"], 2);
 
   // Verify task against an enrolled person.
-  const Reply ver = send_json(port, "PUT", "/api/settings", {{"task", "verify"}, {"verify_name", "s01"}});
+  const Reply ver =
+      send_json(port, "PUT", "/api/settings", {{"task", "verify"}, {"verify_name", "s01"}});
   EXPECT_EQ(ver.status, 200) << ver.body;
 
   EXPECT_EQ(s.stop(), 0) << read_file(tmp_ / "serve.log");
@@ -539,7 +568,9 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
   EXPECT_EQ(send_json(port, "POST", "/api/models/reload", {{"embedder", "nope"}}).status, 404);
   EXPECT_EQ(send_json(port, "POST", "/api/models/reload", {{"embedder", "yunet"}}).status, 400);
   // After the reload the engine runs again.
-  EXPECT_FALSE(wait_snapshot(port, [](const json& j) { return !j["faces"].empty(); }, 20)["faces"].empty());
+  EXPECT_FALSE(wait_snapshot(
+                   port, [](const json& j) { return !j["faces"].empty(); }, 20)["faces"]
+                   .empty());
 
   const Reply unknown = get(port, "/api/nothing");
   EXPECT_EQ(unknown.status, 404);
@@ -549,12 +580,28 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
   EXPECT_EQ(wrong.status, 405);
   EXPECT_EQ(wrong.header("allow"), "GET, HEAD");
   EXPECT_FALSE(wrong.error().empty());
-  EXPECT_EQ(http(port, "POST", "/api/people", "{\"name\": ", {"Content-Type: application/json"}).status, 400);
-  EXPECT_EQ(http(port, "POST", "/api/people", "[1,2]", {"Content-Type: application/json"}).status, 400);
-  const Reply big = http(port, "POST", "/api/identify", std::string(3 << 20, 'x'),
-                         {"Content-Type: image/jpeg"});
+  EXPECT_EQ(
+      http(port, "POST", "/api/people", "{\"name\": ", {"Content-Type: application/json"}).status,
+      400);
+  EXPECT_EQ(http(port, "POST", "/api/people", "[1,2]", {"Content-Type: application/json"}).status,
+            400);
+  const Reply big =
+      http(port, "POST", "/api/identify", std::string(3 << 20, 'x'), {"Content-Type: image/jpeg"});
   EXPECT_EQ(big.status, 413);
   EXPECT_FALSE(big.error().empty());
+  EXPECT_EQ(http(port, "POST", "/api/identify", "5\r\nhello\r\n0\r\n\r\n",
+                 {"Content-Type: image/jpeg", "Transfer-Encoding: chunked", "Content-Length: 0"})
+                .status,
+            411);
+  {  // The port is taken: a second server must fail, not share it.
+    Server second;
+    const std::vector<std::string> args = {"--models", vlrtest::model_dir().string(), "--gallery",
+                                           (tmp_ / "g2.vlrg").string(), "serve", "--camera",
+                                           video_.string(), "--port", std::to_string(port)};
+    EXPECT_FALSE(second.start(args, tmp_ / "second.log"));
+    EXPECT_EQ(second.wait(20), 1);
+    EXPECT_NE(read_file(tmp_ / "second.log").find("cannot listen"), std::string::npos);
+  }
   // A page elsewhere must not drive the local server (DNS rebinding, cross-site forms).
   EXPECT_EQ(http(port, "GET", "/api/health", "", {"Host: evil.example"}).status, 403);
   EXPECT_EQ(http(port, "POST", "/api/identify", "x", {"Origin: http://evil.example"}).status, 403);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
+#include <vector>
 
 namespace vlrface::cli {
 namespace {
@@ -50,11 +52,30 @@ cv::Mat annotate_frame(const live::Snapshot& s) {
 
 cv::Mat status_card(const std::string& text, int width, int height) {
   cv::Mat img(std::max(height, 48), std::max(width, 64), CV_8UC3, cv::Scalar(40, 34, 30));
-  std::string t = text.size() > 70 ? text.substr(0, 67) + "..." : text;
-  int base = 0;
-  const cv::Size ts = cv::getTextSize(t, cv::FONT_HERSHEY_SIMPLEX, 0.6, 1, &base);
-  cv::putText(img, t, {std::max(4, (img.cols - ts.width) / 2), img.rows / 2},
-              cv::FONT_HERSHEY_SIMPLEX, 0.6, cv::Scalar(220, 220, 220), 1, cv::LINE_AA);
+  const int font = cv::FONT_HERSHEY_SIMPLEX;
+  const double scale = 0.55;
+  // Word-wrapped: the source state carries ffmpeg's message, longer than any frame is wide.
+  std::vector<std::string> lines(1);
+  std::istringstream words(text);
+  for (std::string w; words >> w;) {
+    const std::string next = lines.back().empty() ? w : lines.back() + " " + w;
+    int base = 0;
+    if (!lines.back().empty() &&
+        cv::getTextSize(next, font, scale, 1, &base).width > img.cols - 24) {
+      lines.push_back(w);
+    } else {
+      lines.back() = next;
+    }
+  }
+  const int step = 24;
+  int y = img.rows / 2 - step * static_cast<int>(lines.size()) / 2 + step / 2;
+  for (const auto& line : lines) {
+    int base = 0;
+    const cv::Size ts = cv::getTextSize(line, font, scale, 1, &base);
+    cv::putText(img, line, {std::max(8, (img.cols - ts.width) / 2), y}, font, scale,
+                cv::Scalar(220, 220, 220), 1, cv::LINE_AA);
+    y += step;
+  }
   return img;
 }
 

@@ -740,12 +740,15 @@ class _RwSplitTranspose(nn.Module):
             x = x + self.pos
 
         C, h, n = s.dim, s.heads, self.hw * self.hw
+        # The exported graph has a fixed batch of 1 (a traced batch size would add Shape ops);
+        # training runs it eagerly on batches.
+        b = 1 if torch.jit.is_tracing() else x.shape[0]
         y = self.norm_xca(x)
-        q = (self._l2n(self.q(y)) * self.temp).reshape(1, h, C // h, n)
-        k = self._l2n(self.k(y)).reshape(1, h, C // h, n)
-        v = self.v(y).reshape(1, h, C // h, n)
+        q = (self._l2n(self.q(y)) * self.temp).reshape(b, h, C // h, n)
+        k = self._l2n(self.k(y)).reshape(b, h, C // h, n)
+        v = self.v(y).reshape(b, h, C // h, n)
         attn = torch.softmax(torch.matmul(q, k.transpose(2, 3)), dim=-1)
-        a = torch.matmul(attn, v).reshape(1, C, self.hw, self.hw)
+        a = torch.matmul(attn, v).reshape(b, C, self.hw, self.hw)
         x = x + self.proj(a)
         return shortcut + self.tail(x)
 

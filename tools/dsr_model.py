@@ -1,0 +1,125 @@
+"""DSR network and EdgeFace low-rank adapter, shared by train_dsr.py and convert_edgeface.py.
+
+DSR: a residual over a bicubic upscale made outside the graph (cv::resize INTER_CUBIC in C++,
+cv2.resize in training, so both see the same input). The bicubic 112x112 face is taken to a
+28x28 latent by a learned 4x4 stride-4 conv (a learnable space-to-depth), refined by 3x3 convs
+with PReLU, and brought back to 112x112 by a 4x4 stride-4 ConvTranspose whose weights start at
+zero, so an untrained DSR is exactly bicubic. Every op is one OpenCV 4.6 runs fast (no
+PixelShuffle, no resize in the graph), and the output is 112x112 whatever the input size:
+112/24 and 112/32 need no special case because the resampling is the bicubic step.
+
+Values: BGR, (pixel - 127.5) / 127.5 in and out (OpenCV blobFromImage order, no channel swap).
+
+Adapter: LoRA updates (W + B A, B starts at zero) of the 1x1 convs (the Linear layers) of the
+OpenCV-ready EdgeFace rewrite. Because the update is a plain matrix added to a folded weight, it
+folds exactly into the exported graph: the adapted model costs nothing extra at run time.
+"""
+from typing import Dict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+LATENT_STRIDE = 4
+OUT_SIZE = 112
+
+
+class DSR(nn.Module):
+    def __init__(self, channels: int = 40, layers: int = 6):
+        super().__init__()
+        self.channels, self.layers = channels, layers
+        self.inp = nn.Conv2d(3, channels, LATENT_STRIDE, stride=LATENT_STRIDE)
+        body = []
+        for _ in range(layers):
+            body += [nn.Conv2d(channels, channels, 3, padding=1), nn.PReLU(channels, 0.1)]
+        self.body = nn.Sequential(*body)
+        self.out = nn.ConvTranspose2d(channels, 3, LATENT_STRIDE, stride=LATENT_STRIDE)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x):  # x: bicubic 112x112, normalised BGR
+        z = self.inp(x)
+        z = z + self.body(z)
+        return x + self.out(z)
+
+    def config(self) -> Dict[str, int]:
+        return {"channels": self.channels, "layers": self.layers}
+
+
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def dsr_macs(channels: int, layers: int) -> int:
+    """Multiply-adds of one forward pass at 112x112 (convs only)."""
+    lat = (OUT_SIZE // LATENT_STRIDE) ** 2
+    k = LATENT_STRIDE * LATENT_STRIDE * 3
+    return lat * (k * channels + layers * channels * channels * 9 + channels * k)
+
+
+# --------------------------------------------------------------------------------------------
+# Adapter
+# --------------------------------------------------------------------------------------------
+
+def pointwise_layers(edgeface: nn.Module) -> Dict[str, nn.Module]:
+    """The adaptable 1x1 convs of an OpenCVEdgeFace: name -> _Pointwise with one factor."""
+    out = {}
+    for name, mod in edgeface.named_modules():
+        if type(mod).__name__ == "_Pointwise" and getattr(mod, "n", 0) == 1:
+            out[name] = mod
+    return out
+
+
+class LoRA(nn.Module):
+    """Low-rank updates for the pointwise layers of an OpenCVEdgeFace (its buffers stay frozen)."""
+
+    def __init__(self, edgeface: nn.Module, rank: int = 8, seed: int = 0):
+        super().__init__()
+        self.rank = rank
+        self.names = sorted(pointwise_layers(edgeface))
+        g = torch.Generator().manual_seed(seed)
+        self.A = nn.ParameterDict()
+        self.B = nn.ParameterDict()
+        for name in self.names:
+            w = pointwise_layers(edgeface)[name].w0
+            out_c, in_c = w.shape[0], w.shape[1]
+            key = name.replace(".", "_")
+            self.A[key] = nn.Parameter(torch.randn(rank, in_c, generator=g) / in_c ** 0.5)
+            self.B[key] = nn.Parameter(torch.zeros(out_c, rank))
+        self._edgeface = [edgeface]  # not a submodule: its weights are not the adapter's
+
+    def deltas(self) -> Dict[str, torch.Tensor]:
+        return {n: self.B[n.replace(".", "_")] @ self.A[n.replace(".", "_")] for n in self.names}
+
+    def attach(self):
+        """Makes the EdgeFace's forward use W + BA (differentiable). Returns a detach function."""
+        layers = pointwise_layers(self._edgeface[0])
+        handles = []
+        for name in self.names:
+            mod, key = layers[name], name.replace(".", "_")
+
+            def fwd(x, mod=mod, key=key):
+                w = mod.w0 + (self.B[key] @ self.A[key])[:, :, None, None]
+                return F.conv2d(x, w, mod.b0)
+
+            mod.forward = fwd
+            handles.append(mod)
+
+        def detach():
+            for m in handles:
+                del m.forward  # back to the class's forward
+        return detach
+
+
+def apply_adapter(edgeface: nn.Module, deltas: Dict[str, torch.Tensor]) -> int:
+    """Folds saved deltas into an OpenCVEdgeFace's buffers (for export). Returns layers changed."""
+    layers = pointwise_layers(edgeface)
+    missing = sorted(set(deltas) - set(layers))
+    if missing:
+        raise ValueError(f"adapter names layers this EdgeFace lacks: {', '.join(missing[:5])}")
+    for name, d in deltas.items():
+        w = layers[name].w0
+        if tuple(d.shape) != tuple(w.shape[:2]):
+            raise ValueError(f"adapter layer {name}: shape {tuple(d.shape)} != {tuple(w.shape[:2])}")
+        w.copy_((w.double() + d.double()[:, :, None, None]).float())
+    return len(deltas)

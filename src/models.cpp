@@ -55,6 +55,13 @@ ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
       for (const auto& [res, t] : j["thresholds"].items()) m.thresholds[std::stoi(res)] = t.get<double>();
     }
     m.resolution = j.value("resolution", 0);
+    m.base = j.value("base", std::string());
+    if (j.contains("recovery")) {
+      for (const auto& [res, r] : j["recovery"].items()) {
+        m.recovery[std::stoi(res)] = {r.at("upscaler").get<std::string>(),
+                                      r.value("adapter", false)};
+      }
+    }
     m.source = j.value("source", std::string());
     const std::string precision = j.value("precision", std::string("fp32"));
     const auto p = precision_from_string(precision);

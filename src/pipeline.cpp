@@ -26,20 +26,64 @@ class Stopwatch {
 
 }  // namespace
 
+std::string adapted_model_name(const std::string& embedder, int resolution) {
+  return embedder + "_r" + std::to_string(resolution);
+}
+
+Recovery resolve_recovery(const ModelStore& store, const std::string& embedder, int resolution,
+                          const std::string& upscaler, std::optional<bool> adapter) {
+  Recovery r;
+  if (resolution <= 0) return r;
+  const bool auto_up = upscaler == "auto";
+  if (auto_up || !adapter) {
+    const ModelInfo& base = store.get(embedder);
+    const auto it = base.recovery.find(resolution);
+    if (it != base.recovery.end()) {
+      r.upscaler = it->second.upscaler;
+      r.adapter = it->second.adapter;
+    }
+    // A recommendation whose model is absent (an older model directory) falls back quietly:
+    // bicubic and the base embedder always work.
+    if (r.upscaler == "dsr" && !store.has(dsr_model_name(resolution))) r.upscaler = "bicubic";
+    if (r.adapter && !store.has(adapted_model_name(embedder, resolution))) r.adapter = false;
+  }
+  if (!auto_up) r.upscaler = upscaler;
+  if (adapter) r.adapter = *adapter;
+  if (r.adapter && !store.has(adapted_model_name(embedder, resolution))) {
+    throw Error("pipeline", "no adapted embedder for " + std::to_string(resolution) + " px ('" +
+                                adapted_model_name(embedder, resolution) + "' is not in " +
+                                store.dir().string() + "). " + model_setup_hint());
+  }
+  return r;
+}
+
 struct Pipeline::Impl {
   const ModelStore& store;
   PipelineConfig config;
   std::unique_ptr<Detector> detector;  // created on first process(): aligned input needs none
   bool fallback = false;
-  Embedder embedder;
+  // The base embedder: full-resolution faces, enrolment, and probes without adapter. Loaded
+  // when first needed, so a pipeline working through an adapter holds one EdgeFace, not two.
+  std::unique_ptr<Embedder> base_embedder;
+  std::unique_ptr<Embedder> adapted;  // the active resolution's, when the adapter is on
+  std::string model_id;
   std::unique_ptr<Upscaler> upscaler;
   StageTimes times;
 
-  Impl(const ModelStore& s, PipelineConfig c)
-      : store(s), config(std::move(c)), embedder(s.get(config.embedder), config.embedding) {
-    // Quantized now; holding the faces would only keep their memory.
-    config.embedding.calibration.clear();
+  Impl(const ModelStore& s, PipelineConfig c) : store(s), config(std::move(c)) {
+    model_id = s.get(config.embedder).id;
   }
+
+  Embedder& base() {
+    if (!base_embedder) {
+      base_embedder = std::make_unique<Embedder>(store.get(config.embedder), config.embedding);
+      // Quantized now; holding the faces would only keep their memory.
+      config.embedding.calibration.clear();
+    }
+    return *base_embedder;
+  }
+
+  Embedder& probe() { return adapted ? *adapted : base(); }
 
   Detector& det() {
     if (!detector) {
@@ -58,28 +102,48 @@ struct Pipeline::Impl {
     } else {
       r.upscaled = r.aligned;
     }
-    r.embedding = embedder.embed(r.upscaled);
+    r.embedding = probe().embed(r.upscaled);
     times.embed_ms += sw.lap_ms();
   }
 };
 
 Pipeline::Pipeline(const ModelStore& store, PipelineConfig config)
     : impl_(std::make_unique<Impl>(store, std::move(config))) {
-  set_resolution(impl_->config.resolution, impl_->config.upscaler);
+  set_resolution(impl_->config.resolution, impl_->config.upscaler, impl_->config.adapter);
+  // Loading the probe embedder now reports a bad model file at construction, not mid-stream.
+  impl_->probe();
 }
 
 Pipeline::~Pipeline() = default;
 
-void Pipeline::set_resolution(int resolution, const std::string& upscaler) {
+void Pipeline::set_resolution(int resolution, const std::string& upscaler,
+                              std::optional<bool> adapter) {
   if (resolution != 0 && (resolution < 4 || resolution >= kAlignedSize)) {
     throw Error("pipeline", "resolution " + std::to_string(resolution) +
                                 " out of range (0 for full, or 4..111)");
   }
+  Impl& m = *impl_;
+  const Recovery r = resolve_recovery(m.store, m.config.embedder, resolution, upscaler, adapter);
   std::unique_ptr<Upscaler> up;
-  if (resolution > 0) up = make_upscaler(upscaler, resolution, impl_->store);
-  impl_->upscaler = std::move(up);
-  impl_->config.resolution = resolution;
-  impl_->config.upscaler = upscaler;
+  if (resolution > 0) up = make_upscaler(r.upscaler, resolution, m.store);
+  const std::string adapted_name = adapted_model_name(m.config.embedder, resolution);
+  const bool keep_adapted = r.adapter && m.adapted && m.config.resolution == resolution &&
+                            m.config.adapter.value_or(false);
+  if (!r.adapter || !keep_adapted) {
+    m.adapted.reset();  // before loading the next one: one adapted EdgeFace in memory at a time
+    if (r.adapter) {
+      const ModelInfo& info = m.store.get(adapted_name);
+      if (info.base != m.config.embedder) {
+        throw Error("pipeline", info.path.string() + ": adapted model of '" + info.base +
+                                    "', not of '" + m.config.embedder + "'");
+      }
+      m.adapted = std::make_unique<Embedder>(info, m.config.embedding);
+    }
+  }
+  m.upscaler = std::move(up);
+  m.config.resolution = resolution;
+  m.config.upscaler = resolution > 0 ? r.upscaler : upscaler;
+  m.config.adapter = r.adapter;
 }
 
 std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr) {
@@ -122,12 +186,13 @@ FaceResult Pipeline::process_aligned(const cv::Mat& aligned) {
 }
 
 std::vector<float> Pipeline::embed_full(const cv::Mat& aligned) {
-  return impl_->embedder.embed(aligned);
+  return impl_->base().embed(aligned);
 }
 
 const PipelineConfig& Pipeline::config() const { return impl_->config; }
 const StageTimes& Pipeline::last_times() const { return impl_->times; }
-const std::string& Pipeline::model_id() const { return impl_->embedder.model_id(); }
+// The gallery id of the embedding space: adapted models share their base model's.
+const std::string& Pipeline::model_id() const { return impl_->model_id; }
 std::string Pipeline::detector_name() const { return impl_->det().name(); }
 bool Pipeline::approximate_alignment() const {
   impl_->det();

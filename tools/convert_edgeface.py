@@ -34,6 +34,7 @@ except ImportError as e:  # the `python3` on PATH may be an interpreter without 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import edgeface_arch as arch  # noqa: E402
+import dsr_model  # noqa: E402
 
 INPUT_SIZE = 112
 OPSET = 13  # OpenCV 4.6 parses opset <= 16; 13 is what was proven to work
@@ -251,6 +252,28 @@ def write_verification_set(out_dir: str, model_name: str, checkpoint: str, ckpt_
 # Main
 # --------------------------------------------------------------------------------------------
 
+def load_adapter(path: str):
+    """{layer: delta} from an adapter file holding '<layer>:A' and '<layer>:B' arrays."""
+    try:
+        z = np.load(path)
+    except (OSError, ValueError) as e:
+        raise ToolError(f"{path}: not an adapter file ({e})")
+    out = {}
+    for key in z.files:
+        layer, _, part = key.rpartition(":")
+        if part not in ("A", "B") or not layer:
+            raise ToolError(f"{path}: unexpected array '{key}' (want '<layer>:A' and '<layer>:B')")
+        if part == "A":
+            if f"{layer}:B" not in z.files:
+                raise ToolError(f"{path}: '{layer}:B' missing")
+            a = torch.from_numpy(z[key]).double()
+            b = torch.from_numpy(z[f"{layer}:B"]).double()
+            out[layer] = b @ a
+    if not out:
+        raise ToolError(f"{path}: holds no adapter layers")
+    return out
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Convert an EdgeFace checkpoint (.pt state dict: float, qint8 dynamically "
@@ -265,6 +288,8 @@ def parse_args(argv):
                         "embeddings for the C++ test (needs --verify-data)")
     p.add_argument("--num-verify", type=int, default=40, metavar="N",
                    help="number of real faces to verify (default 40)")
+    p.add_argument("--adapter", metavar="NPZ",
+                   help="fold a low-rank adapter (tools/train_dsr.py --export) into the model")
     a = p.parse_args(argv)
     if a.verify_out and not a.verify_data:
         p.error("--verify-out needs --verify-data")
@@ -320,10 +345,24 @@ def convert(args) -> int:
     print(f"rewritten vs reference PyTorch: min cos {torch_cos.min():.9f}, "
           f"max |diff| {torch_diff:.2e} ({len(ref_all)} inputs)")
 
+    adapter_meta = {}
+    if args.adapter:
+        # The base rewrite was checked against the reference above; from here on the adapted
+        # PyTorch model is the reference that OpenCV must reproduce.
+        layers = load_adapter(args.adapter)
+        with torch.no_grad():
+            n = dsr_model.apply_adapter(rewritten, layers)
+            ref_rand = np.concatenate([rewritten(x).numpy() for x in random_inputs])
+            ref_face = (np.concatenate([rewritten(x).numpy() for x in face_inputs])
+                        if faces else np.zeros((0, spec.embedding_size), np.float32))
+        adapter_meta = {"adapter": os.path.basename(args.adapter),
+                        "adapter_sha256": sha256_of(args.adapter)}
+        print(f"adapter {args.adapter}: {n} layers updated")
+
     metadata = {"source_checkpoint": os.path.basename(args.checkpoint),
                 "source_sha256": ckpt_sha,
                 "input": "input 1x3x112x112 RGB (pixel/255-0.5)/0.5, ArcFace-aligned",
-                "output": "embedding 1x512, not normalised; compare by cosine"}
+                "output": "embedding 1x512, not normalised; compare by cosine", **adapter_meta}
     tmp_onnx = args.output + ".tmp"
     export_onnx(rewritten, tmp_onnx, metadata)
     size = os.path.getsize(tmp_onnx)
@@ -384,7 +423,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return convert(args)
-    except (ToolError, FileNotFoundError) as e:
+    except (ToolError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

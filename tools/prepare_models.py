@@ -23,7 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "models" / "manifests"
-CONVERTER_SOURCES = [ROOT / "tools" / "convert_edgeface.py", ROOT / "tools" / "edgeface_arch.py"]
+CONVERTER_SOURCES = [ROOT / "tools" / "convert_edgeface.py", ROOT / "tools" / "edgeface_arch.py",
+                     ROOT / "tools" / "dsr_model.py"]
 
 
 def sha256(path: Path) -> str:
@@ -39,8 +40,21 @@ def fail(msg: str) -> None:
     sys.exit(1)
 
 
+def project_file(entry: dict) -> Path:
+    """A file the project trained and committed (models/...), checked against its sha256."""
+    path = ROOT / entry["file"]
+    if not path.exists():
+        fail(f"{path} is missing from this checkout (a project model; git status?)")
+    got = sha256(path)
+    if got != entry["sha256"]:
+        fail(f"{path}: sha256 {got} differs from the manifest's {entry['sha256']}")
+    return path
+
+
 def obtain(upstream: dict, cache: Path) -> Path:
     """The verified upstream file, from $VLRFACE_MODEL_SOURCE or its official URL."""
+    if upstream["convert"] == "project":
+        return project_file(upstream)
     name, want = upstream["file"], upstream["sha256"]
     source = os.environ.get("VLRFACE_MODEL_SOURCE")
     if source:
@@ -69,7 +83,7 @@ def obtain(upstream: dict, cache: Path) -> Path:
 
 def stamp_of(template: Path, upstream_sha: str, convert: str) -> str:
     h = hashlib.sha256()
-    h.update(template.read_bytes())
+    h.update(template.read_bytes())  # holds the adapter's sha256, when there is one
     h.update(upstream_sha.encode())
     if convert == "edgeface":
         for src in CONVERTER_SOURCES:
@@ -90,10 +104,12 @@ def prepare(template: Path, out_dir: Path, cache: Path) -> None:
         print(f"  {name}: up to date")
         return
     src = obtain(upstream, cache)
-    if upstream["convert"] == "copy":
+    if upstream["convert"] in ("copy", "project"):
         shutil.copyfile(src, target)
     elif upstream["convert"] == "edgeface":
         cmd = [sys.executable, str(ROOT / "tools" / "convert_edgeface.py"), str(src), "-o", str(target)]
+        if "adapter" in meta:
+            cmd += ["--adapter", str(project_file(meta["adapter"]))]
         data = os.environ.get("VLRFACE_DATA")
         if data and (Path(data) / "orl" / "landmarks.csv").exists():
             verify = out_dir / "verify" / name

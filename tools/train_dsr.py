@@ -2,7 +2,7 @@
 """Trains DSR (face super-resolution for EdgeFace) and an EdgeFace adapter for one resolution.
 
     /usr/bin/python3 tools/train_dsr.py --res 16            # train (resumes if interrupted)
-    /usr/bin/python3 tools/train_dsr.py --res 16 --export models/dsr   # write the models
+    /usr/bin/python3 tools/train_dsr.py --res 16 --export models   # models/dsr, models/adapters
 
 Phase 1 trains DSR through the frozen EdgeFace: L = w_pix * L1(out, hr) + w_id * (1 - cos(
 E(out), E(hr))). Phase 2 freezes DSR and trains low-rank updates of EdgeFace's 1x1 convs by
@@ -271,7 +271,7 @@ def train(args):
         if phase == "dsr":
             opt = opt_d
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, args.steps_dsr, args.lr)
+                g["lr"] = lr_at(step, args.dsr_schedule_steps or args.steps_dsr, args.lr)
             out = dsr(x)
             e = F.normalize(edgeface(to_edgeface(out)), dim=1)
             l_id = (1 - (e * t).sum(1)).mean()
@@ -335,7 +335,7 @@ def export(args):
     from convert_edgeface import fix_identity_initializers, drop_unused_initializers, OPSET
     torch.set_num_threads(args.threads)
     run = Path(args.work) / f"dsr{args.res}"
-    out = Path(args.export)
+    out = Path(args.export) / "dsr"
     out.mkdir(parents=True, exist_ok=True)
     best = torch.load(run / "best_dsr.pt")
     dsr = dsr_model.DSR(**best["config"]).eval()
@@ -384,7 +384,8 @@ def export(args):
             k = n.replace(".", "_")
             arrays[f"{n}:A"] = lora.A[k].detach().numpy().astype(np.float32)
             arrays[f"{n}:B"] = lora.B[k].detach().numpy().astype(np.float32)
-        apath = out / f"edgeface_xxs_r{args.res}.adapter.npz"
+        (Path(args.export) / "adapters").mkdir(parents=True, exist_ok=True)
+        apath = Path(args.export) / "adapters" / f"edgeface_xxs_r{args.res}.adapter.npz"
         np.savez(apath, **arrays)
         print(f"{apath}: rank {ad['rank']}, {sum(a.size for a in arrays.values())} parameters, "
               f"validation {ad['val']}")
@@ -402,6 +403,9 @@ def parse_args(argv=None):
     p.add_argument("--export", metavar="DIR", help="export the best models to DIR and exit")
     p.add_argument("--steps-dsr", type=int, default=3000)
     p.add_argument("--steps-adapter", type=int, default=2000)
+    p.add_argument("--dsr-schedule-steps", type=int, default=0,
+                   help="length of the DSR learning-rate schedule if not --steps-dsr (a run "
+                        "stopped early on a longer schedule)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-adapter", type=float, default=5e-4)

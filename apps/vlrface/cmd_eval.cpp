@@ -44,7 +44,9 @@ using Clock = std::chrono::steady_clock;
 
 struct EvalCondition {
   int resolution = 0;    // 0: full
-  std::string upscaler;  // "none" at full resolution
+  std::string upscaler;  // "none" at full resolution; "+adapter": the adapted embedder probes
+  std::string base_upscaler() const { return upscaler.substr(0, upscaler.find('+')); }
+  bool adapter() const { return upscaler.find("+adapter") != std::string::npos; }
   std::string label() const {
     return resolution == 0 ? "112 px" : std::to_string(resolution) + " px " + upscaler;
   }
@@ -106,6 +108,11 @@ std::vector<std::string> split_list(const std::string& text, const char* option)
 std::vector<EvalCondition> parse_conditions(const EvalOptions& o) {
   std::vector<std::string> upscalers;
   for (const auto& u : split_list(o.upscalers, "--upscaler")) {
+    const std::string base = u.substr(0, u.find('+'));
+    const std::string rest = u.size() > base.size() ? u.substr(base.size()) : "";
+    if ((base != "bicubic" && base != "dsr") || (!rest.empty() && rest != "+adapter")) {
+      throw Error("cli", "--upscaler: '" + u + "' is not bicubic, dsr, bicubic+adapter or dsr+adapter");
+    }
     if (std::find(upscalers.begin(), upscalers.end(), u) == upscalers.end()) upscalers.push_back(u);
   }
   std::vector<EvalCondition> out;
@@ -309,7 +316,11 @@ std::vector<std::vector<float>> embed_all(std::vector<std::unique_ptr<Pipeline>>
                                           const std::vector<cv::Mat>& faces, const EvalCondition& c,
                                           const Progress& progress) {
   for (auto& p : pipelines) {
-    p->set_resolution(c.resolution, c.resolution == 0 ? "bicubic" : c.upscaler);
+    if (c.resolution == 0) {
+      p->set_resolution(0, "bicubic", false);
+    } else {
+      p->set_resolution(c.resolution, c.base_upscaler(), c.adapter());
+    }
   }
   std::vector<std::vector<float>> embeddings(faces.size());
   parallel_for(static_cast<int>(pipelines.size()), faces.size(), "embedding " + c.label(), progress,
@@ -630,7 +641,8 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
       ->required();
   c->add_option("--res", o.resolutions, "comma-separated resolutions; 112 or full: no degradation")
       ->capture_default_str();
-  c->add_option("--upscaler", o.upscalers, "comma-separated upscalers: bicubic, dsr")
+  c->add_option("--upscaler", o.upscalers, "comma-separated: bicubic, dsr, bicubic+adapter, dsr+adapter (+adapter: "
+                "probes embedded by the resolution's adapted EdgeFace)")
       ->capture_default_str();
   c->add_option("--json", o.json, "write every figure to this JSON file");
   c->add_option("--plots", o.plots, "write ROC curves and similarity histograms (SVG) here");
@@ -676,7 +688,9 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   if (o.jobs > 1) set_inference_threads(1);
   const ModelInfo& embedder_info = ctx.embedder_info();  // missing: reported before alignment
   for (const auto& c : conditions) {
-    if (c.resolution > 0) (void)make_upscaler(c.upscaler, c.resolution, ctx.store());
+    if (c.resolution == 0) continue;
+    (void)make_upscaler(c.base_upscaler(), c.resolution, ctx.store());
+    (void)resolve_recovery(ctx.store(), g.embedder, c.resolution, c.base_upscaler(), c.adapter());
   }
   bool detects = o.detect;
   for (const auto& f : work.files) detects = detects || !dataset.landmarks.count(f);

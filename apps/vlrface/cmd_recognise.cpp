@@ -76,7 +76,7 @@ int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
   Gallery gallery = ctx.open_gallery(false);
   const Matcher matcher(gallery.templates());
   if (matcher.size() == 0) spdlog::warn("the gallery is empty: every face will be unknown");
-  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler);
+  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler, o.adapter);
   const MatchOptions mo{o.top_k, threshold_or_default(o.threshold, ctx, resolution)};
 
   json out = json::array();
@@ -134,7 +134,7 @@ int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
 int run_verify(const GlobalOptions& g, const VerifyOptions& o) {
   Context ctx(g);
   const int resolution = parse_resolution(o.resolution);
-  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler);
+  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler, o.adapter);
   std::vector<std::vector<float>> emb;
   for (const std::string& f : {o.first, o.second}) {
     const auto faces = pipeline.process(load_image(f));

@@ -17,7 +17,8 @@ struct EnrollOptions {
 struct IdentifyOptions {
   std::vector<std::string> inputs;
   std::string resolution = "full";
-  std::string upscaler = "bicubic";
+  std::string upscaler = "auto";  // auto: what the embedder's manifest recommends
+  std::string adapter = "auto";   // auto, on, off
   int top_k = 5;
   double threshold = -2;  // < -1: the embedding model's default
   bool json = false;
@@ -27,7 +28,8 @@ struct IdentifyOptions {
 struct VerifyOptions {
   std::string first, second;
   std::string resolution = "full";
-  std::string upscaler = "bicubic";
+  std::string upscaler = "auto";  // auto: what the embedder's manifest recommends
+  std::string adapter = "auto";   // auto, on, off
   double threshold = -2;
   bool json = false;
 };

@@ -59,11 +59,19 @@ Gallery Context::open_gallery(bool create, GalleryOpen mode) const {
   return Gallery(path, model_id, settings, mode);
 }
 
-Pipeline Context::make_pipeline(int resolution, const std::string& upscaler) const {
+Pipeline Context::make_pipeline(int resolution, const std::string& upscaler,
+                                const std::string& adapter) const {
   PipelineConfig config;
   config.embedder = options_.embedder;
   config.resolution = resolution;
   config.upscaler = upscaler;
+  if (adapter == "auto") {
+    config.adapter.reset();
+  } else if (adapter == "on" || adapter == "off") {
+    config.adapter = adapter == "on";
+  } else {
+    throw Error("cli", "--adapter must be auto, on or off, not '" + adapter + "'");
+  }
   return Pipeline(store_, config);
 }
 

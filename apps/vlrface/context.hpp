@@ -31,7 +31,9 @@ class Context {
   std::filesystem::path gallery_path() const;
   // Opens (creating when `create`) the gallery for the active embedding model.
   Gallery open_gallery(bool create, GalleryOpen mode = GalleryOpen::kStrict) const;
-  Pipeline make_pipeline(int resolution, const std::string& upscaler) const;
+  // adapter: "auto", "on" or "off".
+  Pipeline make_pipeline(int resolution, const std::string& upscaler,
+                         const std::string& adapter = "off") const;
   const GlobalOptions& options() const { return options_; }
 
  private:

@@ -16,10 +16,19 @@ using namespace vlrface::cli;
 
 namespace {
 
-void add_resolution_options(CLI::App* cmd, std::string& res, std::string& upscaler) {
+void add_resolution_options(CLI::App* cmd, std::string& res, std::string& upscaler,
+                            std::string& adapter) {
   cmd->add_option("--res", res, "working resolution: 16, 24, 32 or full")
       ->capture_default_str();
-  cmd->add_option("--upscaler", upscaler, "how low-resolution faces return to 112x112: bicubic")
+  cmd->add_option("--upscaler", upscaler,
+                  "how low-resolution faces return to 112x112: dsr, bicubic, or auto (the "
+                  "combination measured best for the resolution)")
+      ->check(CLI::IsMember({"auto", "bicubic", "dsr"}))
+      ->capture_default_str();
+  cmd->add_option("--adapter", adapter,
+                  "embed low-resolution faces with the resolution's adapted EdgeFace: on, off, "
+                  "auto")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
 }
 
@@ -50,7 +59,7 @@ int main(int argc, char** argv) {
   IdentifyOptions ident;
   auto* c_ident = app.add_subcommand("identify", "name the faces in images");
   c_ident->add_option("images", ident.inputs, "image files or folders of images")->required();
-  add_resolution_options(c_ident, ident.resolution, ident.upscaler);
+  add_resolution_options(c_ident, ident.resolution, ident.upscaler, ident.adapter);
   c_ident->add_option("--top", ident.top_k, "candidates to list per face")->capture_default_str();
   c_ident->add_option("--threshold", ident.threshold,
                       "cosine below which a face is unknown (default: the model's)");
@@ -61,7 +70,7 @@ int main(int argc, char** argv) {
   auto* c_verify = app.add_subcommand("verify", "are the largest faces of two images one person?");
   c_verify->add_option("first", verify.first, "first image")->required();
   c_verify->add_option("second", verify.second, "second image")->required();
-  add_resolution_options(c_verify, verify.resolution, verify.upscaler);
+  add_resolution_options(c_verify, verify.resolution, verify.upscaler, verify.adapter);
   c_verify->add_option("--threshold", verify.threshold,
                        "cosine at or above which they match (default: the model's)");
   c_verify->add_flag("--json", verify.json, "print JSON");

@@ -50,6 +50,16 @@ struct ModelInfo {
   Precision precision = Precision::kFp32;
   std::string precision_source;  // where that choice was measured
 
+  // Embedders: per working resolution, the upscaler and adapter that measured best
+  // ("recovery": {"16": {"upscaler": "dsr", "adapter": true}}); "auto" choices read it.
+  struct RecoveryDefault {
+    std::string upscaler;
+    bool adapter = false;
+  };
+  std::map<int, RecoveryDefault> recovery;
+  // Adapted embedders: the base model whose embedding space (and gallery id) they share.
+  std::string base;
+
   // The calibrated threshold for `resolution` (0 or 112: full), else `threshold`.
   double threshold_for(int resolution) const;
 };

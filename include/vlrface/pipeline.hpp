@@ -6,13 +6,18 @@
 //   for (const vlrface::FaceResult& f : p.process(frame)) matcher.match(f.embedding);
 // resolution 0 means full resolution: the aligned face goes to the embedder as it is. Otherwise
 // the aligned face is shrunk to resolution x resolution (degrade.hpp) and brought back with the
-// configured upscaler, as the reference app does to emulate distant faces.
+// configured upscaler, as the reference app does to emulate distant faces. With the adapter on,
+// such faces are embedded by the working resolution's adapted EdgeFace ("edgeface_xxs_r16"),
+// trained into the base model's embedding space, so the same gallery matches at every resolution.
+// upscaler "auto" and adapter nullopt take the combination the embedder's manifest recommends
+// for the resolution ("recovery", measured on LFW: docs/EVALUATION.md), when its models exist.
 // A frame with no face gives an empty vector; a face too small to align is reported with
 // status kTooSmall and no embedding.
 // Thread safety: one Pipeline per thread (it owns networks).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,10 +31,23 @@ namespace vlrface {
 
 class ModelStore;
 
+// What brings a face of `resolution` px back for the embedder: the manifest's recommendation
+// for "auto"/nullopt, else what was asked. Throws Error naming the missing model when an
+// explicit choice has no model; "auto" falls back to bicubic without adapter.
+struct Recovery {
+  std::string upscaler = "bicubic";
+  bool adapter = false;
+};
+Recovery resolve_recovery(const ModelStore& store, const std::string& embedder, int resolution,
+                          const std::string& upscaler, std::optional<bool> adapter);
+// The adapted embedder's model name for a resolution ("edgeface_xxs_r16").
+std::string adapted_model_name(const std::string& embedder, int resolution);
+
 struct PipelineConfig {
   std::string embedder = "edgeface_xxs";
   int resolution = 0;              // 0: full; else 16, 24 or 32 (any 4..111 works)
-  std::string upscaler = "bicubic";
+  std::string upscaler = "bicubic";  // "bicubic", "dsr" or "auto"
+  std::optional<bool> adapter = false;  // nullopt: auto
   DetectorOptions detector;
   DegradeOptions degrade;
   EmbedderOptions embedding;  // precision (and int8 calibration faces) of the embedder
@@ -62,10 +80,12 @@ class Pipeline {
   // Full-resolution embedding of an aligned face, whatever the working resolution (enrolment).
   std::vector<float> embed_full(const cv::Mat& aligned);
 
-  // Changes the working resolution and upscaler without reloading the other models.
-  void set_resolution(int resolution, const std::string& upscaler);
+  // Changes the working resolution, upscaler and adapter without reloading the other models
+  // (only the active resolution's DSR and adapted embedder are kept in memory).
+  void set_resolution(int resolution, const std::string& upscaler,
+                      std::optional<bool> adapter = false);
 
-  const PipelineConfig& config() const;
+  const PipelineConfig& config() const;  // upscaler and adapter as resolved ("auto" replaced)
   const StageTimes& last_times() const;  // of the last call, summed over its faces
   const std::string& model_id() const;
   std::string detector_name() const;

@@ -1,9 +1,11 @@
 // vlrface/upscale.hpp — bringing a low-resolution face back to the embedder's 112x112.
 //
 // Usage:
-//   auto up = vlrface::make_upscaler("bicubic", 16, store);   // or "dsr" once trained
+//   auto up = vlrface::make_upscaler("dsr", 16, store);   // or "bicubic"
 //   cv::Mat face112 = up->upscale(tiny16);
-// The learned DSR (one small network per working resolution) implements the same interface.
+// DSR is one small network per working resolution (models "dsr16", "dsr24", "dsr32"): it adds a
+// learned residual to a bicubic upscale, so any input size works; it was trained on faces of
+// its resolution (docs/MODELS.md).
 // Thread safety: BicubicUpscaler is stateless; network upscalers need one instance per thread.
 #pragma once
 
@@ -30,6 +32,24 @@ class BicubicUpscaler final : public Upscaler {
   cv::Mat upscale(const cv::Mat& face, int out_size = 112) override;
   std::string name() const override { return "bicubic"; }
 };
+
+struct ModelInfo;
+
+// The learned super-resolution network of one working resolution.
+class DsrUpscaler final : public Upscaler {
+ public:
+  explicit DsrUpscaler(const ModelInfo& model);
+  ~DsrUpscaler() override;
+  cv::Mat upscale(const cv::Mat& face, int out_size = 112) override;
+  std::string name() const override { return "dsr"; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The DSR model name for a working resolution ("dsr16").
+std::string dsr_model_name(int resolution);
 
 // Upscalers this build knows; "dsr" needs a trained model for `resolution` in the store.
 std::vector<std::string> upscaler_kinds();

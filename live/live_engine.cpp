@@ -122,6 +122,7 @@ struct LiveEngine::Impl {
   const SourceSpec spec;
   const std::string source_name;
   std::string model_id;
+  std::string embedder_name;
   const ModelInfo* embedder_info = nullptr;  // the store's entry: the store outlives us
 
   // Settings: written by any thread, applied by the processing thread before its next frame.
@@ -191,6 +192,7 @@ struct LiveEngine::Impl {
         settings(std::move(st)) {
     const ModelInfo& info = store.get(embedder);
     embedder_info = &info;
+    embedder_name = embedder;
     model_id = info.id;
     // The gallery first: SQLite's transient memory is then reused by the networks loaded next
     // instead of adding to the peak on top of them.
@@ -198,6 +200,7 @@ struct LiveEngine::Impl {
     PipelineConfig pc;
     pc.embedder = embedder;
     pc.upscaler = settings.upscaler;
+    pc.adapter = adapter_choice(settings.adapter);
     pc.resolution = settings.mode == "simulate" ? settings.resolution : 0;
     // Before validate() so an invalid resolution gets the pipeline's own message.
     if (pc.resolution != 0 && (pc.resolution < 4 || pc.resolution >= kAlignedSize)) {
@@ -259,11 +262,15 @@ struct LiveEngine::Impl {
     if (s.native_dsr_below < 0 || s.native_dsr_below > 1000) {
       throw Error("live", "native_dsr_below must be 0..1000 px");
     }
-    // Building the upscalers now reports a missing DSR model to the caller, not to a log.
+    if (s.upscaler != "auto" && s.upscaler != "bicubic" && s.upscaler != "dsr") {
+      throw Error("live", "upscaler must be auto, bicubic or dsr, not '" + s.upscaler + "'");
+    }
+    // Resolving now reports a missing DSR or adapted model to the caller, not to a log.
     if (s.mode == "simulate" && s.resolution > 0) {
-      (void)make_upscaler(s.upscaler, s.resolution, store);
+      (void)resolve_recovery(store, embedder_name, s.resolution, s.upscaler,
+                             adapter_choice(s.adapter));
     } else if (s.mode == "native" && s.native_dsr_below > 0) {
-      for (int r : kWorkingResolutions) (void)make_upscaler(s.upscaler, r, store);
+      for (int r : kWorkingResolutions) (void)native_recovery(s.upscaler, r);
     }
   }
 
@@ -417,10 +424,12 @@ struct LiveEngine::Impl {
     }
     if (!changed) return;
     const PipelineConfig& pc = pipeline->config();
-    if (applied.mode == "simulate" &&
-        (pc.resolution != applied.resolution || pc.upscaler != applied.upscaler)) {
-      pipeline->set_resolution(applied.resolution, applied.upscaler);  // only the upscaler
+    // set_resolution keeps the adapted EdgeFace when only the upscaler changes.
+    if (applied.mode == "simulate") {
+      pipeline->set_resolution(applied.resolution, applied.upscaler,
+                               adapter_choice(applied.adapter));
     }
+    (void)pc;
     if (native_kind != applied.upscaler) {
       native_upscalers.clear();
       native_kind = applied.upscaler;
@@ -431,8 +440,22 @@ struct LiveEngine::Impl {
 
   Upscaler& native_upscaler(int r) {
     auto& u = native_upscalers[r];
-    if (!u) u = make_upscaler(applied.upscaler, r, store);
+    if (!u) u = make_upscaler(native_recovery(applied.upscaler, r).upscaler, r, store);
     return *u;
+  }
+
+  // Native faces go through DSR (when chosen) and the base embedder: switching adapted
+  // EdgeFaces face by face would hold one per resolution in memory.
+  Recovery native_recovery(const std::string& upscaler, int r) const {
+    Recovery rec = resolve_recovery(store, embedder_name, r, upscaler, false);
+    (void)make_upscaler(rec.upscaler, r, store);  // reports a missing DSR model now
+    return rec;
+  }
+
+  static std::optional<bool> adapter_choice(const std::string& a) {
+    if (a == "auto") return std::nullopt;
+    if (a == "on" || a == "off") return a == "on";
+    throw Error("live", "adapter must be auto, on or off, not '" + a + "'");
   }
 
   static double ms_since(Clock::time_point& t) {

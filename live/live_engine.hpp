@@ -36,7 +36,8 @@ namespace vlrface::live {
 struct LiveSettings {
   int resolution = 16;                // simulate: 16, 24, 32 (any 4..111; 0: full); native: unused
   std::string mode = "simulate";      // "simulate" or "native"
-  std::string upscaler = "bicubic";
+  std::string upscaler = "auto";      // "auto" (measured best per resolution), "dsr", "bicubic"
+  std::string adapter = "auto";       // simulate: the resolution's adapted EdgeFace: auto, on, off
   std::string task = "identify";      // "identify" (1:N) or "verify" (1:1 against verify_name)
   std::string verify_name;
   float threshold = -2;               // < -1: the embedding model's default

@@ -168,7 +168,13 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   c->add_flag("--loop", o.loop, "video files and folders: start again at the end");
   c->add_option("--res", o.resolution, "working resolution: 16, 24 or 32")->capture_default_str();
   c->add_option("--mode", o.mode, "simulate (degrade every face) or native")->capture_default_str();
-  c->add_option("--upscaler", o.upscaler, "low-resolution faces back to 112x112: bicubic")
+  c->add_option("--upscaler", o.upscaler,
+                "low-resolution faces back to 112x112: auto (measured best), dsr, bicubic")
+      ->check(CLI::IsMember({"auto", "bicubic", "dsr"}))
+      ->capture_default_str();
+  c->add_option("--adapter", o.adapter,
+                "simulate mode: embed with the resolution's adapted EdgeFace: auto, on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   c->add_option("--threshold", o.threshold,
                 "cosine below which a face is unknown "

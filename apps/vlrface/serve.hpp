@@ -27,7 +27,8 @@ struct ServeOptions {
   bool loop = false;
   std::string resolution = "16";
   std::string mode = "simulate";
-  std::string upscaler = "bicubic";
+  std::string upscaler = "auto";
+  std::string adapter = "auto";
   double threshold = -2;   // < -1: the embedding model's default
   std::string token_file;  // given: a token is required, read from (or generated into) it
   bool require_token = false;

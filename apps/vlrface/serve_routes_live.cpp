@@ -57,6 +57,7 @@ json settings_json(const live::LiveEngine& e) {
   return {{"resolution", s.resolution},
           {"mode", s.mode},
           {"upscaler", s.upscaler},
+          {"adapter", s.adapter},
           {"task", s.task},
           {"verify_name", s.verify_name},
           {"threshold", sim4(s.threshold < -1 ? e.default_threshold() : s.threshold)},
@@ -67,7 +68,8 @@ json settings_json(const live::LiveEngine& e) {
            {{"resolution", {16, 24, 32}},
             {"mode", {"simulate", "native"}},
             {"task", {"identify", "verify"}},
-            {"upscaler", upscaler_kinds()}}}};
+            {"upscaler", {"auto", "bicubic", "dsr"}},
+            {"adapter", {"auto", "on", "off"}}}}};
 }
 
 template <class T>
@@ -81,7 +83,8 @@ T field(const json& body, const char* key) {
 
 live::LiveSettings merge_settings(const json& body, live::LiveSettings s, ServeState& state) {
   static const std::vector<std::string> kKeys = {
-      "resolution", "mode", "upscaler", "task", "verify_name", "threshold", "native_dsr_below"};
+      "resolution", "mode",      "upscaler",        "adapter",
+      "task",       "verify_name", "threshold", "native_dsr_below"};
   for (const auto& [key, value] : body.items()) {
     if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
       throw HttpError(400, "unknown setting '" + key + "'");
@@ -99,7 +102,18 @@ live::LiveSettings merge_settings(const json& body, live::LiveSettings s, ServeS
       throw HttpError(400, "mode must be 'simulate' or 'native'");
     }
   }
-  if (body.contains("upscaler")) s.upscaler = field<std::string>(body, "upscaler");
+  if (body.contains("upscaler")) {
+    s.upscaler = field<std::string>(body, "upscaler");
+    if (s.upscaler != "auto" && s.upscaler != "bicubic" && s.upscaler != "dsr") {
+      throw HttpError(400, "upscaler must be 'auto', 'bicubic' or 'dsr'");
+    }
+  }
+  if (body.contains("adapter")) {
+    s.adapter = field<std::string>(body, "adapter");
+    if (s.adapter != "auto" && s.adapter != "on" && s.adapter != "off") {
+      throw HttpError(400, "adapter must be 'auto', 'on' or 'off'");
+    }
+  }
   if (body.contains("task")) {
     s.task = field<std::string>(body, "task");
     if (s.task != "identify" && s.task != "verify") {

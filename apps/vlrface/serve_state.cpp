@@ -67,6 +67,7 @@ ServeState::ServeState(const GlobalOptions& g, const ServeOptions& o)
   if (s.resolution == 0) throw Error("serve", "--res must be 16, 24 or 32");
   s.mode = o.mode;
   s.upscaler = o.upscaler;
+  s.adapter = o.adapter;
   s.threshold = static_cast<float>(o.threshold);
   settings_ = s;
   engine_ = make_engine(embedder_, s);

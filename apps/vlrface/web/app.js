@@ -224,6 +224,8 @@ function renderSettings(s) {
   for (const r of form.querySelectorAll('input[name=resolution]')) r.checked = +r.value === s.resolution;
   for (const r of form.querySelectorAll('input[name=task]')) r.checked = r.value === s.task;
   $('mode').value = s.mode;
+  $('upscaler').value = s.upscaler;
+  $('adapter').value = s.adapter;
   $('threshold').value = s.threshold;
   $('thr-out').textContent = s.threshold.toFixed(2) + (s.threshold_is_default ? ' (default)' : '');
   $('verify-row').hidden = s.task !== 'verify';
@@ -253,6 +255,8 @@ function initSettings() {
     const t = ev.target;
     if (t.name === 'resolution') await putSettings({ resolution: +t.value });
     else if (t.id === 'mode') await putSettings({ mode: t.value });
+    else if (t.id === 'upscaler') await putSettings({ upscaler: t.value });
+    else if (t.id === 'adapter') await putSettings({ adapter: t.value });
     else if (t.id === 'threshold') await putSettings({ threshold: +t.value });
     else if (t.id === 'verify-name') await putSettings({ task: 'verify', verify_name: t.value });
     else if (t.name === 'task') {

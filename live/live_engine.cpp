@@ -135,8 +135,9 @@ struct LiveEngine::Impl {
   std::set<std::string> people;
   std::uint64_t gallery_version = 1;
 
-  // Owned by the processing thread once started (constructed before, so model errors throw
-  // from the constructor).
+  // Used by the processing thread once started (constructed before, so model errors throw
+  // from the constructor), under models_mu, which with_models() takes too.
+  std::mutex models_mu;
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<Detector> detector;
   Tracker tracker;
@@ -390,6 +391,7 @@ struct LiveEngine::Impl {
         t = latest_time;
       }
       try {
+        std::lock_guard models(models_mu);
         apply_settings();
         process(frame, t);
       } catch (const std::exception&) {
@@ -716,6 +718,28 @@ std::vector<cv::Mat> LiveEngine::capture_faces(int count, int timeout_ms,
   }
   if (static_cast<int>(out.size()) > count) out.resize(static_cast<std::size_t>(count));
   return out;
+}
+
+void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f) {
+  Impl& d = *impl_;
+  std::lock_guard lk(d.models_mu);
+  Pipeline& p = *d.pipeline;
+  const int resolution = p.config().resolution;
+  const std::string upscaler = p.config().upscaler;
+  struct Restore {
+    Pipeline& p;
+    int resolution;
+    const std::string& upscaler;
+    ~Restore() {
+      if (p.config().resolution == resolution && p.config().upscaler == upscaler) return;
+      try {
+        p.set_resolution(resolution, upscaler);
+      } catch (const std::exception&) {
+        // It worked before; should it fail now, apply_settings() retries on the next change.
+      }
+    }
+  } restore{p, resolution, upscaler};
+  f(p, *d.detector);
 }
 
 }  // namespace vlrface::live

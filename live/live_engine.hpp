@@ -103,6 +103,15 @@ class LiveEngine {
   std::vector<cv::Mat> capture_faces(int count, int timeout_ms,
                                      const std::function<void(int, int)>& progress = {});
 
+  // Runs `f` with the engine's own networks between two frames (the processing thread waits
+  // meanwhile), so that one-off requests (an uploaded photo, enrolment) need no second copy of
+  // the models. `f` may change the pipeline's resolution and upscaler: they are put back
+  // afterwards (also when `f` throws). The detector is the live one (frames up to 1920 px are
+  // detected at full size): shrink large images first. Works whether or not the engine is
+  // running; calls are serialised with each other and with frame processing. Keep `f` short:
+  // the live view waits for it.
+  void with_models(const std::function<void(Pipeline&, Detector&)>& f);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -201,17 +201,8 @@ void ServeState::with_pipeline(int resolution, const std::function<void(RequestM
 
 cv::Mat ServeState::decode(const Upload& upload, double* scale) {
   std::lock_guard lock(decode_mu_);
-  cv::Mat image = decode_upload(upload, limits());
-  const int longest = std::max(image.cols, image.rows);
-  if (scale) *scale = 1;
-  if (longest > kRequestImageSide) {
-    const double f = static_cast<double>(kRequestImageSide) / longest;
-    if (scale) *scale = f;
-    cv::Mat small;
-    cv::resize(image, small, cv::Size(), f, f, cv::INTER_AREA);
-    image = small;  // the full-size pixels go now, not at the end of the request
-  }
-  return image;
+  // Shrunk while decoding: a 3000x3000 photo never exists at full size in memory.
+  return decode_upload(upload, limits(), kRequestImageSide, scale);
 }
 
 void ServeState::housekeeping() {

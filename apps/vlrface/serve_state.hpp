@@ -99,8 +99,9 @@ class ServeState {
   // requests cost no second copy of the models; only without one (a model reload failed) are
   // request-side models loaded, on first use, and freed after 30 s idle.
   void with_pipeline(int resolution, const std::function<void(RequestModels&)>& f);
-  // Decodes an upload (413/415 as decode_upload), one at a time, shrunk to at most 1920 px:
-  // a decoded 4096x4096 photo is 50 MB, and nothing needs that many pixels to find a face.
+  // Decodes an upload (413/415 as decode_upload), one at a time, shrunk to at most 1920 px while
+  // decoding: a 4096x4096 photo at full size is 50 MB, and nothing needs that many pixels to
+  // find a face.
   // `scale` (when given) receives the factor applied (1: none).
   cv::Mat decode(const Upload& upload, double* scale = nullptr);
 

@@ -136,8 +136,14 @@ struct LiveEngine::Impl {
   std::uint64_t gallery_version = 1;
 
   // Used by the processing thread once started (constructed before, so model errors throw
-  // from the constructor), under models_mu, which with_models() takes too.
+  // from the constructor), under models_mu, which with_models() takes too. A mutex alone would
+  // let the processing thread, which takes it again right after each frame, starve a borrower:
+  // it waits on models_cv while `borrowers` are queued.
   std::mutex models_mu;
+  std::condition_variable models_cv;
+  // with_models() calls waiting for or holding models_mu; incremented without the mutex,
+  // decremented under it (so the processing thread's wait cannot miss the change).
+  std::atomic<int> borrowers{0};
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<Detector> detector;
   Tracker tracker;
@@ -391,7 +397,8 @@ struct LiveEngine::Impl {
         t = latest_time;
       }
       try {
-        std::lock_guard models(models_mu);
+        std::unique_lock models(models_mu);
+        models_cv.wait(models, [&] { return borrowers.load() == 0; });
         apply_settings();
         process(frame, t);
       } catch (const std::exception&) {
@@ -722,7 +729,17 @@ std::vector<cv::Mat> LiveEngine::capture_faces(int count, int timeout_ms,
 
 void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f) {
   Impl& d = *impl_;
-  std::lock_guard lk(d.models_mu);
+  ++d.borrowers;  // the processing thread starts no new frame from now on
+  std::unique_lock lk(d.models_mu);  // waits for the frame in progress, if any
+  struct Release {
+    Impl& d;
+    std::unique_lock<std::mutex>& lk;
+    ~Release() {
+      --d.borrowers;
+      lk.unlock();
+      d.models_cv.notify_all();
+    }
+  } release{d, lk};
   Pipeline& p = *d.pipeline;
   const int resolution = p.config().resolution;
   const std::string upscaler = p.config().upscaler;

@@ -105,7 +105,7 @@ class LiveEngine {
 
   // Runs `f` with the engine's own networks between two frames (the processing thread waits
   // meanwhile), so that one-off requests (an uploaded photo, enrolment) need no second copy of
-  // the models. `f` may change the pipeline's resolution and upscaler: they are put back
+  // the models; a caller waits at most for the frame in progress. `f` may change the pipeline's resolution and upscaler: they are put back
   // afterwards (also when `f` throws). The detector is the live one (frames up to 1920 px are
   // detected at full size): shrink large images first. Works whether or not the engine is
   // running; calls are serialised with each other and with frame processing. Keep `f` short:

@@ -183,12 +183,14 @@ void ServeState::with_pipeline(int resolution, const std::function<void(RequestM
   }
   if (!pipeline_ || pipeline_model_ != model) {
     pipeline_.reset();
+    pipeline_loaded_ = false;
     PipelineConfig config;
     config.embedder = model;
     config.resolution = resolution;
     config.upscaler = upscaler;
     config.detector.max_input_side = kRequestDetectSide;
     pipeline_ = std::make_unique<Pipeline>(ctx_.store(), config);
+    pipeline_loaded_ = true;
     pipeline_model_ = model;
   } else if (pipeline_->config().resolution != resolution ||
              pipeline_->config().upscaler != upscaler) {
@@ -218,6 +220,7 @@ void ServeState::housekeeping() {
     std::unique_lock infer(infer_mu_, std::try_to_lock);
     if (infer && pipeline_ && t - pipeline_used_ > kPipelineIdleSeconds) {
       pipeline_.reset();
+      pipeline_loaded_ = false;
       malloc_trim(0);  // give the freed model memory back to the system, not to the heap
       spdlog::info("serve: request-side models unloaded after {} s idle", kPipelineIdleSeconds);
     }

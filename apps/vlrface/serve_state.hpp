@@ -148,6 +148,7 @@ class ServeState {
   mutable std::mutex infer_mu_;
   std::mutex decode_mu_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::atomic<bool> pipeline_loaded_{false};  // pipeline_ != nullptr, readable without infer_mu_
   std::string pipeline_model_;
   double pipeline_used_ = 0;
 

@@ -102,11 +102,15 @@ bool jpeg_begin(JpegReader& r, const std::uint8_t* data, std::size_t size, int m
   jpeg_create_decompress(&r.cinfo);
   jpeg_mem_src(&r.cinfo, data, static_cast<unsigned long>(size));
   if (jpeg_read_header(&r.cinfo, TRUE) != JPEG_HEADER_OK) return false;
-  const unsigned longest = std::max(r.cinfo.image_width, r.cinfo.image_height);
-  unsigned d = 1;  // the largest reduction that still leaves at least max_side pixels
-  while (d < 8 && (longest + 2 * d - 1) / (2 * d) >= static_cast<unsigned>(max_side)) d *= 2;
-  r.cinfo.scale_num = 1;
-  r.cinfo.scale_denom = d;
+  // M/8 (libjpeg-turbo scales by any M in 1..16): the largest M whose result fits in max_side
+  // when that keeps at least 3/4 of max_side (always so for reductions to 1/2 or more), else
+  // one step larger, to be shrunk to max_side by the caller.
+  const double want = static_cast<double>(max_side) / std::max(r.cinfo.image_width,
+                                                               r.cinfo.image_height);
+  unsigned m = static_cast<unsigned>(std::floor(8 * want));
+  if (m < 6 * want) ++m;
+  r.cinfo.scale_num = std::clamp(m, 1u, 8u);
+  r.cinfo.scale_denom = 8;
   r.cinfo.out_color_space = JCS_EXT_BGR;  // grey is expanded too; CMYK fails (stb then)
   r.cinfo.dct_method = JDCT_ISLOW;
   jpeg_start_decompress(&r.cinfo);
@@ -123,10 +127,13 @@ bool jpeg_rows(JpegReader& r, std::uint8_t* out, std::size_t step) {
   return true;
 }
 
-// BGR at a reduced scale (its longer side still >= max_side), or empty when libjpeg cannot.
-cv::Mat decode_jpeg_reduced(const std::uint8_t* data, std::size_t size, int max_side) {
+// BGR at a reduced scale near max_side (see jpeg_begin), or empty when libjpeg cannot.
+// `factor` receives the scale.
+cv::Mat decode_jpeg_reduced(const std::uint8_t* data, std::size_t size, int max_side,
+                            double& factor) {
   JpegReader r;
   if (!jpeg_begin(r, data, size, max_side)) return {};
+  factor = static_cast<double>(r.cinfo.scale_num) / r.cinfo.scale_denom;
   cv::Mat out(static_cast<int>(r.cinfo.output_height), static_cast<int>(r.cinfo.output_width),
               CV_8UC3);
   if (!jpeg_rows(r, out.data, out.step)) return {};
@@ -200,14 +207,16 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
   };
 #if VLRFACE_HAVE_LIBJPEG && defined(JCS_EXTENSIONS)
   if (shrink && jpeg) {
-    cv::Mat reduced = decode_jpeg_reduced(data, size, max_side);
+    double g = 1;
+    cv::Mat reduced = decode_jpeg_reduced(data, size, max_side, g);
     if (!reduced.empty()) {
-      if (reduced.size() != target) {
+      if (std::max(reduced.cols, reduced.rows) > max_side) {
         cv::Mat out;
         cv::resize(reduced, out, target, 0, 0, cv::INTER_AREA);
         reduced = out;
+        g = f;
       }
-      if (scale) *scale = f;
+      if (scale) *scale = g;
       return reduced;
     }
   }

@@ -673,6 +673,11 @@ void LiveEngine::reload_gallery() {
   release_free_memory();  // SQLite's buffers, freed in the caller's arena
 }
 
+std::shared_ptr<const Matcher> LiveEngine::matcher() const {
+  std::lock_guard lk(impl_->gallery_mu);
+  return impl_->matcher;
+}
+
 float LiveEngine::default_threshold() const {
   const LiveSettings s = settings();
   // Native mode: the threshold of the faces that go to the embedder as they are.

@@ -91,6 +91,9 @@ class LiveEngine {
   // applied from the next processed frame, which also clears the tracks' votes.
   void update_settings(const LiveSettings& s);
   void reload_gallery();  // Error("gallery", ...) when the file cannot be read
+  // The gallery's templates as the engine matches against them now (never null): requests can
+  // match with it instead of reading the gallery into memory once more.
+  std::shared_ptr<const Matcher> matcher() const;
   // The embedding model's threshold (used while LiveSettings::threshold < -1) for the current
   // settings: calibrated per working resolution where the model's manifest gives one.
   float default_threshold() const;

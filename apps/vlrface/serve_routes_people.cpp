@@ -208,11 +208,15 @@ json face_json(const FaceResult& r, const Matcher& matcher, const MatchOptions& 
 void identify(const Req& req, Res& res, ServeState& state) {
   live::LiveSettings s;
   float default_threshold = 0;
+  // The engine's matcher: the gallery is not read into memory a second time. A reload of the
+  // gallery during the request swaps the engine's; this one stays valid.
+  std::shared_ptr<const Matcher> matcher;
   {
     // Not held for the whole request: a model reload frees the old engine before loading anew.
     const auto eng = state.live();
     s = eng->settings();
     default_threshold = eng->default_threshold();
+    matcher = eng->matcher();
   }
   int resolution = s.mode == "native" ? 0 : s.resolution;
   if (req.has_param("res")) {
@@ -226,7 +230,6 @@ void identify(const Req& req, Res& res, ServeState& state) {
   mo.top_k = int_param(req, "top", 5, 1, 50);
   mo.threshold = s.threshold < -1 ? default_threshold : s.threshold;
   const std::vector<Upload> ups = uploads(req);
-  const Matcher matcher(state.open_gallery().templates());
   json out = json::array();
   for (const Upload& up : ups) {
     double scale = 1;
@@ -234,7 +237,7 @@ void identify(const Req& req, Res& res, ServeState& state) {
     json faces = json::array();
     state.with_pipeline(resolution, [&](RequestModels& m) {
       for (const FaceResult& r : m.process(image)) {
-        faces.push_back(face_json(r, matcher, mo, scale));
+        faces.push_back(face_json(r, *matcher, mo, scale));
       }
     });
     out.push_back({{"file", up.filename}, {"faces", faces}});

@@ -136,8 +136,15 @@ struct LiveEngine::Impl {
   std::set<std::string> people;
   std::uint64_t gallery_version = 1;
 
-  // Owned by the processing thread once started (constructed before, so model errors throw
-  // from the constructor).
+  // Used by the processing thread once started (constructed before, so model errors throw
+  // from the constructor), under models_mu, which with_models() takes too. A mutex alone would
+  // let the processing thread, which takes it again right after each frame, starve a borrower:
+  // it waits on models_cv while `borrowers` are queued.
+  std::mutex models_mu;
+  std::condition_variable models_cv;
+  // with_models() calls waiting for or holding models_mu; incremented without the mutex,
+  // decremented under it (so the processing thread's wait cannot miss the change).
+  std::atomic<int> borrowers{0};
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<Detector> detector;
   Tracker tracker;
@@ -397,6 +404,8 @@ struct LiveEngine::Impl {
         t = latest_time;
       }
       try {
+        std::unique_lock models(models_mu);
+        models_cv.wait(models, [&] { return borrowers.load() == 0; });
         apply_settings();
         process(frame, t);
       } catch (const std::exception&) {
@@ -687,6 +696,11 @@ void LiveEngine::reload_gallery() {
   release_free_memory();  // SQLite's buffers, freed in the caller's arena
 }
 
+std::shared_ptr<const Matcher> LiveEngine::matcher() const {
+  std::lock_guard lk(impl_->gallery_mu);
+  return impl_->matcher;
+}
+
 float LiveEngine::default_threshold() const {
   const LiveSettings s = settings();
   // Native mode: the threshold of the faces that go to the embedder as they are.
@@ -739,6 +753,38 @@ std::vector<cv::Mat> LiveEngine::capture_faces(int count, int timeout_ms,
   }
   if (static_cast<int>(out.size()) > count) out.resize(static_cast<std::size_t>(count));
   return out;
+}
+
+void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f) {
+  Impl& d = *impl_;
+  ++d.borrowers;  // the processing thread starts no new frame from now on
+  std::unique_lock lk(d.models_mu);  // waits for the frame in progress, if any
+  struct Release {
+    Impl& d;
+    std::unique_lock<std::mutex>& lk;
+    ~Release() {
+      --d.borrowers;
+      lk.unlock();
+      d.models_cv.notify_all();
+    }
+  } release{d, lk};
+  Pipeline& p = *d.pipeline;
+  const int resolution = p.config().resolution;
+  const std::string upscaler = p.config().upscaler;
+  struct Restore {
+    Pipeline& p;
+    int resolution;
+    const std::string& upscaler;
+    ~Restore() {
+      if (p.config().resolution == resolution && p.config().upscaler == upscaler) return;
+      try {
+        p.set_resolution(resolution, upscaler);
+      } catch (const std::exception&) {
+        // It worked before; should it fail now, apply_settings() retries on the next change.
+      }
+    }
+  } restore{p, resolution, upscaler};
+  f(p, *d.detector);
 }
 
 }  // namespace vlrface::live

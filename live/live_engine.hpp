@@ -92,6 +92,9 @@ class LiveEngine {
   // applied from the next processed frame, which also clears the tracks' votes.
   void update_settings(const LiveSettings& s);
   void reload_gallery();  // Error("gallery", ...) when the file cannot be read
+  // The gallery's templates as the engine matches against them now (never null): requests can
+  // match with it instead of reading the gallery into memory once more.
+  std::shared_ptr<const Matcher> matcher() const;
   // The embedding model's threshold (used while LiveSettings::threshold < -1) for the current
   // settings: calibrated per working resolution where the model's manifest gives one.
   float default_threshold() const;
@@ -103,6 +106,15 @@ class LiveEngine {
   // capture is in progress.
   std::vector<cv::Mat> capture_faces(int count, int timeout_ms,
                                      const std::function<void(int, int)>& progress = {});
+
+  // Runs `f` with the engine's own networks between two frames (the processing thread waits
+  // meanwhile), so that one-off requests (an uploaded photo, enrolment) need no second copy of
+  // the models; a caller waits at most for the frame in progress. `f` may change the pipeline's resolution and upscaler: they are put back
+  // afterwards (also when `f` throws). The detector is the live one (frames up to 1920 px are
+  // detected at full size): shrink large images first. Works whether or not the engine is
+  // running; calls are serialised with each other and with frame processing. Keep `f` short:
+  // the live view waits for it.
+  void with_models(const std::function<void(Pipeline&, Detector&)>& f);
 
  private:
   struct Impl;

@@ -3,6 +3,10 @@
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
+#include <algorithm>
+#include <cmath>
+#include <csetjmp>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -12,18 +16,17 @@
 
 #include "vlrface/error.hpp"
 
+#if VLRFACE_HAVE_LIBJPEG
+#include <jpeglib.h>
+#endif
+
 namespace vlrface {
 namespace {
 
-bool starts_with(const std::vector<std::uint8_t>& b, std::initializer_list<std::uint8_t> sig) {
-  if (b.size() < sig.size()) return false;
-  return std::equal(sig.begin(), sig.end(), b.begin());
-}
-
 // A truncated JPEG decodes into a partly grey image with at most a warning, which would silently
 // enrol a damaged face; a complete JPEG ends with the EOI marker (trailing padding is tolerated).
-bool jpeg_is_complete(const std::vector<std::uint8_t>& b) {
-  std::size_t end = b.size();
+bool jpeg_is_complete(const std::uint8_t* b, std::size_t size) {
+  std::size_t end = size;
   for (std::size_t tail = 0; end >= 2 && tail < 64; ++tail, --end) {
     if (b[end - 2] == 0xFF && b[end - 1] == 0xD9) return true;
   }
@@ -56,6 +59,88 @@ cv::Mat to_stb_layout(const cv::Mat& image) {
   return out;
 }
 
+// The size of a `w` x `h` image scaled by `f`, as cv::resize rounds it.
+cv::Size shrunk_size(int w, int h, double f) {
+  return {std::max(1, static_cast<int>(std::lround(w * f))),
+          std::max(1, static_cast<int>(std::lround(h * f)))};
+}
+
+#if VLRFACE_HAVE_LIBJPEG && defined(JCS_EXTENSIONS)
+// libjpeg(-turbo) decodes a JPEG at 1/2, 1/4 or 1/8 of its size in the DCT itself, row by row:
+// the full-size pixels never exist. Any error or warning (corrupt data) gives up, and the caller
+// falls back to stb, so that what is accepted or refused stays stb's decision.
+struct JpegErrors {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+};
+
+void on_jpeg_error(j_common_ptr c) {
+  std::longjmp(reinterpret_cast<JpegErrors*>(c->err)->jump, 1);
+}
+
+void on_jpeg_message(j_common_ptr c, int level) {
+  if (level < 0) std::longjmp(reinterpret_cast<JpegErrors*>(c->err)->jump, 1);
+}
+
+struct JpegReader {
+  jpeg_decompress_struct cinfo{};
+  JpegErrors errors{};
+  JpegReader() {
+    cinfo.err = jpeg_std_error(&errors.mgr);
+    errors.mgr.error_exit = on_jpeg_error;
+    errors.mgr.emit_message = on_jpeg_message;
+  }
+  ~JpegReader() { jpeg_destroy_decompress(&cinfo); }  // a no-op when never created
+  JpegReader(const JpegReader&) = delete;
+  JpegReader& operator=(const JpegReader&) = delete;
+};
+
+// The two functions that call into libjpeg hold no C++ object with a destructor, so that
+// longjmp out of the library skips nothing.
+bool jpeg_begin(JpegReader& r, const std::uint8_t* data, std::size_t size, int max_side) {
+  if (setjmp(r.errors.jump)) return false;
+  jpeg_create_decompress(&r.cinfo);
+  jpeg_mem_src(&r.cinfo, data, static_cast<unsigned long>(size));
+  if (jpeg_read_header(&r.cinfo, TRUE) != JPEG_HEADER_OK) return false;
+  // M/8 (libjpeg-turbo scales by any M in 1..16): the largest M whose result fits in max_side
+  // when that keeps at least 3/4 of max_side (always so for reductions to 1/2 or more), else
+  // one step larger, to be shrunk to max_side by the caller.
+  const double want = static_cast<double>(max_side) / std::max(r.cinfo.image_width,
+                                                               r.cinfo.image_height);
+  unsigned m = static_cast<unsigned>(std::floor(8 * want));
+  if (m < 6 * want) ++m;
+  r.cinfo.scale_num = std::clamp(m, 1u, 8u);
+  r.cinfo.scale_denom = 8;
+  r.cinfo.out_color_space = JCS_EXT_BGR;  // grey is expanded too; CMYK fails (stb then)
+  r.cinfo.dct_method = JDCT_ISLOW;
+  jpeg_start_decompress(&r.cinfo);
+  return r.cinfo.output_components == 3;
+}
+
+bool jpeg_rows(JpegReader& r, std::uint8_t* out, std::size_t step) {
+  if (setjmp(r.errors.jump)) return false;
+  while (r.cinfo.output_scanline < r.cinfo.output_height) {
+    JSAMPROW row = out + static_cast<std::size_t>(r.cinfo.output_scanline) * step;
+    if (jpeg_read_scanlines(&r.cinfo, &row, 1) != 1) return false;
+  }
+  jpeg_finish_decompress(&r.cinfo);
+  return true;
+}
+
+// BGR at a reduced scale near max_side (see jpeg_begin), or empty when libjpeg cannot.
+// `factor` receives the scale.
+cv::Mat decode_jpeg_reduced(const std::uint8_t* data, std::size_t size, int max_side,
+                            double& factor) {
+  JpegReader r;
+  if (!jpeg_begin(r, data, size, max_side)) return {};
+  factor = static_cast<double>(r.cinfo.scale_num) / r.cinfo.scale_denom;
+  cv::Mat out(static_cast<int>(r.cinfo.output_height), static_cast<int>(r.cinfo.output_width),
+              CV_8UC3);
+  if (!jpeg_rows(r, out.data, out.step)) return {};
+  return out;
+}
+#endif
+
 }  // namespace
 
 cv::Mat to_bgr8(const cv::Mat& image) {
@@ -84,17 +169,24 @@ cv::Mat to_bgr8(const cv::Mat& image) {
 }
 
 cv::Mat decode_image(const std::vector<std::uint8_t>& bytes, const std::string& what) {
-  if (bytes.empty()) throw Error("image", what + ": file is empty (0 bytes)");
-  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+  return decode_image(bytes.data(), bytes.size(), what);
+}
+
+cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::string& what,
+                     int max_side, double* scale) {
+  if (scale) *scale = 1;
+  if (size == 0) throw Error("image", what + ": file is empty (0 bytes)");
+  if (size > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     throw Error("image", what + ": file is too large");
   }
-  if (starts_with(bytes, {0xFF, 0xD8, 0xFF}) && !jpeg_is_complete(bytes)) {
+  const bool jpeg = size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
+  if (jpeg && !jpeg_is_complete(data, size)) {
     throw Error("image", what + ": JPEG data is truncated (no end-of-image marker)");
   }
-  const int len = static_cast<int>(bytes.size());
+  const int len = static_cast<int>(size);
   int w = 0, h = 0, n = 0;
-  if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &n)) {
-    throw Error("image", what + ": not an image that can be read (" + std::to_string(bytes.size()) +
+  if (!stbi_info_from_memory(data, len, &w, &h, &n)) {
+    throw Error("image", what + ": not an image that can be read (" + std::to_string(size) +
                              " bytes; supported: JPEG, PNG, BMP, PGM/PPM, TGA, GIF)");
   }
   if (w < 1 || h < 1) throw Error("image", what + ": image has no pixels");
@@ -102,20 +194,48 @@ cv::Mat decode_image(const std::vector<std::uint8_t>& bytes, const std::string& 
     throw Error("image", what + ": " + std::to_string(w) + "x" + std::to_string(h) +
                              " pixels is larger than the limit of " + std::to_string(kMaxPixels));
   }
-  const bool deep = stbi_is_16_bit_from_memory(bytes.data(), len);
+  const bool shrink = max_side > 0 && std::max(w, h) > max_side;
+  const double f = shrink ? static_cast<double>(max_side) / std::max(w, h) : 1.0;
+  const cv::Size target = shrunk_size(w, h, f);
+  // Into `raw` straight from the decoder's buffer, shrunk where asked; the buffer goes at once.
+  const auto take = [&](const cv::Mat& decoded, cv::Mat& raw) {
+    if (shrink) {
+      cv::resize(decoded, raw, target, 0, 0, cv::INTER_AREA);
+    } else {
+      raw = decoded.clone();
+    }
+  };
+#if VLRFACE_HAVE_LIBJPEG && defined(JCS_EXTENSIONS)
+  if (shrink && jpeg) {
+    double g = 1;
+    cv::Mat reduced = decode_jpeg_reduced(data, size, max_side, g);
+    if (!reduced.empty()) {
+      if (std::max(reduced.cols, reduced.rows) > max_side) {
+        cv::Mat out;
+        cv::resize(reduced, out, target, 0, 0, cv::INTER_AREA);
+        reduced = out;
+        g = f;
+      }
+      if (scale) *scale = g;
+      return reduced;
+    }
+  }
+#endif
+  const bool deep = stbi_is_16_bit_from_memory(data, len);
   cv::Mat raw;
   if (deep) {
-    std::unique_ptr<stbi_us, StbFree> px(stbi_load_16_from_memory(bytes.data(), len, &w, &h, &n, 0));
+    std::unique_ptr<stbi_us, StbFree> px(stbi_load_16_from_memory(data, len, &w, &h, &n, 0));
     if (!px) throw Error("image", what + ": cannot be decoded (" + stbi_failure_reason() + ")");
-    raw = cv::Mat(h, w, CV_16UC(n), px.get()).clone();
+    take(cv::Mat(h, w, CV_16UC(n), px.get()), raw);
   } else {
-    std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(bytes.data(), len, &w, &h, &n, 0));
+    std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(data, len, &w, &h, &n, 0));
     if (!px) throw Error("image", what + ": cannot be decoded (" + stbi_failure_reason() + ")");
-    raw = cv::Mat(h, w, CV_8UC(n), px.get()).clone();
+    take(cv::Mat(h, w, CV_8UC(n), px.get()), raw);
   }
   // stb delivers RGB(A); the rest of the library works in OpenCV's BGR.
   if (raw.channels() == 3) cv::cvtColor(raw, raw, cv::COLOR_RGB2BGR);
   if (raw.channels() == 4) cv::cvtColor(raw, raw, cv::COLOR_RGBA2BGRA);
+  if (scale) *scale = f;
   return to_bgr8(raw);
 }
 

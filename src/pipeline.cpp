@@ -147,10 +147,17 @@ void Pipeline::set_resolution(int resolution, const std::string& upscaler,
 }
 
 std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr) {
-  impl_->times = {};
   Stopwatch sw;
   const std::vector<Face> faces = impl_->det().detect(bgr);
-  impl_->times.detect_ms = sw.lap_ms();
+  const double detect_ms = sw.lap_ms();
+  std::vector<FaceResult> out = process(bgr, faces);
+  impl_->times.detect_ms = detect_ms;
+  return out;
+}
+
+std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr, const std::vector<Face>& faces) {
+  impl_->times = {};
+  Stopwatch sw;
   std::vector<FaceResult> out;
   out.reserve(faces.size());
   for (const Face& f : faces) {

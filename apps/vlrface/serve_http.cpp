@@ -154,8 +154,9 @@ std::vector<Upload> uploads(const Req& req) {
   return out;
 }
 
-cv::Mat decode_upload(const Upload& up, const ImageLimits& limits) {
+cv::Mat decode_upload(const Upload& up, const ImageLimits& limits, int shrink_to, double* scale) {
   const std::string& b = *up.bytes;
+  if (scale) *scale = 1;
   if (b.empty()) throw HttpError(415, up.filename + ": empty file");
   const auto too_big = [&](int w, int h) {
     return HttpError(413, up.filename + ": " + std::to_string(w) + "x" + std::to_string(h) +
@@ -172,12 +173,18 @@ cv::Mat decode_upload(const Upload& up, const ImageLimits& limits) {
     throw too_big(w, h);
   }
   cv::Mat img;
+  double f = 1;
   try {
-    img = decode_image(std::vector<std::uint8_t>(b.begin(), b.end()), up.filename);
+    // Straight from the request's buffer: no copy of the (up to --max-upload-mb) bytes.
+    img = decode_image(reinterpret_cast<const std::uint8_t*>(b.data()), b.size(), up.filename,
+                       shrink_to, &f);
   } catch (const Error& e) {
     throw HttpError(415, e.what());
   }
-  if (img.cols > limits.max_side || img.rows > limits.max_side) throw too_big(img.cols, img.rows);
+  if (f == 1 && (img.cols > limits.max_side || img.rows > limits.max_side)) {
+    throw too_big(img.cols, img.rows);
+  }
+  if (scale) *scale = f;
   return img;
 }
 

@@ -87,8 +87,10 @@ struct ImageLimits {
 };
 
 // Decodes an upload to 8-bit BGR: 413 when it is larger than the limits (checked from the header
-// before decoding and again after), 415 when it is not an image.
-cv::Mat decode_upload(const Upload& upload, const ImageLimits& limits);
+// before decoding and again after), 415 when it is not an image. `shrink_to` > 0: a larger image
+// comes back shrunk to that longer side while decoding (decode_image), `scale` the factor.
+cv::Mat decode_upload(const Upload& upload, const ImageLimits& limits, int shrink_to = 0,
+                      double* scale = nullptr);
 
 // Percent-encodes a path segment (names in URLs).
 std::string url_segment(const std::string& s);

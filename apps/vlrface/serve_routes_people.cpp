@@ -24,8 +24,8 @@ std::vector<EnrollFace> faces_from_uploads(const Req& req, ServeState& state, js
   std::vector<EnrollFace> faces;
   for (const Upload& up : uploads(req)) {
     const cv::Mat image = state.decode(up);
-    state.with_pipeline(0, [&](Pipeline& p) {
-      const auto results = p.process(image);
+    state.with_pipeline(0, [&](RequestModels& m) {
+      const auto results = m.process(image);
       const FaceResult* best = largest_face(results);
       if (!best) {
         skipped.push_back({{"file", up.filename}, {"reason", "no face found"}});
@@ -206,8 +206,18 @@ json face_json(const FaceResult& r, const Matcher& matcher, const MatchOptions& 
 
 // The shape of `vlrface identify --json`: one item per uploaded file.
 void identify(const Req& req, Res& res, ServeState& state) {
-  const auto eng = state.live();
-  const live::LiveSettings s = eng->settings();
+  live::LiveSettings s;
+  float default_threshold = 0;
+  // The engine's matcher: the gallery is not read into memory a second time. A reload of the
+  // gallery during the request swaps the engine's; this one stays valid.
+  std::shared_ptr<const Matcher> matcher;
+  {
+    // Not held for the whole request: a model reload frees the old engine before loading anew.
+    const auto eng = state.live();
+    s = eng->settings();
+    default_threshold = eng->default_threshold();
+    matcher = eng->matcher();
+  }
   int resolution = s.mode == "native" ? 0 : s.resolution;
   if (req.has_param("res")) {
     try {
@@ -218,17 +228,16 @@ void identify(const Req& req, Res& res, ServeState& state) {
   }
   MatchOptions mo;
   mo.top_k = int_param(req, "top", 5, 1, 50);
-  mo.threshold = s.threshold < -1 ? eng->default_threshold() : s.threshold;
+  mo.threshold = s.threshold < -1 ? default_threshold : s.threshold;
   const std::vector<Upload> ups = uploads(req);
-  const Matcher matcher(state.open_gallery().templates());
   json out = json::array();
   for (const Upload& up : ups) {
     double scale = 1;
     const cv::Mat image = state.decode(up, &scale);
     json faces = json::array();
-    state.with_pipeline(resolution, [&](Pipeline& p) {
-      for (const FaceResult& r : p.process(image)) {
-        faces.push_back(face_json(r, matcher, mo, scale));
+    state.with_pipeline(resolution, [&](RequestModels& m) {
+      for (const FaceResult& r : m.process(image)) {
+        faces.push_back(face_json(r, *matcher, mo, scale));
       }
     });
     out.push_back({{"file", up.filename}, {"faces", faces}});

@@ -25,8 +25,8 @@ double now_seconds() {
 
 namespace {
 
-// Request-side models (a second detector and embedder, ~20 MB) are worth their memory only
-// while someone uses them.
+// Request-side models (a second detector and embedder, ~20 MB, loaded only while no live engine
+// exists) are worth their memory only while someone uses them.
 constexpr double kPipelineIdleSeconds = 30;
 // Uploads are detected at most this large (landmarks map back to the full image for alignment):
 // the detector's activations grow with the area, ~12 MB at 640x480.
@@ -142,40 +142,70 @@ void ServeState::gallery_changed() {
   if (auto e = engine()) e->reload_gallery();
 }
 
-void ServeState::with_pipeline(int resolution, const std::function<void(Pipeline&)>& f) {
+std::vector<FaceResult> RequestModels::process(const cv::Mat& image) {
+  if (!detector_) return pipeline_.process(image);
+  const int longest = std::max(image.cols, image.rows);
+  if (longest <= kRequestDetectSide) return pipeline_.process(image, detector_->detect(image));
+  const double f = static_cast<double>(kRequestDetectSide) / longest;
+  std::vector<Face> faces;
+  {
+    cv::Mat small;
+    cv::resize(image, small, cv::Size(), f, f, cv::INTER_AREA);
+    faces = detector_->detect(small);
+  }
+  const float back = static_cast<float>(1 / f);
+  for (Face& face : faces) {
+    face.box = cv::Rect2f(face.box.x * back, face.box.y * back, face.box.width * back,
+                          face.box.height * back);
+    for (cv::Point2f& p : face.landmarks) p *= back;
+  }
+  return pipeline_.process(image, faces);
+}
+
+void ServeState::with_pipeline(int resolution, const std::function<void(RequestModels&)>& f) {
   std::lock_guard lock(infer_mu_);
+  if (const auto eng = engine()) {
+    const std::string upscaler = eng->settings().upscaler;
+    eng->with_models([&](Pipeline& p, Detector& d) {
+      if (p.config().resolution != resolution || p.config().upscaler != upscaler) {
+        p.set_resolution(resolution, upscaler);  // put back by with_models
+      }
+      RequestModels m(p, &d);
+      f(m);
+    });
+    return;
+  }
+  // No engine (a failed model reload): models of our own, freed again when idle.
   const std::string model = embedder();
-  const std::string upscaler = live()->settings().upscaler;
+  std::string upscaler;
+  {
+    std::lock_guard e(engine_mu_);
+    upscaler = settings_.upscaler;
+  }
   if (!pipeline_ || pipeline_model_ != model) {
     pipeline_.reset();
+    pipeline_loaded_ = false;
     PipelineConfig config;
     config.embedder = model;
     config.resolution = resolution;
     config.upscaler = upscaler;
     config.detector.max_input_side = kRequestDetectSide;
     pipeline_ = std::make_unique<Pipeline>(ctx_.store(), config);
+    pipeline_loaded_ = true;
     pipeline_model_ = model;
   } else if (pipeline_->config().resolution != resolution ||
              pipeline_->config().upscaler != upscaler) {
     pipeline_->set_resolution(resolution, upscaler);
   }
-  f(*pipeline_);
+  RequestModels m(*pipeline_, nullptr);
+  f(m);
   pipeline_used_ = now_seconds();
 }
 
 cv::Mat ServeState::decode(const Upload& upload, double* scale) {
   std::lock_guard lock(decode_mu_);
-  cv::Mat image = decode_upload(upload, limits());
-  const int longest = std::max(image.cols, image.rows);
-  if (scale) *scale = 1;
-  if (longest > kRequestImageSide) {
-    const double f = static_cast<double>(kRequestImageSide) / longest;
-    if (scale) *scale = f;
-    cv::Mat small;
-    cv::resize(image, small, cv::Size(), f, f, cv::INTER_AREA);
-    image = small;  // the full-size pixels go now, not at the end of the request
-  }
-  return image;
+  // Shrunk while decoding: a 3000x3000 photo never exists at full size in memory.
+  return decode_upload(upload, limits(), kRequestImageSide, scale);
 }
 
 void ServeState::housekeeping() {
@@ -191,6 +221,7 @@ void ServeState::housekeeping() {
     std::unique_lock infer(infer_mu_, std::try_to_lock);
     if (infer && pipeline_ && t - pipeline_used_ > kPipelineIdleSeconds) {
       pipeline_.reset();
+      pipeline_loaded_ = false;
       malloc_trim(0);  // give the freed model memory back to the system, not to the heap
       spdlog::info("serve: request-side models unloaded after {} s idle", kPipelineIdleSeconds);
     }
@@ -246,8 +277,8 @@ void ServeState::run_capture(std::shared_ptr<CaptureJob> job) {
       job->state = "enrolling";
     }
     std::vector<EnrollFace> enrol;
-    with_pipeline(0, [&](Pipeline& p) {
-      for (const cv::Mat& f : faces) enrol.push_back({f, p.embed_full(f), "camera"});
+    with_pipeline(0, [&](RequestModels& m) {
+      for (const cv::Mat& f : faces) enrol.push_back({f, m.embed_full(f), "camera"});
     });
     Gallery g = open_gallery();
     if (job->create && g.has_person(job->name)) {

@@ -4,8 +4,9 @@
 // Usage:
 //   ServeState state(global_options, serve_options);   // loads models, opens the source lazily
 //   state.start();  ... handlers call state.engine(), state.edit_gallery(...) ...  state.stop();
-// Memory is the budget that matters on a Pi: request-side models are loaded on first use and
-// freed after two idle minutes, and each stream frame is JPEG-encoded once for all clients.
+// Memory is the budget that matters on a Pi: requests borrow the live engine's models (or,
+// without an engine, load their own on first use and free them after 30 s idle), and each
+// stream frame is JPEG-encoded once for all clients.
 // Thread safety: every public method may be called from any handler thread.
 #pragma once
 
@@ -47,6 +48,22 @@ struct CaptureJob {
   double started = 0;
 };
 
+// The models a request may use inside ServeState::with_pipeline (valid only there).
+class RequestModels {
+ public:
+  // `detector` null: the pipeline's own (configured for uploads) detects.
+  RequestModels(Pipeline& pipeline, Detector* detector) : pipeline_(pipeline), detector_(detector) {}
+  // Every face: detected on a copy at most 640 px large (landmarks map back to `image`), then
+  // aligned, degraded, upscaled and embedded at the working resolution.
+  std::vector<FaceResult> process(const cv::Mat& image);
+  // Full-resolution embedding of an aligned 112x112 face.
+  std::vector<float> embed_full(const cv::Mat& aligned) { return pipeline_.embed_full(aligned); }
+
+ private:
+  Pipeline& pipeline_;
+  Detector* detector_;
+};
+
 class ServeState {
  public:
   ServeState(const GlobalOptions& g, const ServeOptions& o);
@@ -77,10 +94,14 @@ class ServeState {
   // After a change: the engine re-reads its templates.
   void gallery_changed();
 
-  // Request-side detection and embedding (identify, enrolment from uploads), one at a time.
-  void with_pipeline(int resolution, const std::function<void(Pipeline&)>& f);
-  // Decodes an upload (413/415 as decode_upload), one at a time, shrunk to at most 1920 px:
-  // a decoded 4096x4096 photo is 50 MB, and nothing needs that many pixels to find a face.
+  // Request-side detection and embedding (identify, enrolment from uploads and captures), one
+  // at a time. While a live engine exists its own networks do the work, between two frames, so
+  // requests cost no second copy of the models; only without one (a model reload failed) are
+  // request-side models loaded, on first use, and freed after 30 s idle.
+  void with_pipeline(int resolution, const std::function<void(RequestModels&)>& f);
+  // Decodes an upload (413/415 as decode_upload), one at a time, shrunk to at most 1920 px while
+  // decoding: a 4096x4096 photo at full size is 50 MB, and nothing needs that many pixels to
+  // find a face.
   // `scale` (when given) receives the factor applied (1: none).
   cv::Mat decode(const Upload& upload, double* scale = nullptr);
 
@@ -127,6 +148,7 @@ class ServeState {
   mutable std::mutex infer_mu_;
   std::mutex decode_mu_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::atomic<bool> pipeline_loaded_{false};  // pipeline_ != nullptr, readable without infer_mu_
   std::string pipeline_model_;
   double pipeline_used_ = 0;
 

@@ -112,6 +112,7 @@ json ServeState::reload_models(const std::string& name, bool reembed) {
   {
     std::lock_guard lock(infer_mu_);
     pipeline_.reset();
+    pipeline_loaded_ = false;
   }
   std::shared_ptr<live::LiveEngine> fresh;
   try {
@@ -181,10 +182,7 @@ json ServeState::metrics() const {
   m["http_threads"] = options_.http_threads + options_.max_streams;
   m["inference_threads"] = inference_threads();
   m["embedder"] = embedder();
-  {
-    std::unique_lock lock(infer_mu_, std::try_to_lock);
-    m["request_models_loaded"] = lock ? pipeline_ != nullptr : true;  // busy: loaded
-  }
+  m["request_models_loaded"] = pipeline_loaded_.load();
   return m;
 }
 

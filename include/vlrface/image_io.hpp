@@ -20,6 +20,15 @@ namespace vlrface {
 cv::Mat load_image(const std::filesystem::path& file);
 // Same checks on bytes already in memory (an upload); `what` names the source in errors.
 cv::Mat decode_image(const std::vector<std::uint8_t>& bytes, const std::string& what);
+// The same without a copy of the bytes, and with a memory bound for large images: when
+// `max_side` > 0 and the image's longer side exceeds it, the image comes back shrunk so that its
+// longer side is at most `max_side`. A JPEG is then decoded at a reduced scale (M/8) by libjpeg
+// where available, so its full-size pixels never exist; its longer side is then between 3/4 of
+// `max_side` and `max_side`. Other formats (or without libjpeg) are shrunk to exactly `max_side`
+// (area interpolation) straight from the decoder's buffer, which is freed at once. `scale` (when
+// given) receives the factor applied to both sides (1: none).
+cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::string& what,
+                     int max_side = 0, double* scale = nullptr);
 // Converts grey, BGRA and 16-bit images to 8-bit BGR.
 cv::Mat to_bgr8(const cv::Mat& image);
 

@@ -75,6 +75,9 @@ class Pipeline {
   ~Pipeline();
 
   std::vector<FaceResult> process(const cv::Mat& bgr);
+  // The same for faces another detector found in `bgr` (boxes and landmarks in its pixels):
+  // align, degrade, upscale and embed each; this pipeline's own detector is not created.
+  std::vector<FaceResult> process(const cv::Mat& bgr, const std::vector<Face>& faces);
   // From an already aligned 112x112 face (datasets with landmarks, gallery re-embedding).
   FaceResult process_aligned(const cv::Mat& aligned);
   // Full-resolution embedding of an aligned face, whatever the working resolution (enrolment).

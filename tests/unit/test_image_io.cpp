@@ -57,3 +57,48 @@ TEST(ImageIo, GreyAnd16BitBecome8BitBgr) {
   EXPECT_EQ(d8.type(), CV_8UC3);
   EXPECT_EQ(d8.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 0, 100));
 }
+
+// decode_image(..., max_side): a large image comes back shrunk to max_side (JPEG: decoded at a
+// reduced scale where libjpeg is there; other formats: shrunk from stb's buffer), with the
+// colours of a full decode; a small one comes back as it is.
+TEST(ImageIo, DecodeShrinksLargeImages) {
+  // Four colour quadrants: BGR order and geometry both show in the result.
+  cv::Mat img(1200, 1600, CV_8UC3);
+  img(cv::Rect(0, 0, 800, 600)).setTo(cv::Scalar(255, 0, 0));
+  img(cv::Rect(800, 0, 800, 600)).setTo(cv::Scalar(0, 255, 0));
+  img(cv::Rect(0, 600, 800, 600)).setTo(cv::Scalar(0, 0, 255));
+  img(cv::Rect(800, 600, 800, 600)).setTo(cv::Scalar(200, 200, 200));
+  const auto near = [](const cv::Vec3b& a, const cv::Vec3b& b) {
+    return cv::norm(cv::Vec3d(a) - cv::Vec3d(b)) < 12;
+  };
+  for (const std::string ext : {".jpg", ".png"}) {
+    std::vector<std::uint8_t> buf;
+    cv::imencode(ext, img, buf, {cv::IMWRITE_JPEG_QUALITY, 95});
+    double scale = 0;
+    const cv::Mat small = vlrface::decode_image(buf.data(), buf.size(), "big" + ext, 300, &scale);
+    EXPECT_EQ(small.type(), CV_8UC3) << ext;
+    EXPECT_LE(small.cols, 300) << ext;
+    EXPECT_GE(small.cols, 225) << ext;
+    EXPECT_NEAR(small.rows, small.cols * 0.75, 1) << ext;
+    EXPECT_NEAR(scale, small.cols / 1600.0, 1e-3) << ext;
+    const int w = small.cols, h = small.rows;
+    EXPECT_TRUE(near(small.at<cv::Vec3b>(h / 4, w / 4), {255, 0, 0})) << ext;
+    EXPECT_TRUE(near(small.at<cv::Vec3b>(h / 4, w * 3 / 4), {0, 255, 0})) << ext;
+    EXPECT_TRUE(near(small.at<cv::Vec3b>(h * 3 / 4, w / 4), {0, 0, 255})) << ext;
+    EXPECT_TRUE(near(small.at<cv::Vec3b>(h * 3 / 4, w * 3 / 4), {200, 200, 200})) << ext;
+    // Not larger than max_side: as it is.
+    const cv::Mat same = vlrface::decode_image(buf.data(), buf.size(), "big" + ext, 1600, &scale);
+    EXPECT_EQ(same.size(), img.size()) << ext;
+    EXPECT_EQ(scale, 1.0) << ext;
+  }
+  // A grey JPEG becomes BGR; a truncated one is still refused.
+  cv::Mat grey(1000, 800, CV_8UC1, cv::Scalar(90));
+  std::vector<std::uint8_t> g;
+  cv::imencode(".jpg", grey, g);
+  const cv::Mat gs = vlrface::decode_image(g.data(), g.size(), "grey.jpg", 250);
+  EXPECT_EQ(gs.type(), CV_8UC3);
+  EXPECT_EQ(gs.size(), cv::Size(200, 250));  // 1/4 exactly
+  EXPECT_TRUE(near(gs.at<cv::Vec3b>(100, 100), {90, 90, 90})) << gs.at<cv::Vec3b>(100, 100);
+  std::vector<std::uint8_t> cut(g.begin(), g.begin() + g.size() / 2);
+  EXPECT_THROW(vlrface::decode_image(cut.data(), cut.size(), "cut.jpg", 250), vlrface::Error);
+}

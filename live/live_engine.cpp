@@ -770,20 +770,25 @@ void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f)
   } release{d, lk};
   Pipeline& p = *d.pipeline;
   const int resolution = p.config().resolution;
-  const std::string upscaler = p.config().upscaler;
+  const std::string upscaler = p.config().upscaler;      // resolved: never "auto"
+  const bool adapter = p.config().adapter.value_or(false);  // resolved
   struct Restore {
     Pipeline& p;
     int resolution;
     const std::string& upscaler;
+    bool adapter;
     ~Restore() {
-      if (p.config().resolution == resolution && p.config().upscaler == upscaler) return;
+      if (p.config().resolution == resolution && p.config().upscaler == upscaler &&
+          p.config().adapter.value_or(false) == adapter) {
+        return;
+      }
       try {
-        p.set_resolution(resolution, upscaler);
+        p.set_resolution(resolution, upscaler, adapter);
       } catch (const std::exception&) {
         // It worked before; should it fail now, apply_settings() retries on the next change.
       }
     }
-  } restore{p, resolution, upscaler};
+  } restore{p, resolution, upscaler, adapter};
   f(p, *d.detector);
 }
 

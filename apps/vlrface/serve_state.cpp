@@ -162,14 +162,34 @@ std::vector<FaceResult> RequestModels::process(const cv::Mat& image) {
   return pipeline_.process(image, faces);
 }
 
+namespace {
+
+// Brings a pipeline to `resolution` with the live settings' upscaler and adapter, reloading
+// nothing when it is there already ("auto" is resolved first, as the pipeline stores it).
+void use_resolution(Pipeline& p, const ModelStore& store, const std::string& embedder,
+                    int resolution, const std::string& upscaler, const std::string& adapter) {
+  const std::optional<bool> ad =
+      adapter == "auto" ? std::nullopt : std::optional<bool>(adapter == "on");
+  const Recovery want = resolve_recovery(store, embedder, resolution, upscaler, ad);
+  const PipelineConfig& c = p.config();
+  if (c.resolution == resolution &&
+      (resolution == 0 ||
+       (c.upscaler == want.upscaler && c.adapter.value_or(false) == want.adapter))) {
+    return;
+  }
+  p.set_resolution(resolution, want.upscaler, want.adapter);
+}
+
+}  // namespace
+
 void ServeState::with_pipeline(int resolution, const std::function<void(RequestModels&)>& f) {
   std::lock_guard lock(infer_mu_);
   if (const auto eng = engine()) {
-    const std::string upscaler = eng->settings().upscaler;
+    const live::LiveSettings st = eng->settings();
+    const std::string model = embedder();  // not under the engine's lock: it takes ours
     eng->with_models([&](Pipeline& p, Detector& d) {
-      if (p.config().resolution != resolution || p.config().upscaler != upscaler) {
-        p.set_resolution(resolution, upscaler);  // put back by with_models
-      }
+      // put back by with_models
+      use_resolution(p, ctx_.store(), model, resolution, st.upscaler, st.adapter);
       RequestModels m(p, &d);
       f(m);
     });
@@ -177,10 +197,11 @@ void ServeState::with_pipeline(int resolution, const std::function<void(RequestM
   }
   // No engine (a failed model reload): models of our own, freed again when idle.
   const std::string model = embedder();
-  std::string upscaler;
+  std::string upscaler, adapter;
   {
     std::lock_guard e(engine_mu_);
     upscaler = settings_.upscaler;
+    adapter = settings_.adapter;
   }
   if (!pipeline_ || pipeline_model_ != model) {
     pipeline_.reset();
@@ -188,15 +209,12 @@ void ServeState::with_pipeline(int resolution, const std::function<void(RequestM
     PipelineConfig config;
     config.embedder = model;
     config.resolution = resolution;
-    config.upscaler = upscaler;
     config.detector.max_input_side = kRequestDetectSide;
     pipeline_ = std::make_unique<Pipeline>(ctx_.store(), config);
     pipeline_loaded_ = true;
     pipeline_model_ = model;
-  } else if (pipeline_->config().resolution != resolution ||
-             pipeline_->config().upscaler != upscaler) {
-    pipeline_->set_resolution(resolution, upscaler);
   }
+  use_resolution(*pipeline_, ctx_.store(), model, resolution, upscaler, adapter);
   RequestModels m(*pipeline_, nullptr);
   f(m);
   pipeline_used_ = now_seconds();

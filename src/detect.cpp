@@ -7,6 +7,7 @@
 #include <opencv2/objdetect.hpp>
 
 #include "quantize.hpp"
+#include "onnx_net.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
 
@@ -82,13 +83,7 @@ struct YuNetDetector::Impl {
 YuNetDetector::YuNetDetector(const ModelInfo& model, DetectorOptions options)
     : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
-  try {
-    impl_->net = cv::dnn::readNetFromONNX(model.path.string());
-  } catch (const cv::Exception& e) {
-    throw Error("detect", model.path.string() + ": cannot be loaded as ONNX (" + e.err + ")");
-  }
-  impl_->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  impl_->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  impl_->net = detail::load_onnx_net(model, "detect");
   for (const char* kind : {"cls", "obj", "bbox", "kps"}) {
     for (int s : kStrides) impl_->out_names.push_back(std::string(kind) + "_" + std::to_string(s));
   }

@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "quantize.hpp"
+#include "onnx_net.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
 
@@ -41,13 +42,7 @@ Embedder::Embedder(const ModelInfo& model, const EmbedderOptions& options)
   if (model.input_width <= 0 || model.input_height <= 0) {
     throw Error("embed", model.name + ": manifest gives no input size");
   }
-  try {
-    impl_->net = cv::dnn::readNetFromONNX(model.path.string());
-  } catch (const cv::Exception& e) {
-    throw Error("embed", model.path.string() + ": cannot be loaded as ONNX (" + e.err + ")");
-  }
-  impl_->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  impl_->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  impl_->net = detail::load_onnx_net(model, "embed");
   impl_->precision = options.precision.value_or(model.precision);
   if (impl_->precision == Precision::kInt8) {
     if (options.calibration.empty()) {

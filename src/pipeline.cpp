@@ -196,11 +196,19 @@ std::vector<float> Pipeline::embed_full(const cv::Mat& aligned) {
   return impl_->base().embed(aligned);
 }
 
-const PipelineConfig& Pipeline::config() const { return impl_->config; }
-const StageTimes& Pipeline::last_times() const { return impl_->times; }
+const PipelineConfig& Pipeline::config() const {
+  return impl_->config;
+}
+const StageTimes& Pipeline::last_times() const {
+  return impl_->times;
+}
 // The gallery id of the embedding space: adapted models share their base model's.
-const std::string& Pipeline::model_id() const { return impl_->model_id; }
-std::string Pipeline::detector_name() const { return impl_->det().name(); }
+const std::string& Pipeline::model_id() const {
+  return impl_->model_id;
+}
+std::string Pipeline::detector_name() const {
+  return impl_->det().name();
+}
 bool Pipeline::approximate_alignment() const {
   impl_->det();
   return impl_->fallback;

@@ -3,6 +3,7 @@
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "onnx_net.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
 
@@ -27,13 +28,7 @@ DsrUpscaler::DsrUpscaler(const ModelInfo& model) : impl_(std::make_unique<Impl>(
   if (model.input_width <= 0 || model.input_width != model.input_height) {
     throw Error("upscale", model.name + ": manifest gives no square input size");
   }
-  try {
-    impl_->net = cv::dnn::readNetFromONNX(model.path.string());
-  } catch (const cv::Exception& e) {
-    throw Error("upscale", model.path.string() + ": cannot be loaded as ONNX (" + e.err + ")");
-  }
-  impl_->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  impl_->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  impl_->net = detail::load_onnx_net(model, "upscale");
   // A wrong file (another network with the same input) shows up as a wrong output shape here,
   // at load time, rather than as garbage faces later.
   cv::Mat grey(model.input_height, model.input_width, CV_8UC3, cv::Scalar::all(128));
@@ -58,9 +53,9 @@ cv::Mat DsrUpscaler::upscale(const cv::Mat& face, int out_size) {
     cv::resize(face, base, cv::Size(n, n), 0, 0, face.cols > n ? cv::INTER_AREA : cv::INTER_CUBIC);
   }
   const Normalisation& norm = m.norm;
-  impl_->net.setInput(cv::dnn::blobFromImage(
-      base, norm.scale, cv::Size(n, n), cv::Scalar(norm.mean[0], norm.mean[1], norm.mean[2]),
-      norm.swap_rb, false));
+  impl_->net.setInput(cv::dnn::blobFromImage(base, norm.scale, cv::Size(n, n),
+                                             cv::Scalar(norm.mean[0], norm.mean[1], norm.mean[2]),
+                                             norm.swap_rb, false));
   cv::Mat out = impl_->net.forward();
   if (out.dims != 4 || out.size[1] != 3) {
     throw Error("upscale", m.path.string() + ": output is not 1x3xHxW");
@@ -83,9 +78,13 @@ cv::Mat DsrUpscaler::upscale(const cv::Mat& face, int out_size) {
   return bgr;
 }
 
-std::string dsr_model_name(int resolution) { return "dsr" + std::to_string(resolution); }
+std::string dsr_model_name(int resolution) {
+  return "dsr" + std::to_string(resolution);
+}
 
-std::vector<std::string> upscaler_kinds() { return {"bicubic", "dsr"}; }
+std::vector<std::string> upscaler_kinds() {
+  return {"bicubic", "dsr"};
+}
 
 std::unique_ptr<Upscaler> make_upscaler(const std::string& kind, int resolution,
                                         const ModelStore& store) {

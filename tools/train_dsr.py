@@ -256,6 +256,12 @@ def train(args):
         opt_a.load_state_dict(ck["opt_a"])
         state = ck["state"]
         print(f"resuming {run} at step {state['step']}", flush=True)
+    elif args.init_from:
+        # A new schedule from trained weights (continued training); the checkpoint's adapter
+        # is not taken: it was fitted to the old DSR's outputs.
+        init = torch.load(args.init_from)
+        dsr.load_state_dict(init["dsr"])
+        print(f"DSR initialised from {args.init_from} (its step {init.get('step')})", flush=True)
     total = args.steps_dsr + args.steps_adapter
     log = open(run / "log.jsonl", "a")
     if state["step"] == 0:
@@ -406,6 +412,8 @@ def parse_args(argv=None):
     p.add_argument("--dsr-schedule-steps", type=int, default=0,
                    help="length of the DSR learning-rate schedule if not --steps-dsr (a run "
                         "stopped early on a longer schedule)")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="start DSR from this checkpoint's weights (e.g. build/train/dsr24/best_dsr.pt)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-adapter", type=float, default=5e-4)

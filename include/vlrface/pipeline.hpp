@@ -17,11 +17,10 @@
 #pragma once
 
 #include <memory>
+#include <opencv2/core.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "vlrface/degrade.hpp"
 #include "vlrface/detect.hpp"
@@ -45,8 +44,8 @@ std::string adapted_model_name(const std::string& embedder, int resolution);
 
 struct PipelineConfig {
   std::string embedder = "edgeface_xxs";
-  int resolution = 0;              // 0: full; else 16, 24 or 32 (any 4..111 works)
-  std::string upscaler = "bicubic";  // "bicubic", "dsr" or "auto"
+  int resolution = 0;                   // 0: full; else 16, 24 or 32 (any 4..111 works)
+  std::string upscaler = "bicubic";     // "bicubic", "dsr" or "auto"
   std::optional<bool> adapter = false;  // nullopt: auto
   DetectorOptions detector;
   DegradeOptions degrade;
@@ -62,10 +61,10 @@ enum class FaceStatus { kOk, kTooSmall };
 struct FaceResult {
   Face face;
   FaceStatus status = FaceStatus::kOk;
-  std::string note;            // why, when not kOk
-  cv::Mat aligned;             // 112x112
-  cv::Mat lowres;              // resolution x resolution (empty at full resolution)
-  cv::Mat upscaled;            // what the embedder saw
+  std::string note;              // why, when not kOk
+  cv::Mat aligned;               // 112x112
+  cv::Mat lowres;                // resolution x resolution (empty at full resolution)
+  cv::Mat upscaled;              // what the embedder saw
   std::vector<float> embedding;  // L2-normalised; empty unless kOk
 };
 
@@ -92,7 +91,7 @@ class Pipeline {
   const StageTimes& last_times() const;  // of the last call, summed over its faces
   const std::string& model_id() const;
   std::string detector_name() const;
-  bool approximate_alignment() const;    // true when the Haar fallback detector is in use
+  bool approximate_alignment() const;  // true when the Haar fallback detector is in use
 
  private:
   struct Impl;

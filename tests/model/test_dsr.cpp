@@ -103,8 +103,8 @@ TEST_P(Dsr, AdaptedEmbedderMatchesTheBaseGallery) {
     between += vlrface::cosine(ea, eb);
   }
   const double n = static_cast<double>(faces.size());
-  std::cout << "[ " << adapted << " ] cosine to the 112 px face: adapted " << cos_a / n
-            << ", base " << cos_b / n << "; adapted vs base " << between / n << "\n";
+  std::cout << "[ " << adapted << " ] cosine to the 112 px face: adapted " << cos_a / n << ", base "
+            << cos_b / n << "; adapted vs base " << between / n << "\n";
   EXPECT_LT(between / n, 0.9999) << "the adapter changes nothing";
   EXPECT_GT(between / n, 0.5) << "the adapter left the base model's embedding space";
   EXPECT_GE(cos_a / n, cos_b / n - 0.01);

@@ -14,9 +14,9 @@ void add_model(const TempDir& d, const std::string& name, const std::string& kin
                const std::string& extra = "") {
   vlrtest::write_bytes(d / (name + ".onnx"), name);  // a stand-in file: only its hash is read
   const std::string sha = vlrface::sha256_file(d / (name + ".onnx"));
-  vlrtest::write_bytes(d / (name + ".json"),
-                       R"({"name":")" + name + R"(","kind":")" + kind + R"(","file":")" + name +
-                           R"(.onnx","sha256":")" + sha + R"(")" + extra + "}");
+  vlrtest::write_bytes(d / (name + ".json"), R"({"name":")" + name + R"(","kind":")" + kind +
+                                                 R"(","file":")" + name + R"(.onnx","sha256":")" +
+                                                 sha + R"(")" + extra + "}");
 }
 
 const std::string kRecovery =

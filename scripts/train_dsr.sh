@@ -4,22 +4,41 @@
 #
 #   VLRFACE_DATA=../shared/datasets VLRFACE_MODEL_SOURCE=../shared/models scripts/train_dsr.sh
 #
+# SMOKE=1 runs two steps of every phase (to check the flow); WORK and OUT move the work folder
+# (default build/train) and the export (default models/).
 # Resumable: run it again after an interruption and every resolution continues from its last
 # checkpoint (build/train/dsrN/last.pt). Uses a GPU when torch sees one (set THREADS for CPU).
 # After exporting, update the sha256 values in models/manifests/{dsr*,edgeface_xxs_r*}.json
 # (scripts/train_dsr.sh prints them) and run scripts/setup.sh to rebuild the model directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WORK=${WORK:-build/train}        # checkpoints, logs and the cached faces
+OUT=${OUT:-models}               # where the models are exported (models/dsr, models/adapters)
 : "${VLRFACE_DATA:?set VLRFACE_DATA to the datasets folder (faces-hr-train, celeba-train)}"
 PY=/usr/bin/python3
 THREADS=${THREADS:-$(nproc)}
 # res, DSR steps, adapter steps, DSR learning-rate schedule length (as the shipped models)
 SCHEDULE=("16 700 500 900" "24 700 450 700" "32 400 400 400")
+CONT_STEPS=1000
+if [[ -n "${SMOKE:-}" ]]; then  # a few steps of everything: checks the flow, trains nothing
+  SCHEDULE=("16 2 2 2" "24 2 2 2" "32 2 2 2")
+  CONT_STEPS=2
+fi
 for row in "${SCHEDULE[@]}"; do
   read -r res steps_dsr steps_adapter schedule <<<"$row"
   echo "== ${res} px: ${steps_dsr} DSR steps, ${steps_adapter} adapter steps"
   "$PY" tools/train_dsr.py --res "$res" --steps-dsr "$steps_dsr" --steps-adapter "$steps_adapter" \
-    --dsr-schedule-steps "$schedule" --channels 32 --layers 4 --val-every 100 --threads "$THREADS"
-  "$PY" tools/train_dsr.py --res "$res" --export models --threads "$THREADS"
+    --dsr-schedule-steps "$schedule" --channels 32 --layers 4 --val-every 100 --threads "$THREADS" \
+    --work "$WORK"
+  "$PY" tools/train_dsr.py --res "$res" --export "$OUT" --threads "$THREADS" --work "$WORK"
 done
-sha256sum models/dsr/*.onnx models/adapters/*.npz
+# 24 px: the shipped DSR continued from the first run's best for 1,000 more steps (new
+# schedule, lr 5e-4, other batches); its adapter is the first run's.
+mkdir -p "$WORK-cont"
+ln -sfn "$(cd "$WORK" && pwd)/cache" "$WORK-cont/cache"
+echo "== 24 px: DSR continued for ${CONT_STEPS} steps"
+"$PY" tools/train_dsr.py --res 24 --work "$WORK-cont" --init-from "$WORK/dsr24/best_dsr.pt" \
+  --steps-dsr "$CONT_STEPS" --steps-adapter 0 --lr 5e-4 --seed 1 --channels 32 --layers 4 \
+  --val-every 100 --threads "$THREADS"
+"$PY" tools/train_dsr.py --res 24 --export "$OUT" --work "$WORK-cont" --threads "$THREADS"
+sha256sum "$OUT"/dsr/*.onnx "$OUT"/adapters/*.npz

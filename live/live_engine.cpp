@@ -207,7 +207,7 @@ struct LiveEngine::Impl {
     PipelineConfig pc;
     pc.embedder = embedder;
     pc.upscaler = settings.upscaler;
-    pc.adapter = adapter_choice(settings.adapter);
+    pc.adapter = parse_adapter_choice(settings.adapter);
     pc.resolution = settings.mode == "simulate" ? settings.resolution : 0;
     // Before validate() so an invalid resolution gets the pipeline's own message.
     if (pc.resolution != 0 && (pc.resolution < 4 || pc.resolution >= kAlignedSize)) {
@@ -275,7 +275,7 @@ struct LiveEngine::Impl {
     // Resolving now reports a missing DSR or adapted model to the caller, not to a log.
     if (s.mode == "simulate" && s.resolution > 0) {
       (void)resolve_recovery(store, embedder_name, s.resolution, s.upscaler,
-                             adapter_choice(s.adapter));
+                             parse_adapter_choice(s.adapter));
     } else if (s.mode == "native" && s.native_dsr_below > 0) {
       for (int r : kWorkingResolutions) (void)native_recovery(s.upscaler, r);
     }
@@ -432,13 +432,11 @@ struct LiveEngine::Impl {
       }
     }
     if (!changed) return;
-    const PipelineConfig& pc = pipeline->config();
-    // set_resolution keeps the adapted EdgeFace when only the upscaler changes.
+    // Loads nothing when resolution, upscaler and adapter stay as they are.
     if (applied.mode == "simulate") {
       pipeline->set_resolution(applied.resolution, applied.upscaler,
-                               adapter_choice(applied.adapter));
+                               parse_adapter_choice(applied.adapter));
     }
-    (void)pc;
     if (native_kind != applied.upscaler) {
       native_upscalers.clear();
       native_kind = applied.upscaler;
@@ -461,11 +459,6 @@ struct LiveEngine::Impl {
     return rec;
   }
 
-  static std::optional<bool> adapter_choice(const std::string& a) {
-    if (a == "auto") return std::nullopt;
-    if (a == "on" || a == "off") return a == "on";
-    throw Error("live", "adapter must be auto, on or off, not '" + a + "'");
-  }
 
   static double ms_since(Clock::time_point& t) {
     const auto now = Clock::now();
@@ -778,11 +771,7 @@ void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f)
     const std::string& upscaler;
     bool adapter;
     ~Restore() {
-      if (p.config().resolution == resolution && p.config().upscaler == upscaler &&
-          p.config().adapter.value_or(false) == adapter) {
-        return;
-      }
-      try {
+      try {  // a no-op when the borrower changed nothing
         p.set_resolution(resolution, upscaler, adapter);
       } catch (const std::exception&) {
         // It worked before; should it fail now, apply_settings() retries on the next change.

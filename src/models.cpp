@@ -52,7 +52,8 @@ ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
     m.threshold = j.value("threshold", 0.0);
     m.threshold_source = j.value("threshold_source", std::string());
     if (j.contains("thresholds")) {
-      for (const auto& [res, t] : j["thresholds"].items()) m.thresholds[std::stoi(res)] = t.get<double>();
+      for (const auto& [res, t] : j["thresholds"].items())
+        m.thresholds[std::stoi(res)] = t.get<double>();
     }
     m.resolution = j.value("resolution", 0);
     m.base = j.value("base", std::string());
@@ -126,9 +127,11 @@ ModelStore::ModelStore(fs::path dir) : dir_(std::move(dir)) {
   }
 }
 
-bool ModelStore::has(const std::string& name) const { return models_.count(name) > 0; }
+bool ModelStore::has(const std::string& name) const {
+  return models_.count(name) > 0;
+}
 
-const ModelInfo& ModelStore::get(const std::string& name) const {
+const ModelInfo& ModelStore::manifest(const std::string& name) const {
   auto it = models_.find(name);
   if (it == models_.end()) {
     std::error_code ec;
@@ -138,7 +141,11 @@ const ModelInfo& ModelStore::get(const std::string& name) const {
     throw Error("models", "model '" + name + "' not found: model directory " + dir_.string() + " " +
                               where + "; " + model_setup_hint());
   }
-  const ModelInfo& m = it->second;
+  return it->second;
+}
+
+const ModelInfo& ModelStore::get(const std::string& name) const {
+  const ModelInfo& m = manifest(name);
   std::error_code ec;
   if (!fs::exists(m.path, ec)) {
     throw Error("models", m.path.string() + ": model file missing; " + model_setup_hint());

@@ -30,13 +30,19 @@ std::string adapted_model_name(const std::string& embedder, int resolution) {
   return embedder + "_r" + std::to_string(resolution);
 }
 
+std::optional<bool> parse_adapter_choice(const std::string& choice) {
+  if (choice == "auto") return std::nullopt;
+  if (choice == "on" || choice == "off") return choice == "on";
+  throw Error("pipeline", "adapter must be auto, on or off, not '" + choice + "'");
+}
+
 Recovery resolve_recovery(const ModelStore& store, const std::string& embedder, int resolution,
                           const std::string& upscaler, std::optional<bool> adapter) {
   Recovery r;
   if (resolution <= 0) return r;
   const bool auto_up = upscaler == "auto";
   if (auto_up || !adapter) {
-    const ModelInfo& base = store.get(embedder);
+    const ModelInfo& base = store.manifest(embedder);
     const auto it = base.recovery.find(resolution);
     if (it != base.recovery.end()) {
       r.upscaler = it->second.upscaler;
@@ -71,7 +77,7 @@ struct Pipeline::Impl {
   StageTimes times;
 
   Impl(const ModelStore& s, PipelineConfig c) : store(s), config(std::move(c)) {
-    model_id = s.get(config.embedder).id;
+    model_id = s.manifest(config.embedder).id;  // checked when the embedder is loaded
   }
 
   Embedder& base() {
@@ -109,7 +115,9 @@ struct Pipeline::Impl {
 
 Pipeline::Pipeline(const ModelStore& store, PipelineConfig config)
     : impl_(std::make_unique<Impl>(store, std::move(config))) {
-  set_resolution(impl_->config.resolution, impl_->config.upscaler, impl_->config.adapter);
+  const int resolution = impl_->config.resolution;
+  impl_->config.resolution = -1;  // nothing set up yet: set_resolution must not skip
+  set_resolution(resolution, impl_->config.upscaler, impl_->config.adapter);
   // Loading the probe embedder now reports a bad model file at construction, not mid-stream.
   impl_->probe();
 }
@@ -124,6 +132,11 @@ void Pipeline::set_resolution(int resolution, const std::string& upscaler,
   }
   Impl& m = *impl_;
   const Recovery r = resolve_recovery(m.store, m.config.embedder, resolution, upscaler, adapter);
+  const bool same = m.config.resolution == resolution &&
+                    (resolution == 0 ? !m.adapted
+                                     : m.upscaler && m.config.upscaler == r.upscaler &&
+                                           (m.adapted != nullptr) == r.adapter);
+  if (same) return;
   std::unique_ptr<Upscaler> up;
   if (resolution > 0) up = make_upscaler(r.upscaler, resolution, m.store);
   const std::string adapted_name = adapted_model_name(m.config.embedder, resolution);

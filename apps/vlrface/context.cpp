@@ -65,13 +65,7 @@ Pipeline Context::make_pipeline(int resolution, const std::string& upscaler,
   config.embedder = options_.embedder;
   config.resolution = resolution;
   config.upscaler = upscaler;
-  if (adapter == "auto") {
-    config.adapter.reset();
-  } else if (adapter == "on" || adapter == "off") {
-    config.adapter = adapter == "on";
-  } else {
-    throw Error("cli", "--adapter must be auto, on or off, not '" + adapter + "'");
-  }
+  config.adapter = parse_adapter_choice(adapter);
   return Pipeline(store_, config);
 }
 

@@ -162,34 +162,13 @@ std::vector<FaceResult> RequestModels::process(const cv::Mat& image) {
   return pipeline_.process(image, faces);
 }
 
-namespace {
-
-// Brings a pipeline to `resolution` with the live settings' upscaler and adapter, reloading
-// nothing when it is there already ("auto" is resolved first, as the pipeline stores it).
-void use_resolution(Pipeline& p, const ModelStore& store, const std::string& embedder,
-                    int resolution, const std::string& upscaler, const std::string& adapter) {
-  const std::optional<bool> ad =
-      adapter == "auto" ? std::nullopt : std::optional<bool>(adapter == "on");
-  const Recovery want = resolve_recovery(store, embedder, resolution, upscaler, ad);
-  const PipelineConfig& c = p.config();
-  if (c.resolution == resolution &&
-      (resolution == 0 ||
-       (c.upscaler == want.upscaler && c.adapter.value_or(false) == want.adapter))) {
-    return;
-  }
-  p.set_resolution(resolution, want.upscaler, want.adapter);
-}
-
-}  // namespace
-
 void ServeState::with_pipeline(int resolution, const std::function<void(RequestModels&)>& f) {
   std::lock_guard lock(infer_mu_);
   if (const auto eng = engine()) {
     const live::LiveSettings st = eng->settings();
-    const std::string model = embedder();  // not under the engine's lock: it takes ours
     eng->with_models([&](Pipeline& p, Detector& d) {
-      // put back by with_models
-      use_resolution(p, ctx_.store(), model, resolution, st.upscaler, st.adapter);
+      // Put back by with_models; loads nothing when the live view works at this resolution.
+      p.set_resolution(resolution, st.upscaler, parse_adapter_choice(st.adapter));
       RequestModels m(p, &d);
       f(m);
     });
@@ -214,7 +193,7 @@ void ServeState::with_pipeline(int resolution, const std::function<void(RequestM
     pipeline_loaded_ = true;
     pipeline_model_ = model;
   }
-  use_resolution(*pipeline_, ctx_.store(), model, resolution, upscaler, adapter);
+  pipeline_->set_resolution(resolution, upscaler, parse_adapter_choice(adapter));
   RequestModels m(*pipeline_, nullptr);
   f(m);
   pipeline_used_ = now_seconds();

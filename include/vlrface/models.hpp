@@ -84,6 +84,9 @@ class ModelStore {
   // hashing a few MB each time is cheap); throws Error("models", ...) naming the file and how to
   // get it otherwise.
   const ModelInfo& get(const std::string& name) const;
+  // The manifest entry alone, for decisions that load nothing (no file check, no hashing);
+  // throws like get() when there is no manifest.
+  const ModelInfo& manifest(const std::string& name) const;
   // Names of the models of one kind, sorted.
   std::vector<std::string> names(const std::string& kind) const;
 

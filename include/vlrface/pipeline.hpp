@@ -39,6 +39,8 @@ struct Recovery {
 };
 Recovery resolve_recovery(const ModelStore& store, const std::string& embedder, int resolution,
                           const std::string& upscaler, std::optional<bool> adapter);
+// "auto" -> nullopt, "on" -> true, "off" -> false; anything else throws Error naming it.
+std::optional<bool> parse_adapter_choice(const std::string& choice);
 // The adapted embedder's model name for a resolution ("edgeface_xxs_r16").
 std::string adapted_model_name(const std::string& embedder, int resolution);
 
@@ -83,7 +85,8 @@ class Pipeline {
   std::vector<float> embed_full(const cv::Mat& aligned);
 
   // Changes the working resolution, upscaler and adapter without reloading the other models
-  // (only the active resolution's DSR and adapted embedder are kept in memory).
+  // (only the active resolution's DSR and adapted embedder are kept in memory). Loads nothing
+  // when the resolved choice is the current one.
   void set_resolution(int resolution, const std::string& upscaler,
                       std::optional<bool> adapter = false);
 

@@ -33,6 +33,7 @@ cv::Mat prepare(const cv::Mat& bgr, double scale) {
   }
   const int pw = (img.cols + 31) / 32 * 32;
   const int ph = (img.rows + 31) / 32 * 32;
+  if (pw == img.cols && ph == img.rows) return img;  // 640x480 and the like: no copy
   cv::Mat padded;
   cv::copyMakeBorder(img, padded, 0, ph - img.rows, 0, pw - img.cols, cv::BORDER_CONSTANT, 0);
   return padded;
@@ -78,6 +79,7 @@ struct YuNetDetector::Impl {
   DetectorOptions options;
   std::vector<std::string> out_names;
   Precision precision = Precision::kFp32;
+  cv::Mat blob;  // reused from frame to frame
 };
 
 YuNetDetector::YuNetDetector(const ModelInfo& model, DetectorOptions options)
@@ -116,9 +118,11 @@ std::vector<Face> YuNetDetector::detect(const cv::Mat& bgr) {
   const cv::Mat padded = prepare(bgr, scale);
   const int pw = padded.cols;
   const int ph = padded.rows;
-  cv::Mat blob = cv::dnn::blobFromImage(padded);
+  // An 8-bit blob: the network's input layer converts it to float into a buffer it keeps, so a
+  // frame costs 0.9 MB of transient memory at 640x480 instead of a 3.7 MB float copy.
+  cv::dnn::blobFromImage(padded, impl_->blob, 1.0, cv::Size(), cv::Scalar(), false, false, CV_8U);
   std::vector<cv::Mat> outs;
-  impl_->net.setInput(blob);
+  impl_->net.setInput(impl_->blob);
   impl_->net.forward(outs, impl_->out_names);
 
   std::vector<Face> faces;

@@ -146,6 +146,9 @@ struct LiveEngine::Impl {
   // decremented under it (so the processing thread's wait cannot miss the change).
   std::atomic<int> borrowers{0};
   std::unique_ptr<Pipeline> pipeline;
+  // The detector has its own lock, taken by the detection thread and by with_models().
+  std::mutex detect_mu;
+  std::condition_variable detect_cv;
   std::unique_ptr<Detector> detector;
   Tracker tracker;
   std::map<int, std::unique_ptr<Upscaler>> native_upscalers;  // per working resolution
@@ -156,12 +159,24 @@ struct LiveEngine::Impl {
   double first_done = 0;          // of the first frame since start()
   std::uint64_t processed = 0;
 
-  // The latest captured frame: overwritten, never queued, so processing is never behind.
+  // The latest captured frame: overwritten, never queued, so processing is never behind. The
+  // same mutex guards the hand-over from the detection thread to the recognition thread: at
+  // most pipeline_depth() frames are between the two (in_flight), so a detection result is
+  // never thrown away.
   std::mutex frame_mu;
-  std::condition_variable frame_cv;
+  std::condition_variable frame_cv;     // the detection thread waits here
+  std::condition_variable detected_cv;  // the recognition thread waits here
   cv::Mat latest;
   std::uint64_t latest_seq = 0, taken_seq = 0;
   double latest_time = 0;
+  struct Detected {
+    cv::Mat frame;
+    double captured_at = 0;
+    std::vector<Face> faces;
+    double detect_ms = 0;
+  };
+  std::optional<Detected> detected;
+  int in_flight = 0;  // taken by the detection thread, not yet finished by the recogniser
 
   // The source being read, so stop() can interrupt a blocked read.
   std::mutex source_mu;
@@ -178,7 +193,7 @@ struct LiveEngine::Impl {
   std::atomic<bool> stopping{false};
   bool running = false;
   std::condition_variable stop_cv;  // back-off waits, with frame_mu
-  std::thread capture_thread, process_thread;
+  std::thread capture_thread, detect_thread, process_thread;
   Clock::time_point t0 = Clock::now();
 
   // An enrolment capture in progress (capture_faces), filled by the processing thread.
@@ -389,29 +404,76 @@ struct LiveEngine::Impl {
 
   // --- processing thread -------------------------------------------------------------------
 
-  void process_loop() {
+  // Detection of the next frame overlaps recognition of the previous one when there is more
+  // than one inference thread: YuNet gains little from a second thread within one forward pass
+  // (28 -> 24 ms at 640x480 here) and EdgeFace not much more, so two stages side by side use two
+  // cores better than each stage using both in turn. With one thread the stages take turns.
+  int pipeline_depth() const { return inference_threads() > 1 ? 2 : 1; }
+
+  void detect_loop() {
+    const int depth = pipeline_depth();
     while (!stopping) {
-      cv::Mat frame;
-      double t = 0;
+      Detected d;
       {
         std::unique_lock lk(frame_mu);
-        frame_cv.wait_for(lk, kPoll, [&] { return stopping || latest_seq > taken_seq; });
+        frame_cv.wait_for(lk, kPoll, [&] {
+          return stopping || (latest_seq > taken_seq && in_flight < depth);
+        });
         if (stopping) break;
-        if (latest_seq <= taken_seq) continue;
-        frame = std::move(latest);
+        if (latest_seq <= taken_seq || in_flight >= depth) continue;
+        d.frame = std::move(latest);
         latest = cv::Mat();
         taken_seq = latest_seq;
-        t = latest_time;
+        d.captured_at = latest_time;
+        ++in_flight;
+      }
+      try {
+        std::unique_lock det(detect_mu);
+        detect_cv.wait(det, [&] { return borrowers.load() == 0; });
+        const auto t = Clock::now();
+        d.faces = detector->detect(d.frame);
+        d.detect_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+      } catch (const std::exception&) {
+        // One bad frame (an OpenCV error on odd input) must not end live processing.
+        std::lock_guard lk(frame_mu);
+        --in_flight;
+        continue;
+      }
+      {
+        std::lock_guard lk(frame_mu);
+        // Normally empty: the recogniser takes a result as soon as it is placed. Should it not
+        // have been scheduled for a whole detection, the older result gives way to this one.
+        if (detected) --in_flight;
+        detected = std::move(d);
+      }
+      detected_cv.notify_one();
+    }
+  }
+
+  void process_loop() {
+    while (!stopping) {
+      std::optional<Detected> d;
+      {
+        std::unique_lock lk(frame_mu);
+        detected_cv.wait_for(lk, kPoll, [&] { return stopping || detected.has_value(); });
+        if (stopping) break;
+        if (!detected) continue;
+        d = std::move(detected);
+        detected.reset();
       }
       try {
         std::unique_lock models(models_mu);
         models_cv.wait(models, [&] { return borrowers.load() == 0; });
         apply_settings();
-        process(frame, t);
+        process(*d);
       } catch (const std::exception&) {
-        // One bad frame (an OpenCV error on odd input) must not end live processing; the next
-        // frame is tried afresh.
+        // As in detect_loop(): the next frame is tried afresh.
       }
+      {
+        std::lock_guard lk(frame_mu);
+        --in_flight;
+      }
+      frame_cv.notify_all();
     }
   }
 
@@ -517,13 +579,13 @@ struct LiveEngine::Impl {
     return e;
   }
 
-  void process(const cv::Mat& frame, double captured_at) {
+  void process(const Detected& d) {
+    const cv::Mat& frame = d.frame;
+    const std::vector<Face>& faces = d.faces;
     auto s = std::make_shared<Snapshot>();
     s->frame = frame;
-    s->timestamp = captured_at;
-    auto t = Clock::now();
-    const std::vector<Face> faces = detector->detect(frame);
-    s->times.detect_ms = ms_since(t);
+    s->timestamp = d.captured_at;
+    s->times.detect_ms = d.detect_ms;
     std::shared_ptr<const Matcher> m;
     {
       std::lock_guard lk(gallery_mu);
@@ -585,6 +647,8 @@ struct LiveEngine::Impl {
       s->fps = (n - 1) / since_first;  // the first frame opens the span, it is not in it
     }
     s->frame_number = ++processed;
+    s->latency_ms = (done - d.captured_at) * 1000;
+    s->pipeline_depth = pipeline_depth();
     publish(std::move(s));
   }
 
@@ -632,6 +696,7 @@ void LiveEngine::start() {
   d.done_times.clear();
   d.set_state("opening");
   d.process_thread = std::thread([&d] { d.process_loop(); });
+  d.detect_thread = std::thread([&d] { d.detect_loop(); });
   d.capture_thread = std::thread([&d] { d.capture_loop(); });
   d.running = true;
 }
@@ -646,14 +711,18 @@ void LiveEngine::stop() {
     if (d.current) d.current->interrupt();
   }
   Impl::wake(d.frame_mu, d.frame_cv);
+  Impl::wake(d.frame_mu, d.detected_cv);
   Impl::wake(d.frame_mu, d.stop_cv);
   Impl::wake(d.cap_mu, d.cap_cv);
   d.capture_thread.join();
+  d.detect_thread.join();
   d.process_thread.join();
   {
     std::lock_guard fl(d.frame_mu);
     d.latest = cv::Mat();
     d.taken_seq = d.latest_seq;
+    d.detected.reset();
+    d.in_flight = 0;
   }
   d.running = false;
   d.set_state("stopped");
@@ -750,17 +819,23 @@ std::vector<cv::Mat> LiveEngine::capture_faces(int count, int timeout_ms,
 
 void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f) {
   Impl& d = *impl_;
-  ++d.borrowers;  // the processing thread starts no new frame from now on
-  std::unique_lock lk(d.models_mu);  // waits for the frame in progress, if any
+  ++d.borrowers;  // neither stage starts a new frame from now on
+  // Waits for the frames in progress, if any; std::lock takes both without deadlock.
+  std::unique_lock det(d.detect_mu, std::defer_lock);
+  std::unique_lock lk(d.models_mu, std::defer_lock);
+  std::lock(det, lk);
   struct Release {
     Impl& d;
+    std::unique_lock<std::mutex>& det;
     std::unique_lock<std::mutex>& lk;
     ~Release() {
       --d.borrowers;
+      det.unlock();
       lk.unlock();
+      d.detect_cv.notify_all();
       d.models_cv.notify_all();
     }
-  } release{d, lk};
+  } release{d, det, lk};
   Pipeline& p = *d.pipeline;
   const int resolution = p.config().resolution;
   const std::string upscaler = p.config().upscaler;      // resolved: never "auto"

@@ -4,7 +4,7 @@
 //
 // Usage:
 //   vlrface::live::LiveEngine engine(store, gallery_path, settings, spec);
-//   engine.start();                       // capture thread + processing thread
+//   engine.start();                       // capture, detection and recognition threads
 //   auto snap = engine.snapshot();        // shared_ptr<const Snapshot>, never blocks long
 //   engine.update_settings(s);            // resolution switch reloads only the upscaler
 //   engine.reload_gallery();              // after the gallery file changed
@@ -65,6 +65,11 @@ struct Snapshot {
   std::vector<LiveFace> faces;
   StageTimes times;                   // of this frame
   double fps = 0;                     // processed frames per second (moving average)
+  double latency_ms = 0;              // capture of this frame to its publication
+  // Frames between capture and publication at once: 2 when detection of the next frame overlaps
+  // recognition of this one (more than one inference thread), else 1. With 2, detect_ms is the
+  // time of a stage that ran beside the others, not a share of the frame time.
+  int pipeline_depth = 1;
   // "stopped" (before start / after stop), "opening", "running", "retrying in 2.0 s: <error>",
   // "ended" (a video file or folder without loop played to its end; the last frame stays).
   std::string source_state;

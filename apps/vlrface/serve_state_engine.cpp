@@ -158,6 +158,8 @@ json ServeState::metrics() const {
         {"embed", round2(t.embed_ms)},
         {"total", round2(t.detect_ms + t.align_ms + t.degrade_ms + t.upscale_ms + t.embed_ms)}};
     m["fps"] = round2(snap->fps);
+    m["latency_ms"] = round2(snap->latency_ms);
+    m["pipeline_depth"] = snap->pipeline_depth;
     m["frame_number"] = snap->frame_number;
     m["faces"] = snap->faces.size();
     m["source"] = snap->source;
@@ -165,6 +167,8 @@ json ServeState::metrics() const {
   } else {
     m["stages_ms"] = json::object();
     m["fps"] = 0;
+    m["latency_ms"] = 0;
+    m["pipeline_depth"] = 0;
     m["frame_number"] = 0;
     m["faces"] = 0;
     m["source"] = source_.describe();

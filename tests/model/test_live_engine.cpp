@@ -16,6 +16,7 @@
 
 #include "live_engine.hpp"
 #include "model_env.hpp"
+#include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/gallery.hpp"
 #include "vlrface/image_io.hpp"
@@ -305,6 +306,45 @@ TEST_F(LiveEngineTest, LendsItsModelsBetweenFrames) {
   engine.with_models([](vlrface::Pipeline& p, vlrface::Detector&) {
     EXPECT_EQ(p.config().resolution, 32);
   });
+}
+
+// With more than one inference thread detection of the next frame runs beside recognition of
+// this one; with one the stages take turns. Either way frames come out in capture order, each
+// once, with a latency that covers both stages, and the person is recognised.
+TEST_F(LiveEngineTest, DetectionOverlapsRecognitionOnlyWithSeveralThreads) {
+  const fs::path video = make_orl_video(orl_, "s01", 1.0, dir_ / "v");
+  SourceSpec spec = SourceSpec::parse(video.string());
+  spec.loop = true;
+  const int before = vlrface::inference_threads();
+  struct Restore {
+    int threads;
+    ~Restore() { vlrface::set_inference_threads(threads); }
+  } restore{before};
+  for (const int threads : {1, 2}) {
+    SCOPED_TRACE("inference threads " + std::to_string(threads));
+    vlrface::set_inference_threads(threads);
+    LiveEngine engine(store_, gallery_, at_resolution(16), spec);
+    engine.start();
+    auto s = wait_for(engine, 60, [](const Snapshot& s) { return shows(s, "s01"); });
+    ASSERT_TRUE(shows(*s, "s01")) << "state: " << s->source_state;
+    EXPECT_EQ(s->pipeline_depth, threads > 1 ? 2 : 1);
+    std::uint64_t last_frame = s->frame_number;
+    double last_time = s->timestamp;
+    int seen = 0;
+    const auto until = Clock::now() + std::chrono::seconds(3);
+    while (Clock::now() < until) {
+      s = engine.wait_snapshot(last_frame, 200);
+      if (s->frame_number == last_frame) continue;
+      EXPECT_GT(s->frame_number, last_frame);
+      EXPECT_GT(s->timestamp, last_time) << "a frame captured earlier was published later";
+      EXPECT_GE(s->latency_ms, s->times.detect_ms + s->times.embed_ms);
+      last_frame = s->frame_number;
+      last_time = s->timestamp;
+      ++seen;
+    }
+    EXPECT_GT(seen, 5);
+    engine.stop();
+  }
 }
 
 TEST_F(LiveEngineTest, CapturesSharpFrontalFacesForEnrolment) {

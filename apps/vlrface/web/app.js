@@ -192,6 +192,8 @@ async function pollMetrics() {
       const m = await api('GET', '/api/metrics');
       const rows = [
         ['processed fps', m.fps.toFixed(1)],
+        ['latency', m.latency_ms.toFixed(0) + ' ms' +
+          (m.pipeline_depth > 1 ? ' (detection overlaps recognition)' : '')],
         ['frame', m.frame_number],
         ['RSS', m.rss_mb.toFixed(1) + ' MB (peak ' + m.rss_peak_mb.toFixed(1) + ')'],
         ['CPU', m.cpu_percent + ' %'],

@@ -224,6 +224,9 @@ struct LiveEngine::Impl {
     pc.upscaler = settings.upscaler;
     pc.adapter = parse_adapter_choice(settings.adapter);
     pc.resolution = settings.mode == "simulate" ? settings.resolution : 0;
+    // The base EdgeFace is needed for enrolment only (and native mode): it replaces the adapted
+    // one for that while, rather than adding its ~9 MB to the live view's memory for good.
+    pc.one_embedder = true;
     // Before validate() so an invalid resolution gets the pipeline's own message.
     if (pc.resolution != 0 && (pc.resolution < 4 || pc.resolution >= kAlignedSize)) {
       pc.resolution = 0;

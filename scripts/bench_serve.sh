@@ -15,12 +15,14 @@
 #   -W SECONDS  warm-up before sampling      (default: 10)
 #   -r RUNS     runs per scenario            (default: 3)
 #   -t N        inference threads, --threads (default: 1)
-#   -s LIST     scenarios, space-separated   (default: "a b c d e")
+#   -s LIST     scenarios, space-separated   (default: "a b c d e f")
 #   -h          this help
 # Scenarios (each run starts a fresh server, so that peak RSS belongs to that scenario alone):
 #   a  no client            b  1 viewer of /api/stream      c  3 viewers of /api/stream
 #   d  one POST /api/identify of a 250x250 LFW photo after warm-up
 #   e  one POST /api/identify of a 3000x3000 JPEG after warm-up
+#   f  one enrolment after warm-up: POST /api/people with the 250x250 photo, on a copy of the
+#      gallery (the live view then goes on against 1,001 people)
 # A viewer is `curl $U/api/stream?fps=15` (what the page asks for), reading and discarding.
 #
 # Method: the server is started as
@@ -46,7 +48,7 @@ seconds=30
 warmup=10
 runs=3
 threads=1
-scenarios="a b c d e"
+scenarios="a b c d e f"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while getopts "b:m:d:w:g:n:W:r:t:s:h" opt; do
@@ -171,6 +173,13 @@ cpu_ticks() {  # utime + stime of the server (the comm field may hold spaces: sk
   sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }'
 }
 
+enrol() {  # enrol NAME FILE: one POST /api/people; fails the run unless 201
+  local code
+  code=$(curl -s -o "$work/enrol.json" -w '%{http_code}' --max-time 120 \
+    -F "name=$1" -F "images=@$2" "$U/api/people")
+  [ "$code" = 201 ] || die "POST /api/people $2 answered $code: $(cat "$work/enrol.json")"
+}
+
 upload() {  # upload FILE: one POST /api/identify; fails the run unless 200
   local code
   code=$(curl -s -o "$work/identify.json" -w '%{http_code}' --max-time 120 \
@@ -210,8 +219,12 @@ fi
 results=$work/results.txt
 : >"$results"
 run() {  # run SCENARIO RUN-NUMBER: appends "scenario fps peak_mb rss_mb cpu_percent"
-  local s=$1 k=$2 v
-  start_server "$gallery" "$work/serve-$s-$k.log"
+  local s=$1 k=$2 v g=$gallery
+  if [ "$s" = f ]; then  # enrolment changes the gallery: a copy of it
+    g=$work/g$people.enrol.vlrg
+    cp "$gallery" "$g"
+  fi
+  start_server "$g" "$work/serve-$s-$k.log"
   wait_frames
   case $s in
     b) curl -s -N -o /dev/null "$U/api/stream?fps=15" & viewers+=($!) ;;
@@ -221,6 +234,7 @@ run() {  # run SCENARIO RUN-NUMBER: appends "scenario fps peak_mb rss_mb cpu_per
   case $s in
     d) upload "$probe" ;;
     e) upload "$big" ;;
+    f) enrol "Bench_Enrolled_Person" "$probe" ;;
   esac
   local f0 f1 c0 c1 t0 t1 rss=() i
   f0=$(metric frame_number)
@@ -276,6 +290,7 @@ awk '
   END {
     name["a"] = "a: no client"; name["b"] = "b: 1 stream viewer"; name["c"] = "c: 3 stream viewers"
     name["d"] = "d: after one /api/identify (250x250)"; name["e"] = "e: after one /api/identify (3000x3000)"
+    name["f"] = "f: after one enrolment (POST /api/people, 250x250)"
     clients["b"] = 1; clients["c"] = 3
     if ("a" in seen) { base_f = med(fps["a"]); base_p = med(pk["a"]) }
     for (i = 1; i <= ns; i++) {
@@ -288,7 +303,7 @@ awk '
         per_f = sprintf("%+.2f", (f - base_f) / clients[s])
         per_p = sprintf("%+.1f", (p - base_p) / clients[s])
       } else if (("a" in seen) && s != "a") {
-        per_p = sprintf("%+.1f (the upload)", p - base_p)
+        per_p = sprintf("%+.1f (the request)", p - base_p)
       }
       printf "| %s | %d | %.2f (%.2f..%.2f) | %.1f (%.1f..%.1f) | %.1f | %.0f | %s | %s |\n",
              name[s] ? name[s] : s, runs[s], f, flo, fhi, p, plo, phi, r, c, per_f, per_p

@@ -160,6 +160,34 @@ std::vector<Face> YuNetDetector::detect(const cv::Mat& bgr) {
   return nms(std::move(faces), o);
 }
 
+std::vector<Face> detect_in_canvas(Detector& detector, const cv::Mat& image, cv::Size canvas,
+                                   int min_side) {
+  if (canvas.empty() || image.empty()) return detector.detect(image);
+  const double fit = std::min(static_cast<double>(canvas.width) / image.cols,
+                              static_cast<double>(canvas.height) / image.rows);
+  const int longest = std::max(image.cols, image.rows);
+  const double f = std::min(fit, std::max(1.0, static_cast<double>(min_side) / longest));
+  const cv::Size size(std::clamp(static_cast<int>(std::lround(image.cols * f)), 1, canvas.width),
+                      std::clamp(static_cast<int>(std::lround(image.rows * f)), 1, canvas.height));
+  cv::Mat frame(canvas, image.type(), cv::Scalar::all(0));
+  if (size == image.size()) {
+    image.copyTo(frame(cv::Rect({0, 0}, size)));
+  } else {
+    cv::resize(image, frame(cv::Rect({0, 0}, size)), size, 0, 0,
+               f < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  }
+  std::vector<Face> faces = detector.detect(frame);
+  // The exact factors of the resize, per axis, so that landmarks land where they were.
+  const float fx = static_cast<float>(image.cols) / size.width;
+  const float fy = static_cast<float>(image.rows) / size.height;
+  for (Face& face : faces) {
+    face.box = cv::Rect2f(face.box.x * fx, face.box.y * fy, face.box.width * fx,
+                          face.box.height * fy);
+    for (cv::Point2f& p : face.landmarks) p = cv::Point2f(p.x * fx, p.y * fy);
+  }
+  return faces;
+}
+
 struct HaarDetector::Impl {
   cv::CascadeClassifier cascade;
   DetectorOptions options;

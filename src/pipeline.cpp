@@ -71,7 +71,10 @@ struct Pipeline::Impl {
   // The base embedder: full-resolution faces, enrolment, and probes without adapter. Loaded
   // when first needed, so a pipeline working through an adapter holds one EdgeFace, not two.
   std::unique_ptr<Embedder> base_embedder;
-  std::unique_ptr<Embedder> adapted;  // the active resolution's, when the adapter is on
+  // The active resolution's adapted embedder, named by adapted_name while the adapter is on;
+  // with config.one_embedder it may be unloaded for the base model and reloaded on next use.
+  std::unique_ptr<Embedder> adapted;
+  std::string adapted_name;
   std::string model_id;
   std::unique_ptr<Upscaler> upscaler;
   StageTimes times;
@@ -82,6 +85,7 @@ struct Pipeline::Impl {
 
   Embedder& base() {
     if (!base_embedder) {
+      if (config.one_embedder) adapted.reset();  // before loading: never two in memory
       base_embedder = std::make_unique<Embedder>(store.get(config.embedder), config.embedding);
       // Quantized now; holding the faces would only keep their memory.
       config.embedding.calibration.clear();
@@ -89,7 +93,19 @@ struct Pipeline::Impl {
     return *base_embedder;
   }
 
-  Embedder& probe() { return adapted ? *adapted : base(); }
+  Embedder& probe() {
+    if (adapted_name.empty()) return base();
+    if (!adapted) {
+      if (config.one_embedder) base_embedder.reset();
+      const ModelInfo& info = store.get(adapted_name);
+      if (info.base != config.embedder) {
+        throw Error("pipeline", info.path.string() + ": adapted model of '" + info.base +
+                                    "', not of '" + config.embedder + "'");
+      }
+      adapted = std::make_unique<Embedder>(info, config.embedding);
+    }
+    return *adapted;
+  }
 
   Detector& det() {
     if (!detector) {
@@ -132,31 +148,30 @@ void Pipeline::set_resolution(int resolution, const std::string& upscaler,
   }
   Impl& m = *impl_;
   const Recovery r = resolve_recovery(m.store, m.config.embedder, resolution, upscaler, adapter);
-  const bool same = m.config.resolution == resolution &&
-                    (resolution == 0 ? !m.adapted
-                                     : m.upscaler && m.config.upscaler == r.upscaler &&
-                                           (m.adapted != nullptr) == r.adapter);
+  const bool adapter_on = resolution > 0 && r.adapter;
+  const bool same = m.config.resolution == resolution && m.config.adapter == adapter_on &&
+                    (resolution == 0 || (m.upscaler && m.config.upscaler == r.upscaler));
   if (same) return;
   std::unique_ptr<Upscaler> up;
   if (resolution > 0) up = make_upscaler(r.upscaler, resolution, m.store);
-  const std::string adapted_name = adapted_model_name(m.config.embedder, resolution);
-  const bool keep_adapted = r.adapter && m.adapted && m.config.resolution == resolution &&
-                            m.config.adapter.value_or(false);
-  if (!r.adapter || !keep_adapted) {
+  const std::string name = adapter_on ? adapted_model_name(m.config.embedder, resolution) : "";
+  if (name != m.adapted_name) {
     m.adapted.reset();  // before loading the next one: one adapted EdgeFace in memory at a time
-    if (r.adapter) {
-      const ModelInfo& info = m.store.get(adapted_name);
-      if (info.base != m.config.embedder) {
-        throw Error("pipeline", info.path.string() + ": adapted model of '" + info.base +
-                                    "', not of '" + m.config.embedder + "'");
+    m.adapted_name.clear();
+    if (!name.empty()) {
+      m.adapted_name = name;
+      try {
+        m.probe();  // a bad model file is reported now, not at the next face
+      } catch (...) {
+        m.adapted_name.clear();
+        throw;
       }
-      m.adapted = std::make_unique<Embedder>(info, m.config.embedding);
     }
   }
   m.upscaler = std::move(up);
   m.config.resolution = resolution;
   m.config.upscaler = resolution > 0 ? r.upscaler : upscaler;
-  m.config.adapter = r.adapter;
+  m.config.adapter = adapter_on;
 }
 
 std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr) {

@@ -144,6 +144,7 @@ void ServeState::gallery_changed() {
 
 std::vector<FaceResult> RequestModels::process(const cv::Mat& image) {
   if (!detector_) return pipeline_.process(image);
+  if (!canvas_.empty()) return pipeline_.process(image, detect_in_canvas(*detector_, image, canvas_));
   const int longest = std::max(image.cols, image.rows);
   if (longest <= kRequestDetectSide) return pipeline_.process(image, detector_->detect(image));
   const double f = static_cast<double>(kRequestDetectSide) / longest;
@@ -166,12 +167,14 @@ void ServeState::with_pipeline(int resolution, const std::function<void(RequestM
   std::lock_guard lock(infer_mu_);
   if (const auto eng = engine()) {
     const live::LiveSettings st = eng->settings();
+    const cv::Size canvas = eng->snapshot()->frame.size();
     eng->with_models([&](Pipeline& p, Detector& d) {
       // Put back by with_models; loads nothing when the live view works at this resolution.
       p.set_resolution(resolution, st.upscaler, parse_adapter_choice(st.adapter));
-      RequestModels m(p, &d);
+      RequestModels m(p, &d, canvas);
       f(m);
     });
+    malloc_trim(0);  // the request's images and buffers, freed in this thread's arena
     return;
   }
   // No engine (a failed model reload): models of our own, freed again when idle.

@@ -82,6 +82,14 @@ class HaarDetector final : public Detector {
   std::unique_ptr<Impl> impl_;
 };
 
+// Detects in `image` placed in a frame of `canvas` size: scaled to fit it (and enlarged, as the
+// detector would, while its longest side is below `min_side`), then padded with zeros at the
+// right and bottom. A detector busy with camera frames of that size then keeps its network's
+// buffers instead of reallocating them for the other shape, twice (~20 MB at 640x480 for YuNet).
+// Boxes and landmarks are in `image`'s pixels. An empty canvas: `image` as it is.
+std::vector<Face> detect_in_canvas(Detector& detector, const cv::Mat& image, cv::Size canvas,
+                                   int min_side = 320);
+
 // YuNet when the store has it, otherwise the Haar fallback. `fallback_used` tells which.
 std::unique_ptr<Detector> make_detector(const ModelStore& store, const DetectorOptions& options,
                                         bool* fallback_used = nullptr);

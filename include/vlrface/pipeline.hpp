@@ -52,6 +52,11 @@ struct PipelineConfig {
   DetectorOptions detector;
   DegradeOptions degrade;
   EmbedderOptions embedding;  // precision (and int8 calibration faces) of the embedder
+  // At most one EdgeFace in memory: the base model (enrolment, full resolution) and the
+  // resolution's adapted one replace each other when the other is needed, at the cost of a
+  // load (~5 MB of weights, ~70 ms on the development VM) per switch. For a live server on a
+  // memory budget, where the base model is needed only now and then.
+  bool one_embedder = false;
 };
 
 struct StageTimes {

@@ -108,6 +108,18 @@ TEST_P(Dsr, AdaptedEmbedderMatchesTheBaseGallery) {
   EXPECT_LT(between / n, 0.9999) << "the adapter changes nothing";
   EXPECT_GT(between / n, 0.5) << "the adapter left the base model's embedding space";
   EXPECT_GE(cos_a / n, cos_b / n - 0.01);
+
+  // Holding one EdgeFace at a time (the live server's choice) swaps the base model in for
+  // enrolment and the adapted one back for probes: the same embeddings either way.
+  vlrface::PipelineConfig one = on;
+  one.one_embedder = true;
+  vlrface::Pipeline po(store, one);
+  for (std::size_t i = 0; i < 6; ++i) {
+    const cv::Mat& f = faces[i];
+    EXPECT_GT(vlrface::cosine(po.process_aligned(f).embedding, pa.process_aligned(f).embedding),
+              0.99999f);
+    EXPECT_GT(vlrface::cosine(po.embed_full(f), pb.embed_full(f)), 0.99999f);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Resolutions, Dsr, ::testing::Values(16, 24, 32));

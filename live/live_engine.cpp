@@ -419,9 +419,8 @@ struct LiveEngine::Impl {
       Detected d;
       {
         std::unique_lock lk(frame_mu);
-        frame_cv.wait_for(lk, kPoll, [&] {
-          return stopping || (latest_seq > taken_seq && in_flight < depth);
-        });
+        frame_cv.wait_for(
+            lk, kPoll, [&] { return stopping || (latest_seq > taken_seq && in_flight < depth); });
         if (stopping) break;
         if (latest_seq <= taken_seq || in_flight >= depth) continue;
         d.frame = std::move(latest);

@@ -14,7 +14,7 @@
 #   -n SECONDS  sampling time per run        (default: 30)
 #   -W SECONDS  warm-up before sampling      (default: 10)
 #   -r RUNS     runs per scenario            (default: 3)
-#   -t N        inference threads, --threads (default: 1)
+#   -t N        inference threads, --threads (default: 2, as serve's own default)
 #   -s LIST     scenarios, space-separated   (default: "a b c d e f")
 #   -h          this help
 # Scenarios (each run starts a fresh server, so that peak RSS belongs to that scenario alone):
@@ -47,7 +47,7 @@ people=1000
 seconds=30
 warmup=10
 runs=3
-threads=1
+threads=2
 scenarios="a b c d e f"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }

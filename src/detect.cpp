@@ -181,8 +181,8 @@ std::vector<Face> detect_in_canvas(Detector& detector, const cv::Mat& image, cv:
   const float fx = static_cast<float>(image.cols) / size.width;
   const float fy = static_cast<float>(image.rows) / size.height;
   for (Face& face : faces) {
-    face.box = cv::Rect2f(face.box.x * fx, face.box.y * fy, face.box.width * fx,
-                          face.box.height * fy);
+    face.box =
+        cv::Rect2f(face.box.x * fx, face.box.y * fy, face.box.width * fx, face.box.height * fy);
     for (cv::Point2f& p : face.landmarks) p = cv::Point2f(p.x * fx, p.y * fy);
   }
   return faces;

@@ -46,8 +46,10 @@ int main(int argc, char** argv) {
                  "model directory (default: $VLRFACE_MODELS, else " +
                      vlrface::resolve_model_dir(std::nullopt).string() + ")");
   app.add_option("--model", g.embedder, "embedding model")->capture_default_str();
-  app.add_option("--threads", g.threads, "inference threads (0: all cores)")
-      ->capture_default_str();
+  CLI::Option* threads_opt =
+      app.add_option("--threads", g.threads,
+                     "inference threads (0: all cores; default 1, for serve 2: detection of the "
+                     "next frame then overlaps recognition of this one)");
   app.add_flag("-v,--verbose", g.verbose, "log progress to stderr");
 
   EnrollOptions enroll;
@@ -123,7 +125,10 @@ int main(int argc, char** argv) {
     if (*g_reembed) return run_gallery_reembed(g);
     if (*c_eval) return run_eval(g, eval_options);
     if (*c_bench) return run_bench(g, bench);
-    if (*c_serve) return run_serve(g, serve_options);
+    if (*c_serve) {
+      if (threads_opt->count() == 0) g.threads = 2;
+      return run_serve(g, serve_options);
+    }
   } catch (const vlrface::Error& e) {
     std::cerr << "vlrface: " << e.what() << "\n";
     return 1;

@@ -144,7 +144,9 @@ void ServeState::gallery_changed() {
 
 std::vector<FaceResult> RequestModels::process(const cv::Mat& image) {
   if (!detector_) return pipeline_.process(image);
-  if (!canvas_.empty()) return pipeline_.process(image, detect_in_canvas(*detector_, image, canvas_));
+  if (!canvas_.empty()) {
+    return pipeline_.process(image, detect_in_canvas(*detector_, image, canvas_));
+  }
   const int longest = std::max(image.cols, image.rows);
   if (longest <= kRequestDetectSide) return pipeline_.process(image, detector_->detect(image));
   const double f = static_cast<double>(kRequestDetectSide) / longest;

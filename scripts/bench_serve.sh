@@ -15,7 +15,7 @@
 #   -W SECONDS  warm-up before sampling      (default: 10)
 #   -r RUNS     runs per scenario            (default: 3)
 #   -t N        inference threads, --threads (default: 2, as serve's own default)
-#   -s LIST     scenarios, space-separated   (default: "a b c d e f")
+#   -s LIST     scenarios, space-separated   (default: "a b c d e f g")
 #   -h          this help
 # Scenarios (each run starts a fresh server, so that peak RSS belongs to that scenario alone):
 #   a  no client            b  1 viewer of /api/stream      c  3 viewers of /api/stream
@@ -23,6 +23,8 @@
 #   e  one POST /api/identify of a 3000x3000 JPEG after warm-up
 #   f  one enrolment after warm-up: POST /api/people with the 250x250 photo, on a copy of the
 #      gallery (the live view then goes on against 1,001 people)
+#   g  one open page, emulated: the stream viewer of b plus the page's polls with a face selected
+#      (every 0.3 s /api/snapshot and that face's two pictures, every 1 s /api/metrics)
 # A viewer is `curl $U/api/stream?fps=15` (what the page asks for), reading and discarding.
 #
 # Method: the server is started as
@@ -48,7 +50,7 @@ seconds=30
 warmup=10
 runs=3
 threads=2
-scenarios="a b c d e f"
+scenarios="a b c d e f g"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while getopts "b:m:d:w:g:n:W:r:t:s:h" opt; do
@@ -173,6 +175,20 @@ cpu_ticks() {  # utime + stime of the server (the comm field may hold spaces: sk
   sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }'
 }
 
+page_polls() {  # what app.js asks for besides the stream, until killed
+  local i=0 snap urls
+  while :; do
+    snap=$(curl -s --max-time 5 "$U/api/snapshot") || true
+    urls=$(printf '%s' "$snap" | grep -o '"/api/faces/[^"]*"' | head -n 2 | tr -d '"' |
+      sed "s|^|$U|")
+    # shellcheck disable=SC2086
+    [ -n "$urls" ] && curl -s --max-time 5 -o /dev/null -o /dev/null $urls
+    if [ $((i % 3)) -eq 0 ]; then curl -s --max-time 5 -o /dev/null "$U/api/metrics"; fi
+    i=$((i + 1))
+    sleep 0.3
+  done
+}
+
 enrol() {  # enrol NAME FILE: one POST /api/people; fails the run unless 201
   local code
   code=$(curl -s -o "$work/enrol.json" -w '%{http_code}' --max-time 120 \
@@ -229,6 +245,8 @@ run() {  # run SCENARIO RUN-NUMBER: appends "scenario fps peak_mb rss_mb cpu_per
   case $s in
     b) curl -s -N -o /dev/null "$U/api/stream?fps=15" & viewers+=($!) ;;
     c) for v in 1 2 3; do curl -s -N -o /dev/null "$U/api/stream?fps=15" & viewers+=($!); done ;;
+    g) curl -s -N -o /dev/null "$U/api/stream?fps=15" & viewers+=($!)
+       page_polls & viewers+=($!) ;;
   esac
   sleep "$warmup"
   case $s in
@@ -253,6 +271,7 @@ run() {  # run SCENARIO RUN-NUMBER: appends "scenario fps peak_mb rss_mb cpu_per
   case $s in
     b) [ "$streams" = 1 ] || log "warning: $streams stream clients in scenario b" ;;
     c) [ "$streams" = 3 ] || log "warning: $streams stream clients in scenario c" ;;
+    g) [ "$streams" = 1 ] || log "warning: $streams stream clients in scenario g" ;;
   esac
   printf '%s\n' "${rss[@]}" | sort -n | awk -v s="$s" -v f0="$f0" -v f1="$f1" -v t0="$t0" \
     -v t1="$t1" -v c0="$c0" -v c1="$c1" -v clk="$clk" -v peak="$peak" '
@@ -291,7 +310,8 @@ awk '
     name["a"] = "a: no client"; name["b"] = "b: 1 stream viewer"; name["c"] = "c: 3 stream viewers"
     name["d"] = "d: after one /api/identify (250x250)"; name["e"] = "e: after one /api/identify (3000x3000)"
     name["f"] = "f: after one enrolment (POST /api/people, 250x250)"
-    clients["b"] = 1; clients["c"] = 3
+    name["g"] = "g: one page open (stream + polls, emulated)"
+    clients["b"] = 1; clients["c"] = 3; clients["g"] = 1
     if ("a" in seen) { base_f = med(fps["a"]); base_p = med(pk["a"]) }
     for (i = 1; i <= ns; i++) {
       s = order[i]

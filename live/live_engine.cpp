@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "face_collector.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/degrade.hpp"
 #include "vlrface/detect.hpp"
@@ -38,20 +39,6 @@ constexpr auto kPoll = std::chrono::milliseconds(200);
 // Frames-per-second is averaged over this much recent time.
 constexpr double kFpsWindowS = 2.0;
 
-// capture_faces() acceptance rules. An enrolment face should be as good as the camera can give:
-// big enough that the 112x112 crop is not itself an upscale of a few pixels, frontal (the
-// gallery template is a mean, and profiles drag it away from the frontal probes it will meet),
-// and sharp (a motion-blurred frame makes a template that matches everybody a little).
-constexpr float kCaptureMinEyeDistance = 40.0f;
-// Variance of the Laplacian of the grey 112 face: ORL faces enlarged twice (soft) give 40..70,
-// the same after a Gaussian blur of sigma 1.5 px 15..20, sigma 3 about 6.
-constexpr double kCaptureMinSharpness = 20.0;
-constexpr float kCaptureNoseMin = 0.3f;  // nose x between the eyes, as a fraction
-constexpr float kCaptureNoseMax = 0.7f;
-constexpr float kCaptureMinSymmetry = 0.7f;  // shorter / longer eye-to-nose distance
-constexpr auto kCaptureMinGap = std::chrono::milliseconds(200);
-constexpr double kCaptureMinChange = 1.0;  // mean absolute pixel difference to kept faces
-
 // Eye distance of the ArcFace template: the aligned 112 px crop of a face whose eyes are d px
 // apart covers d * 112 / kTemplateEyeDistance source pixels, the face's "native size".
 const float kTemplateEyeDistance = eye_distance(kArcFaceTemplate);
@@ -74,25 +61,10 @@ int nearest_working_resolution(float size) {
   return best;
 }
 
-double sharpness(const cv::Mat& face) {
-  cv::Mat grey, lap;
-  cv::cvtColor(face, grey, cv::COLOR_BGR2GRAY);
-  cv::Laplacian(grey, lap, CV_64F);
-  cv::Scalar mean, sd;
-  cv::meanStdDev(lap, mean, sd);
-  return sd[0] * sd[0];
-}
-
-// The embedder's decision threshold for faces that reach it from `resolution` px (0: full).
-// Calibrated per resolution where the manifest says so (ModelInfo::threshold_for, being added
-// alongside this code); the requires-expression keeps this file building either way.
-template <typename Info>
-float model_threshold(const Info& info, int resolution) {
-  if constexpr (requires { info.threshold_for(resolution); }) {
-    return static_cast<float>(info.threshold_for(resolution));
-  } else {
-    return static_cast<float>(info.threshold);
-  }
+// The embedder's decision threshold for faces that reach it from `resolution` px (0: full),
+// calibrated per resolution where the manifest gives one.
+float model_threshold(const ModelInfo& info, int resolution) {
+  return static_cast<float>(info.threshold_for(resolution));
 }
 
 // Hands memory freed inside the heap back to the system. Loading the networks leaves megabytes
@@ -102,16 +74,6 @@ void release_free_memory() {
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
-}
-
-bool frontal(const Landmarks& lm) {
-  const float span = lm[1].x - lm[0].x;
-  if (span <= 0) return false;
-  const float t = (lm[2].x - lm[0].x) / span;
-  if (t < kCaptureNoseMin || t > kCaptureNoseMax) return false;
-  const float dl = static_cast<float>(cv::norm(lm[2] - lm[0]));
-  const float dr = static_cast<float>(cv::norm(lm[2] - lm[1]));
-  return std::max(dl, dr) > 0 && std::min(dl, dr) / std::max(dl, dr) >= kCaptureMinSymmetry;
 }
 
 }  // namespace
@@ -196,14 +158,8 @@ struct LiveEngine::Impl {
   std::thread capture_thread, detect_thread, process_thread;
   Clock::time_point t0 = Clock::now();
 
-  // An enrolment capture in progress (capture_faces), filled by the processing thread.
-  std::mutex cap_mu;
-  std::condition_variable cap_cv;
-  bool cap_active = false;
-  int cap_count = 0;
-  std::vector<cv::Mat> cap_faces;
-  std::uint64_t cap_last_frame = 0;
-  Clock::time_point cap_last_time{};
+  // Enrolment captures (capture_faces), offered every processed frame.
+  FaceCollector collector;
 
   Impl(const ModelStore& s, std::filesystem::path g, LiveSettings st, SourceSpec src,
        const std::string& embedder)
@@ -633,7 +589,7 @@ struct LiveEngine::Impl {
       s->faces[i].name = ts.name;
       s->faces[i].similarity = ts.similarity;
     }
-    offer_capture(frame, faces);
+    collector.offer(frame, faces, processed + 1);
 
     const double done = now_s();
     if (done_times.empty()) first_done = done;
@@ -654,30 +610,6 @@ struct LiveEngine::Impl {
     publish(std::move(s));
   }
 
-  void offer_capture(const cv::Mat& frame, const std::vector<Face>& faces) {
-    std::lock_guard lk(cap_mu);
-    if (!cap_active || static_cast<int>(cap_faces.size()) >= cap_count) return;
-    if (faces.size() != 1 || processed + 1 == cap_last_frame) return;
-    const auto now = Clock::now();
-    if (!cap_faces.empty() && now - cap_last_time < kCaptureMinGap) return;
-    const Landmarks& lm = faces.front().landmarks;
-    if (eye_distance(lm) < kCaptureMinEyeDistance || !frontal(lm)) return;
-    cv::Mat aligned;
-    try {
-      aligned = align_face(frame, lm);
-    } catch (const Error&) {
-      return;
-    }
-    if (sharpness(aligned) < kCaptureMinSharpness) return;
-    // A still frame repeated (a paused stream, a video's duplicated frames) adds nothing.
-    for (const cv::Mat& kept : cap_faces) {
-      if (cv::norm(aligned, kept, cv::NORM_L1) < kCaptureMinChange * aligned.total() * 3) return;
-    }
-    cap_faces.push_back(aligned);
-    cap_last_frame = processed + 1;
-    cap_last_time = now;
-    cap_cv.notify_all();
-  }
 };
 
 LiveEngine::LiveEngine(const ModelStore& store, std::filesystem::path gallery,
@@ -697,6 +629,7 @@ void LiveEngine::start() {
   d.t0 = Clock::now();
   d.done_times.clear();
   d.set_state("opening");
+  d.collector.open();
   d.process_thread = std::thread([&d] { d.process_loop(); });
   d.detect_thread = std::thread([&d] { d.detect_loop(); });
   d.capture_thread = std::thread([&d] { d.capture_loop(); });
@@ -715,7 +648,7 @@ void LiveEngine::stop() {
   Impl::wake(d.frame_mu, d.frame_cv);
   Impl::wake(d.frame_mu, d.detected_cv);
   Impl::wake(d.frame_mu, d.stop_cv);
-  Impl::wake(d.cap_mu, d.cap_cv);
+  d.collector.close();
   d.capture_thread.join();
   d.detect_thread.join();
   d.process_thread.join();
@@ -779,44 +712,7 @@ std::vector<cv::Mat> LiveEngine::capture_faces(int count, int timeout_ms,
     std::lock_guard lk(d.run_mu);
     if (!d.running) throw Error("live", "cannot capture faces: the engine is not running");
   }
-  std::unique_lock lk(d.cap_mu);
-  if (d.cap_active) throw Error("live", "another face capture is in progress");
-  d.cap_active = true;
-  d.cap_count = count;
-  d.cap_faces.clear();
-  d.cap_last_frame = 0;
-  const auto until = Clock::now() + std::chrono::milliseconds(std::max(0, timeout_ms));
-  int reported = 0;
-  while (!d.stopping && static_cast<int>(d.cap_faces.size()) < count) {
-    if (!d.cap_cv.wait_until(lk, until, [&] {
-          return d.stopping || static_cast<int>(d.cap_faces.size()) > reported;
-        })) {
-      break;
-    }
-    // The callback runs on the caller's thread without our lock: it may be slow (a network
-    // write) without holding up the processing thread.
-    while (reported < static_cast<int>(d.cap_faces.size())) {
-      ++reported;
-      if (progress) {
-        lk.unlock();
-        progress(reported, count);
-        lk.lock();
-      }
-    }
-  }
-  std::vector<cv::Mat> out = std::move(d.cap_faces);
-  d.cap_faces.clear();
-  d.cap_active = false;
-  while (reported < static_cast<int>(out.size())) {
-    ++reported;
-    if (progress) {
-      lk.unlock();
-      progress(reported, count);
-      lk.lock();
-    }
-  }
-  if (static_cast<int>(out.size()) > count) out.resize(static_cast<std::size_t>(count));
-  return out;
+  return d.collector.collect(count, timeout_ms, progress);
 }
 
 void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f) {

@@ -201,18 +201,22 @@ struct LiveEngine::Impl {
   }
 
   void load_gallery() {
-    std::vector<PersonTemplate> templates;
-    {
-      // Closed before the matcher is built: SQLite's cache and the matcher's copy of the
-      // templates need not be in memory together.
-      Gallery g(gallery_path, model_id);
-      templates = g.templates();
-    }
-    auto m = std::make_shared<const Matcher>(templates);
+    // Row by row from SQLite into the new matrix: at 10,000 people a vector of the templates
+    // beside it would add ~20 MB to every reload (each enrolment), on top of the old matcher,
+    // which serves frames until the swap below.
+    auto m = std::make_shared<Matcher>();
     std::set<std::string> names;
-    for (const auto& t : templates) names.insert(t.name);
+    {
+      Gallery g(gallery_path, model_id);
+      m->reserve(g.size());
+      g.for_each_template([&](PersonTemplate&& t) {
+        m->add(t.name, t.embedding);
+        names.insert(std::move(t.name));
+      });
+    }
+    std::shared_ptr<const Matcher> ready = std::move(m);
     std::lock_guard lk(gallery_mu);
-    matcher = std::move(m);
+    matcher = std::move(ready);
     people = std::move(names);
     ++gallery_version;
   }

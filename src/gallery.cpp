@@ -610,15 +610,19 @@ std::vector<PersonInfo> Gallery::people() const {
 }
 
 std::vector<PersonTemplate> Gallery::templates() const {
+  std::vector<PersonTemplate> out;
+  for_each_template([&](PersonTemplate&& t) { out.push_back(std::move(t)); });
+  return out;
+}
+
+void Gallery::for_each_template(const std::function<void(PersonTemplate&&)>& f) const {
   Impl& g = *impl_;
   Statement q = g.sql("SELECT name, template FROM people ORDER BY name");
-  std::vector<PersonTemplate> out;
   while (q.step()) {
     std::string name = q.text(0);
     auto t = g.decode_embedding(q.blob(1), "the template of '" + printable(name) + "'");
-    out.push_back({std::move(name), std::move(t)});
+    f({std::move(name), std::move(t)});
   }
-  return out;
 }
 
 std::vector<StoredFace> Gallery::faces(const std::string& name) const {

@@ -87,18 +87,30 @@ std::vector<float> normalised(std::span<const float> v) {
 
 Matcher::Matcher(const std::vector<PersonTemplate>& templates) {
   if (templates.empty()) return;
-  dim_ = static_cast<int>(templates.front().embedding.size());
-  matrix_.reserve(templates.size() * static_cast<std::size_t>(dim_));
-  for (const auto& t : templates) {
-    if (static_cast<int>(t.embedding.size()) != dim_) {
-      throw Error("match", "template of '" + t.name + "' has " +
-                               std::to_string(t.embedding.size()) + " values, expected " +
-                               std::to_string(dim_));
-    }
-    const auto row = normalised(t.embedding);
-    matrix_.insert(matrix_.end(), row.begin(), row.end());
-    names_.push_back(t.name);
+  reserve(templates.size());
+  for (const auto& t : templates) add(t.name, t.embedding);
+}
+
+void Matcher::reserve(std::size_t people) {
+  reserved_ = people;
+  names_.reserve(people);
+  if (dim_ > 0) matrix_.reserve(people * static_cast<std::size_t>(dim_));
+}
+
+void Matcher::add(const std::string& name, std::span<const float> embedding) {
+  if (names_.empty()) {
+    // The first row sets the length; the matrix is then allocated once, at its final size
+    // (growing it by doubling would briefly hold the old and the new buffer).
+    dim_ = static_cast<int>(embedding.size());
+    matrix_.reserve(std::max(reserved_, std::size_t{1}) * static_cast<std::size_t>(dim_));
   }
+  if (static_cast<int>(embedding.size()) != dim_) {
+    throw Error("match", "template of '" + name + "' has " + std::to_string(embedding.size()) +
+                             " values, expected " + std::to_string(dim_));
+  }
+  const auto row = normalised(embedding);
+  matrix_.insert(matrix_.end(), row.begin(), row.end());
+  names_.push_back(name);
 }
 
 MatchResult Matcher::match(std::span<const float> probe, const MatchOptions& options) const {

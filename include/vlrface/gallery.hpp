@@ -86,6 +86,8 @@ class Gallery {
 
   std::vector<PersonInfo> people() const;           // sorted by name
   std::vector<PersonTemplate> templates() const;    // sorted by name
+  // The same, one person at a time, without holding them all (a matcher built row by row).
+  void for_each_template(const std::function<void(PersonTemplate&&)>& f) const;
   std::vector<StoredFace> faces(const std::string& name) const;  // Error if unknown
   std::size_t size() const;                          // number of people
 

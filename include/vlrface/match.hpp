@@ -39,6 +39,12 @@ class Matcher {
   // Throws Error("match", ...) when templates differ in length.
   explicit Matcher(const std::vector<PersonTemplate>& templates);
 
+  // Built row by row (Gallery::for_each_template), so that a large gallery's templates are
+  // never in memory twice, as a vector and as this matrix. add() throws Error("match", ...)
+  // when the length differs from the first row's.
+  void reserve(std::size_t people);
+  void add(const std::string& name, std::span<const float> embedding);
+
   MatchResult match(std::span<const float> probe, const MatchOptions& options = {}) const;
   // 1:1 — similarity to one person; nullopt when unknown.
   std::optional<float> similarity_to(std::span<const float> probe, const std::string& name) const;
@@ -50,6 +56,7 @@ class Matcher {
   std::vector<std::string> names_;
   std::vector<float> matrix_;  // size() x dim_, rows L2-normalised
   int dim_ = 0;
+  std::size_t reserved_ = 0;
 };
 
 }  // namespace vlrface

@@ -256,6 +256,12 @@ TEST(Gallery, CreateAndReopenKeepsPeopleAndTemplates) {
     EXPECT_EQ(after[i].name, before[i].name);
     EXPECT_EQ(after[i].embedding, before[i].embedding);
   }
+  std::vector<std::string> visited;  // one at a time, in the same (name) order
+  g.for_each_template([&](PersonTemplate&& t) {
+    EXPECT_EQ(t.embedding, before[visited.size()].embedding);
+    visited.push_back(t.name);
+  });
+  EXPECT_EQ(visited, (std::vector<std::string>{"alice", "bob"}));
 }
 
 TEST(Gallery, NewFileAndItsJournalArePrivate) {

@@ -81,3 +81,35 @@ TEST(Match, CosineHelper) {
               1e-6);
   EXPECT_EQ(vlrface::cosine(std::vector<float>{0, 0}, std::vector<float>{1, 1}), 0.f);
 }
+
+// A matcher built row by row (as the live engine builds it from the gallery) scores exactly as
+// one built from the whole vector; rows are normalised and a length change is refused.
+TEST(Match, BuiltRowByRowEqualsBuiltAtOnce) {
+  std::mt19937 rng(11);
+  std::vector<vlrface::PersonTemplate> t;
+  for (int i = 0; i < 300; ++i) t.push_back({"p" + std::to_string(i), random_unit(rng, 64)});
+  t[5].embedding[0] += 3;  // not unit length
+  const vlrface::Matcher whole(t);
+  vlrface::Matcher rows;
+  rows.reserve(t.size());
+  for (const auto& p : t) rows.add(p.name, p.embedding);
+  EXPECT_EQ(rows.size(), whole.size());
+  EXPECT_EQ(rows.dim(), 64);
+  for (int k = 0; k < 20; ++k) {
+    const auto probe = at_cosine(t[static_cast<std::size_t>(k * 13)].embedding, 0.5f, rng);
+    const auto a = whole.match(probe, {.top_k = 5});
+    const auto b = rows.match(probe, {.top_k = 5});
+    ASSERT_EQ(a.top.size(), b.top.size());
+    for (std::size_t i = 0; i < a.top.size(); ++i) {
+      EXPECT_EQ(a.top[i].name, b.top[i].name);
+      EXPECT_EQ(a.top[i].similarity, b.top[i].similarity);
+    }
+  }
+  EXPECT_NEAR(*rows.similarity_to(t[5].embedding, "p5"), 1.0f, 1e-5);
+  EXPECT_THROW(rows.add("short", std::vector<float>(63, 0.1f)), vlrface::Error);
+  EXPECT_EQ(rows.size(), whole.size()) << "a refused row is not added";
+  vlrface::Matcher unreserved;  // no reserve(): still works
+  unreserved.add("a", std::vector<float>{1, 0});
+  unreserved.add("b", std::vector<float>{0, 2});
+  EXPECT_EQ(*unreserved.match(std::vector<float>{0, 1}).name, "b");
+}

@@ -74,7 +74,9 @@ int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
   const int resolution = parse_resolution(o.resolution);
   if (o.top_k < 1) throw Error("cli", "--top must be at least 1");
   Gallery gallery = ctx.open_gallery(false);
-  const Matcher matcher(gallery.templates());
+  Matcher matcher;  // row by row: a large gallery is not held twice while it is read
+  matcher.reserve(gallery.size());
+  gallery.for_each_template([&](PersonTemplate&& t) { matcher.add(t.name, t.embedding); });
   if (matcher.size() == 0) spdlog::warn("the gallery is empty: every face will be unknown");
   Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler, o.adapter);
   const MatchOptions mo{o.top_k, threshold_or_default(o.threshold, ctx, resolution)};

@@ -181,7 +181,7 @@ struct LiveEngine::Impl {
     pc.adapter = parse_adapter_choice(settings.adapter);
     pc.resolution = settings.mode == "simulate" ? settings.resolution : 0;
     // The base EdgeFace is needed for enrolment only (and native mode): it replaces the adapted
-    // one for that while, rather than adding its ~9 MB to the live view's memory for good.
+    // one for that while, rather than adding its ~11 MB to the live view's memory for good.
     pc.one_embedder = true;
     // Before validate() so an invalid resolution gets the pipeline's own message.
     if (pc.resolution != 0 && (pc.resolution < 4 || pc.resolution >= kAlignedSize)) {
@@ -371,10 +371,10 @@ struct LiveEngine::Impl {
   // than one inference thread: YuNet gains little from a second thread within one forward pass
   // (28 -> 24 ms at 640x480 here) and EdgeFace not much more, so two stages side by side use two
   // cores better than each stage using both in turn. With one thread the stages take turns.
-  int pipeline_depth() const { return inference_threads() > 1 ? 2 : 1; }
+  static int pipeline_depth() { return inference_threads() > 1 ? 2 : 1; }
+  int depth = 1;  // pipeline_depth() when start() ran: both threads use the same value
 
   void detect_loop() {
-    const int depth = pipeline_depth();
     while (!stopping) {
       Detected d;
       {
@@ -610,7 +610,7 @@ struct LiveEngine::Impl {
     }
     s->frame_number = ++processed;
     s->latency_ms = (done - d.captured_at) * 1000;
-    s->pipeline_depth = pipeline_depth();
+    s->pipeline_depth = depth;
     publish(std::move(s));
   }
 
@@ -634,6 +634,7 @@ void LiveEngine::start() {
   d.done_times.clear();
   d.set_state("opening");
   d.collector.open();
+  d.depth = Impl::pipeline_depth();
   d.process_thread = std::thread([&d] { d.process_loop(); });
   d.detect_thread = std::thread([&d] { d.detect_loop(); });
   d.capture_thread = std::thread([&d] { d.capture_loop(); });

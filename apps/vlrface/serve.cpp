@@ -227,9 +227,9 @@ int run_serve(const GlobalOptions& g, const ServeOptions& o) {
   // only fragment: with one, the EdgeFace that the live engine frees when a request needs the
   // other one (Pipeline's one_embedder) is reused by that load instead of staying in another
   // thread's arena (8 enrolments in a row: RSS 63.8 MB after them with one arena, 66.0 with
-  // two). A fixed mmap threshold stops glibc from raising it after the first freed frame, so frame-sized
-  // buffers (~1 MB each, several per frame) go back to the system when freed instead of staying in
-  // the heap.
+  // two). A fixed mmap threshold stops glibc from raising it after the first freed frame, so
+  // frame-sized buffers (~1 MB each, several per frame) go back to the system when freed instead
+  // of staying in the heap.
   mallopt(M_ARENA_MAX, 1);
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   // Signals are taken by one thread (below), never delivered to the engine's or the pool's.

@@ -28,8 +28,8 @@ namespace {
 // Request-side models (a second detector and embedder, ~20 MB, loaded only while no live engine
 // exists) are worth their memory only while someone uses them.
 constexpr double kPipelineIdleSeconds = 30;
-// Uploads are detected at most this large (landmarks map back to the full image for alignment):
-// the detector's activations grow with the area, ~12 MB at 640x480.
+// Uploads are detected at most this large when no live frame gives the size (landmarks map back
+// to the full image for alignment): the detector's activations grow with the area.
 constexpr int kRequestDetectSide = 640;
 // Uploads are kept at most this large once decoded (alignment still sees 100+ px faces).
 constexpr int kRequestImageSide = 1920;
@@ -144,39 +144,24 @@ void ServeState::gallery_changed() {
 
 std::vector<FaceResult> RequestModels::process(const cv::Mat& image) {
   if (!detector_) return pipeline_.process(image);
-  if (!canvas_.empty()) {
-    return pipeline_.process(image, detect_in_canvas(*detector_, image, canvas_));
-  }
-  const int longest = std::max(image.cols, image.rows);
-  if (longest <= kRequestDetectSide) return pipeline_.process(image, detector_->detect(image));
-  const double f = static_cast<double>(kRequestDetectSide) / longest;
-  std::vector<Face> faces;
-  {
-    cv::Mat small;
-    cv::resize(image, small, cv::Size(), f, f, cv::INTER_AREA);
-    faces = detector_->detect(small);
-  }
-  const float back = static_cast<float>(1 / f);
-  for (Face& face : faces) {
-    face.box = cv::Rect2f(face.box.x * back, face.box.y * back, face.box.width * back,
-                          face.box.height * back);
-    for (cv::Point2f& p : face.landmarks) p *= back;
-  }
-  return pipeline_.process(image, faces);
+  return pipeline_.process(image, detect_in_canvas(*detector_, image, canvas_));
 }
 
 void ServeState::with_pipeline(int resolution, const std::function<void(RequestModels&)>& f) {
   std::lock_guard lock(infer_mu_);
   if (const auto eng = engine()) {
     const live::LiveSettings st = eng->settings();
-    const cv::Size canvas = eng->snapshot()->frame.size();
+    // The live frames' size, so that the live detector keeps its buffers; before the first
+    // frame, the size a camera most often gives.
+    cv::Size canvas = eng->snapshot()->frame.size();
+    if (canvas.empty()) canvas = cv::Size(kRequestDetectSide, kRequestDetectSide * 3 / 4);
     eng->with_models([&](Pipeline& p, Detector& d) {
       // Put back by with_models; loads nothing when the live view works at this resolution.
       p.set_resolution(resolution, st.upscaler, parse_adapter_choice(st.adapter));
       RequestModels m(p, &d, canvas);
       f(m);
     });
-    malloc_trim(0);  // the request's images and buffers, freed in this thread's arena
+    malloc_trim(0);  // the request's freed images and buffers go back to the system
     return;
   }
   // No engine (a failed model reload): models of our own, freed again when idle.
@@ -199,7 +184,7 @@ void ServeState::with_pipeline(int resolution, const std::function<void(RequestM
     pipeline_model_ = model;
   }
   pipeline_->set_resolution(resolution, upscaler, parse_adapter_choice(adapter));
-  RequestModels m(*pipeline_, nullptr);
+  RequestModels m(*pipeline_, nullptr, {});
   f(m);
   pipeline_used_ = now_seconds();
 }

@@ -52,12 +52,12 @@ struct CaptureJob {
 class RequestModels {
  public:
   // `detector` null: the pipeline's own (configured for uploads) detects. `canvas`: the size of
-  // the frames `detector` works on (the live view's), empty when it has seen none.
-  RequestModels(Pipeline& pipeline, Detector* detector, cv::Size canvas = {})
+  // the frames `detector` works on (the live view's).
+  RequestModels(Pipeline& pipeline, Detector* detector, cv::Size canvas)
       : pipeline_(pipeline), detector_(detector), canvas_(canvas) {}
   // Every face: detected on a copy fitted into `canvas` (so the live detector keeps its buffers:
-  // detect_in_canvas), else at most 640 px large; landmarks map back to `image`. Then aligned,
-  // degraded, upscaled and embedded at the working resolution.
+  // detect_in_canvas), landmarks mapped back to `image`; then aligned, degraded, upscaled and
+  // embedded at the working resolution.
   std::vector<FaceResult> process(const cv::Mat& image);
   // Full-resolution embedding of an aligned 112x112 face.
   std::vector<float> embed_full(const cv::Mat& aligned) { return pipeline_.embed_full(aligned); }

@@ -54,8 +54,9 @@ struct PipelineConfig {
   EmbedderOptions embedding;  // precision (and int8 calibration faces) of the embedder
   // At most one EdgeFace in memory: the base model (enrolment, full resolution) and the
   // resolution's adapted one replace each other when the other is needed, at the cost of a
-  // load (~5 MB of weights, ~70 ms on the development VM) per switch. For a live server on a
-  // memory budget, where the base model is needed only now and then.
+  // load per switch (an EdgeFace-XXS network is ~11 MB resident; a serve enrolment, two
+  // switches, took ~50 ms longer on the development VM). For a live server on a memory budget,
+  // where the base model is needed only now and then.
   bool one_embedder = false;
 };
 

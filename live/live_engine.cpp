@@ -39,10 +39,6 @@ constexpr auto kPoll = std::chrono::milliseconds(200);
 // Frames-per-second is averaged over this much recent time.
 constexpr double kFpsWindowS = 2.0;
 
-// Eye distance of the ArcFace template: the aligned 112 px crop of a face whose eyes are d px
-// apart covers d * 112 / kTemplateEyeDistance source pixels, the face's "native size".
-const float kTemplateEyeDistance = eye_distance(kArcFaceTemplate);
-
 std::string fmt_seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", s);
@@ -51,20 +47,6 @@ std::string fmt_seconds(double s) {
 
 bool is_finite_source(const SourceSpec& s) {
   return s.kind == SourceSpec::Kind::kVideoFile || s.kind == SourceSpec::Kind::kImageFolder;
-}
-
-int nearest_working_resolution(float size) {
-  int best = kWorkingResolutions.front();
-  for (int r : kWorkingResolutions) {
-    if (std::abs(r - size) < std::abs(best - size)) best = r;
-  }
-  return best;
-}
-
-// The embedder's decision threshold for faces that reach it from `resolution` px (0: full),
-// calibrated per resolution where the manifest gives one.
-float model_threshold(const ModelInfo& info, int resolution) {
-  return static_cast<float>(info.threshold_for(resolution));
 }
 
 // Hands memory freed inside the heap back to the system. Loading the networks leaves megabytes
@@ -111,10 +93,8 @@ struct LiveEngine::Impl {
   // The detector has its own lock, taken by the detection thread and by with_models().
   std::mutex detect_mu;
   std::condition_variable detect_cv;
-  std::unique_ptr<Detector> detector;
+  Detector* detector = nullptr;  // the pipeline's
   Tracker tracker;
-  std::map<int, std::unique_ptr<Upscaler>> native_upscalers;  // per working resolution
-  std::string native_kind;
   LiveSettings applied;
   std::uint64_t applied_settings = 0, applied_gallery = 0;
   std::deque<double> done_times;  // completion times of recent frames, for fps
@@ -179,19 +159,18 @@ struct LiveEngine::Impl {
     pc.embedder = embedder;
     pc.upscaler = settings.upscaler;
     pc.adapter = parse_adapter_choice(settings.adapter);
-    pc.resolution = settings.mode == "simulate" ? settings.resolution : 0;
-    // The base EdgeFace is needed for enrolment only (and native mode): it replaces the adapted
-    // one for that while, rather than adding its ~11 MB to the live view's memory for good.
+    pc.resolution = pipeline_resolution(settings);
+    // Simulate mode needs the base EdgeFace for enrolment only: it replaces the adapted one for
+    // that while, rather than adding its ~11 MB to the live view's memory for good. (Native
+    // mode keeps both once faces of both kinds were seen: see PipelineConfig::one_embedder.)
     pc.one_embedder = true;
     // Before validate() so an invalid resolution gets the pipeline's own message.
-    if (pc.resolution != 0 && (pc.resolution < 4 || pc.resolution >= kAlignedSize)) {
-      pc.resolution = 0;
-    }
+    if (pc.resolution > 0 && pc.resolution >= kAlignedSize) pc.resolution = kResolutionFull;
+    if (pc.resolution > 0 && pc.resolution < 4) pc.resolution = kResolutionFull;
     pipeline = std::make_unique<Pipeline>(store, pc);
-    // Our own detector rather than the pipeline's (which is created only by process()): native
-    // mode needs detection without the pipeline's degrade step, and one detector for both modes
-    // keeps a single set of network buffers in memory.
-    detector = make_detector(store, pc.detector);
+    // The pipeline's detector, driven by the detection thread so that detection of the next
+    // frame overlaps recognition of this one (Pipeline::process(frame, faces)).
+    detector = &pipeline->detector();
     validate(settings);
     release_free_memory();
     auto first = std::make_shared<Snapshot>();
@@ -244,19 +223,22 @@ struct LiveEngine::Impl {
     if (std::isnan(s.threshold) || s.threshold > 1) {
       throw Error("live", "threshold must be -1..1 (or below -1 for the model's default)");
     }
-    if (s.native_dsr_below < 0 || s.native_dsr_below > 1000) {
-      throw Error("live", "native_dsr_below must be 0..1000 px");
-    }
     if (s.upscaler != "auto" && s.upscaler != "bicubic" && s.upscaler != "dsr") {
       throw Error("live", "upscaler must be auto, bicubic or dsr, not '" + s.upscaler + "'");
     }
     // Resolving now reports a missing DSR or adapted model to the caller, not to a log.
+    const auto adapter = parse_adapter_choice(s.adapter);
     if (s.mode == "simulate" && s.resolution > 0) {
-      (void)resolve_recovery(store, embedder_name, s.resolution, s.upscaler,
-                             parse_adapter_choice(s.adapter));
-    } else if (s.mode == "native" && s.native_dsr_below > 0) {
-      for (int r : kWorkingResolutions) (void)native_recovery(s.upscaler, r);
+      (void)resolve_recovery(store, embedder_name, s.resolution, s.upscaler, adapter);
+    } else if (s.mode == "native") {
+      for (int px = 8; px < embedder_info->cutoff_px; ++px) {
+        (void)resolve_recovery(store, embedder_name, px, s.upscaler, adapter);
+      }
     }
+  }
+
+  static int pipeline_resolution(const LiveSettings& s) {
+    return s.mode == "simulate" ? s.resolution : kResolutionAuto;
   }
 
   double now_s() const { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -457,88 +439,10 @@ struct LiveEngine::Impl {
     }
     if (!changed) return;
     // Loads nothing when resolution, upscaler and adapter stay as they are.
-    if (applied.mode == "simulate") {
-      pipeline->set_resolution(applied.resolution, applied.upscaler,
-                               parse_adapter_choice(applied.adapter));
-    }
-    if (native_kind != applied.upscaler) {
-      native_upscalers.clear();
-      native_kind = applied.upscaler;
-    }
+    pipeline->set_resolution(pipeline_resolution(applied), applied.upscaler,
+                             parse_adapter_choice(applied.adapter));
     // Votes cast under other settings or another gallery would decide for the new ones.
     tracker.clear_votes();
-  }
-
-  Upscaler& native_upscaler(int r) {
-    auto& u = native_upscalers[r];
-    if (!u) u = make_upscaler(native_recovery(applied.upscaler, r).upscaler, r, store);
-    return *u;
-  }
-
-  // Native faces go through DSR (when chosen) and the base embedder: switching adapted
-  // EdgeFaces face by face would hold one per resolution in memory.
-  Recovery native_recovery(const std::string& upscaler, int r) const {
-    Recovery rec = resolve_recovery(store, embedder_name, r, upscaler, false);
-    (void)make_upscaler(rec.upscaler, r, store);  // reports a missing DSR model now
-    return rec;
-  }
-
-
-  static double ms_since(Clock::time_point& t) {
-    const auto now = Clock::now();
-    const double ms = std::chrono::duration<double, std::milli>(now - t).count();
-    t = now;
-    return ms;
-  }
-
-  // Fills lowres/upscaled and returns the embedding, or throws Error for a face too small.
-  // `resolution` receives the size the embedder's input came from (0: full resolution).
-  std::vector<float> embed_face(const cv::Mat& frame, const Face& f, LiveFace& lf,
-                                StageTimes& times, int& resolution) {
-    auto t = Clock::now();
-    if (applied.mode == "simulate") {
-      const cv::Mat aligned = align_face(frame, f.landmarks);
-      times.align_ms += ms_since(t);
-      FaceResult r = pipeline->process_aligned(aligned);
-      const StageTimes& p = pipeline->last_times();
-      times.degrade_ms += p.degrade_ms;
-      times.upscale_ms += p.upscale_ms;
-      times.embed_ms += p.embed_ms;
-      lf.lowres = r.lowres;
-      lf.upscaled = r.upscaled;
-      resolution = applied.resolution;
-      return std::move(r.embedding);
-    }
-    // Native: the face as the camera gives it. Its size is that of the aligned crop in source
-    // pixels, which is what a "16 px face" means in simulate mode too.
-    const float eyes = eye_distance(f.landmarks);
-    const float native = eyes * kAlignedSize / kTemplateEyeDistance;
-    const int px = std::clamp(static_cast<int>(std::lround(native)), 4, kAlignedSize);
-    cv::Mat at_native = align_face(frame, f.landmarks, px);  // throws when too small
-    if (applied.native_dsr_below > 0 && native < applied.native_dsr_below) {
-      const int r = nearest_working_resolution(native);
-      cv::Mat small;
-      if (px == r) {
-        small = at_native;
-      } else {
-        cv::resize(at_native, small, cv::Size(r, r), 0, 0,
-                   px > r ? cv::INTER_AREA : cv::INTER_CUBIC);
-      }
-      times.align_ms += ms_since(t);
-      lf.lowres = small;
-      lf.upscaled = native_upscaler(r).upscale(small, kAlignedSize);
-      resolution = r;
-      times.upscale_ms += ms_since(t);
-    } else {
-      lf.lowres = at_native;
-      // Warped straight from the frame: resampling the native crop again would only blur it.
-      lf.upscaled = px == kAlignedSize ? at_native : align_face(frame, f.landmarks);
-      resolution = 0;
-      times.align_ms += ms_since(t);
-    }
-    std::vector<float> e = pipeline->embed_full(lf.upscaled);
-    times.embed_ms += ms_since(t);
-    return e;
   }
 
   void process(const Detected& d) {
@@ -555,34 +459,40 @@ struct LiveEngine::Impl {
     }
     std::vector<cv::Rect2f> boxes;
     std::vector<Observation> obs;
-    s->faces.reserve(faces.size());
-    for (const Face& f : faces) {
+    // The one face path: alignment, recovery from each face's own size, embedding.
+    const std::vector<FaceResult> results = pipeline->process(frame, faces);
+    const StageTimes& pt = pipeline->last_times();
+    s->times.align_ms = pt.align_ms;
+    s->times.degrade_ms = pt.degrade_ms;
+    s->times.upscale_ms = pt.upscale_ms;
+    s->times.embed_ms = pt.embed_ms;
+    s->faces.reserve(results.size());
+    for (const FaceResult& r : results) {
       LiveFace lf;
-      lf.box = f.box;
+      lf.box = r.face.box;
+      lf.native_px = r.native_px;
+      lf.working_px = r.working_px;
+      lf.recovery = r.recovery;
+      lf.too_small = r.status != FaceStatus::kOk;  // eyes too close together to align
+      lf.lowres = r.lowres.empty() ? r.aligned : r.lowres;
+      lf.upscaled = r.upscaled;
       Observation o;
-      std::vector<float> e;
-      int resolution = 0;
-      try {
-        e = embed_face(frame, f, lf, s->times, resolution);
-      } catch (const Error&) {
-        lf.too_small = true;  // align refused it: eyes too close together to define a face
-      }
       if (!lf.too_small) {
-        const float threshold = applied.threshold < -1 ? model_threshold(*embedder_info, resolution)
-                                                       : applied.threshold;
+        const float threshold = applied.threshold < -1 ? r.threshold : applied.threshold;
+        lf.threshold = threshold;
         if (applied.task == "verify") {
-          const std::optional<float> sim = m->similarity_to(e, applied.verify_name);
+          const std::optional<float> sim = m->similarity_to(r.embedding, applied.verify_name);
           o.similarity = sim.value_or(0.0f);
-          if (sim && *sim >= threshold) o.name = applied.verify_name;
+          if (sim && *sim > threshold) o.name = applied.verify_name;
           if (sim) lf.top.push_back({applied.verify_name, *sim});
         } else {
-          MatchResult r = m->match(e, {.top_k = kTopK, .threshold = threshold});
-          o.name = std::move(r.name);
-          o.similarity = r.similarity;
-          lf.top = std::move(r.top);
+          MatchResult mr = m->match(r.embedding, {.top_k = kTopK, .threshold = threshold});
+          o.name = std::move(mr.name);
+          o.similarity = mr.similarity;
+          lf.top = std::move(mr.top);
         }
       }
-      boxes.push_back(f.box);
+      boxes.push_back(r.face.box);
       obs.push_back(std::move(o));
       s->faces.push_back(std::move(lf));
     }
@@ -703,10 +613,10 @@ std::shared_ptr<const Matcher> LiveEngine::matcher() const {
   return impl_->matcher;
 }
 
-float LiveEngine::default_threshold() const {
+float LiveEngine::default_threshold(int px) const {
   const LiveSettings s = settings();
-  // Native mode: the threshold of the faces that go to the embedder as they are.
-  return model_threshold(*impl_->embedder_info, s.mode == "simulate" ? s.resolution : 0);
+  return threshold_for(impl_->store, impl_->embedder_name, Impl::pipeline_resolution(s),
+                       s.upscaler, parse_adapter_choice(s.adapter), px);
 }
 
 std::vector<cv::Mat> LiveEngine::capture_faces(int count, int timeout_ms,
@@ -740,22 +650,19 @@ void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f)
     }
   } release{d, det, lk};
   Pipeline& p = *d.pipeline;
-  const int resolution = p.config().resolution;
-  const std::string upscaler = p.config().upscaler;      // resolved: never "auto"
-  const bool adapter = p.config().adapter.value_or(false);  // resolved
-  struct Restore {
+  struct Restore {  // what the live view asked for, put back (a no-op when unchanged)
     Pipeline& p;
-    int resolution;
-    const std::string& upscaler;
-    bool adapter;
+    const int resolution;
+    const std::string upscaler;
+    const std::optional<bool> adapter;
     ~Restore() {
-      try {  // a no-op when the borrower changed nothing
+      try {
         p.set_resolution(resolution, upscaler, adapter);
       } catch (const std::exception&) {
         // It worked before; should it fail now, apply_settings() retries on the next change.
       }
     }
-  } restore{p, resolution, upscaler, adapter};
+  } restore{p, p.config().resolution, p.config().upscaler, p.config().adapter};
   f(p, *d.detector);
 }
 

@@ -35,16 +35,15 @@ namespace vlrface::live {
 
 struct LiveSettings {
   int resolution = 16;                // simulate: 16, 24, 32 (any 4..111; 0: full); native: unused
-  std::string mode = "simulate";      // "simulate" or "native"
-  std::string upscaler = "auto";      // "auto" (measured best per resolution), "dsr", "bicubic"
-  std::string adapter = "auto";       // simulate: the resolution's adapted EdgeFace: auto, on, off
+  // "native": each face recovered from its own size (Pipeline's auto mode: small faces through
+  // the upscaler and the low-resolution student, faces above the cut-off as they are);
+  // "simulate": every face shrunk to `resolution` first, to see what a distant face would give.
+  std::string mode = "native";
+  std::string upscaler = "auto";      // "auto" (chosen on validation per size), "dsr", "bicubic"
+  std::string adapter = "auto";       // the adapted EdgeFace (low-resolution student): auto, on, off
   std::string task = "identify";      // "identify" (1:N) or "verify" (1:1 against verify_name)
   std::string verify_name;
-  float threshold = -2;               // < -1: the embedding model's default
-  // Native mode: faces smaller than this (px, the aligned crop's size in the frame: about 3.2x
-  // the eye distance) start from the nearest working resolution and go through the upscaler;
-  // larger ones go to the embedder as the camera gives them. 0: never.
-  int native_dsr_below = 40;
+  float threshold = -2;               // < -1: each face's calibrated threshold
 };
 
 struct LiveFace {
@@ -54,6 +53,10 @@ struct LiveFace {
   std::optional<std::string> name;    // voted decision
   float similarity = 0;               // mean of the track's votes for `name` (see track.hpp)
   std::vector<Candidate> top;         // this frame's top 5 (verify: the one person)
+  float native_px = 0;                // the face's size in the frame (pipeline.hpp)
+  int working_px = 0;                 // the size recovery started from; 0: none
+  std::string recovery;               // "base", "bicubic+adapter", ...
+  float threshold = 0;                // what this face was judged with
   cv::Mat lowres;                     // the low-resolution input the embedder path started from
   cv::Mat upscaled;                   // what the embedder saw (112x112)
 };
@@ -100,9 +103,9 @@ class LiveEngine {
   // The gallery's templates as the engine matches against them now (never null): requests can
   // match with it instead of reading the gallery into memory once more.
   std::shared_ptr<const Matcher> matcher() const;
-  // The embedding model's threshold (used while LiveSettings::threshold < -1) for the current
-  // settings: calibrated per working resolution where the model's manifest gives one.
-  float default_threshold() const;
+  // The threshold used while LiveSettings::threshold < -1 for a face of `px` on the current
+  // settings (calibrated per recovery path and size; simulate: the simulated size).
+  float default_threshold(int px = 16) const;
 
   // Capture for enrolment: collects up to `count` aligned faces over the next frames, keeping
   // only sharp, frontal, large enough single faces; `progress(done, count)` is called per kept

@@ -18,10 +18,11 @@ constexpr int kStrides[] = {8, 16, 32};
 
 // Scale so the longest side lies within [min_side, max_side].
 double input_scale(const cv::Size& s, const DetectorOptions& o) {
-  const int longest = std::max(s.width, s.height);
-  if (longest < o.min_input_side) return static_cast<double>(o.min_input_side) / longest;
-  if (longest > o.max_input_side) return static_cast<double>(o.max_input_side) / longest;
-  return 1.0;
+  const double longest = std::max(s.width, s.height);
+  const double up = o.upsample > 0 ? o.upsample : 1.0;
+  if (longest * up < o.min_input_side) return o.min_input_side / longest;
+  if (longest * up > o.max_input_side) return o.max_input_side / longest;
+  return up;
 }
 
 // The network input for `bgr`: scaled by input_scale() and padded right and bottom with zeros so

@@ -145,7 +145,7 @@ MatchResult Matcher::match(std::span<const float> probe, const MatchOptions& opt
                     [&](std::size_t a, std::size_t b) { return sims[a] > sims[b]; });
   for (std::size_t i = 0; i < k; ++i) r.top.push_back({names_[order[i]], sims[order[i]]});
   r.similarity = r.top.front().similarity;
-  if (r.similarity >= options.threshold) r.name = r.top.front().name;
+  if (r.similarity > options.threshold) r.name = r.top.front().name;
   return r;
 }
 

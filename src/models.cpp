@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -52,15 +53,25 @@ ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
     m.threshold = j.value("threshold", 0.0);
     m.threshold_source = j.value("threshold_source", std::string());
     if (j.contains("thresholds")) {
-      for (const auto& [res, t] : j["thresholds"].items())
-        m.thresholds[std::stoi(res)] = t.get<double>();
+      for (const auto& t : j["thresholds"]) {
+        m.thresholds.push_back({t.at("px").get<int>(), t.at("recovery").get<std::string>(),
+                                t.at("threshold").get<double>()});
+      }
     }
     m.resolution = j.value("resolution", 0);
+    if (j.contains("sizes")) {
+      m.min_px = j["sizes"].at(0).get<int>();
+      m.max_px = j["sizes"].at(1).get<int>();
+    } else if (m.resolution > 0) {
+      m.min_px = m.max_px = m.resolution;
+    }
     m.base = j.value("base", std::string());
     if (j.contains("recovery")) {
-      for (const auto& [res, r] : j["recovery"].items()) {
-        m.recovery[std::stoi(res)] = {r.at("upscaler").get<std::string>(),
-                                      r.value("adapter", false)};
+      const auto& r = j["recovery"];
+      m.cutoff_px = r.value("cutoff_px", 0);
+      m.recovery_source = r.value("source", std::string());
+      for (const auto& [px, d] : r.at("sizes").items()) {
+        m.recovery[std::stoi(px)] = {d.at("upscaler").get<std::string>(), d.value("adapter", false)};
       }
     }
     m.source = j.value("source", std::string());
@@ -80,9 +91,36 @@ ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
 
 }  // namespace
 
-double ModelInfo::threshold_for(int resolution) const {
-  const auto it = thresholds.find(resolution == 0 ? 112 : resolution);
-  return it == thresholds.end() ? threshold : it->second;
+namespace {
+// The entry whose size is nearest to `px` (ties: the smaller size).
+template <class It, class Px>
+It nearest(It first, It last, int px, Px size_of) {
+  It best = last;
+  for (It it = first; it != last; ++it) {
+    if (best == last || std::abs(size_of(*it) - px) < std::abs(size_of(*best) - px) ||
+        (std::abs(size_of(*it) - px) == std::abs(size_of(*best) - px) &&
+         size_of(*it) < size_of(*best))) {
+      best = it;
+    }
+  }
+  return best;
+}
+}  // namespace
+
+double ModelInfo::threshold_for(int px, const std::string& path) const {
+  if (path == "base" || px <= 0 || px >= 112) return threshold;
+  std::vector<PathThreshold> same;
+  for (const auto& t : thresholds) {
+    if (t.recovery == path) same.push_back(t);
+  }
+  const auto it = nearest(same.begin(), same.end(), px, [](const PathThreshold& t) { return t.px; });
+  return it == same.end() ? threshold : it->value;
+}
+
+const ModelInfo::RecoveryDefault* ModelInfo::recovery_for(int px) const {
+  const auto it = nearest(recovery.begin(), recovery.end(), px,
+                          [](const auto& kv) { return kv.first; });
+  return it == recovery.end() ? nullptr : &it->second;
 }
 
 fs::path resolve_model_dir(const std::optional<fs::path>& cli) {
@@ -165,6 +203,31 @@ std::vector<std::string> ModelStore::names(const std::string& kind) const {
     if (m.kind == kind) out.push_back(name);
   }
   return out;
+}
+
+std::string ModelStore::adapter_for(const std::string& embedder, int px) const {
+  std::vector<const ModelInfo*> sized;
+  for (const auto& [name, m] : models_) {
+    if (m.kind != "embedder" || m.base != embedder || m.max_px == 0) continue;
+    if (m.min_px < m.max_px) {
+      if (m.min_px <= px && px <= m.max_px) return name;  // a range student covering px
+      continue;
+    }
+    sized.push_back(&m);
+  }
+  const auto it = nearest(sized.begin(), sized.end(), px,
+                          [](const ModelInfo* m) { return (m->min_px + m->max_px) / 2; });
+  return it == sized.end() ? std::string() : (*it)->name;
+}
+
+std::string ModelStore::upscaler_for(int px) const {
+  std::vector<const ModelInfo*> ups;
+  for (const auto& [name, m] : models_) {
+    if (m.kind == "upscaler" && m.resolution > 0) ups.push_back(&m);
+  }
+  const auto it =
+      nearest(ups.begin(), ups.end(), px, [](const ModelInfo* m) { return m->resolution; });
+  return it == ups.end() ? std::string() : (*it)->name;
 }
 
 }  // namespace vlrface

@@ -1,6 +1,9 @@
 #include "vlrface/pipeline.hpp"
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <map>
 
 #include "vlrface/align.hpp"
 #include "vlrface/embed.hpp"
@@ -24,10 +27,19 @@ class Stopwatch {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// Below this the similarity transform is not defined well enough to align (align.hpp's
+// kMinEyeDistance, as a native size).
+const float kTemplateEyeDistance = eye_distance(kArcFaceTemplate);
+
+bool simulating(int resolution) { return resolution > 0; }
+
 }  // namespace
 
-std::string adapted_model_name(const std::string& embedder, int resolution) {
-  return embedder + "_r" + std::to_string(resolution);
+float native_size(const std::array<cv::Point2f, 5>& landmarks) {
+  // The similarity taking the template onto the landmarks scales by the face's size in the
+  // source; a 112 px crop of the template covers 112 times that.
+  const cv::Matx23d m = similarity_transform(kArcFaceTemplate, landmarks);
+  return static_cast<float>(kAlignedSize * std::hypot(m(0, 0), m(1, 0)));
 }
 
 std::optional<bool> parse_adapter_choice(const std::string& choice) {
@@ -36,56 +48,103 @@ std::optional<bool> parse_adapter_choice(const std::string& choice) {
   throw Error("pipeline", "adapter must be auto, on or off, not '" + choice + "'");
 }
 
-Recovery resolve_recovery(const ModelStore& store, const std::string& embedder, int resolution,
+int parse_resolution(const std::string& text) {
+  if (text == "auto") return kResolutionAuto;
+  if (text == "full" || text == "112") return kResolutionFull;
+  int v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 4 || v >= kAlignedSize) {
+    throw Error("pipeline", "resolution '" + text +
+                                "' is not auto, full (112) or a size from 4 to 111 (e.g. 16)");
+  }
+  return v;
+}
+
+std::string resolution_name(int resolution) {
+  if (resolution == kResolutionAuto) return "auto";
+  if (resolution == kResolutionFull) return "full";
+  return std::to_string(resolution);
+}
+
+Recovery resolve_recovery(const ModelStore& store, const std::string& embedder, int px,
                           const std::string& upscaler, std::optional<bool> adapter) {
   Recovery r;
-  if (resolution <= 0) return r;
   const bool auto_up = upscaler == "auto";
+  if (!auto_up && upscaler != "bicubic" && upscaler != "dsr") {
+    throw Error("pipeline", "upscaler must be auto, bicubic or dsr, not '" + upscaler + "'");
+  }
   if (auto_up || !adapter) {
-    const ModelInfo& base = store.manifest(embedder);
-    const auto it = base.recovery.find(resolution);
-    if (it != base.recovery.end()) {
-      r.upscaler = it->second.upscaler;
-      r.adapter = it->second.adapter;
+    if (const auto* d = store.manifest(embedder).recovery_for(px)) {
+      r.upscaler = d->upscaler;
+      r.adapter = d->adapter;
     }
     // A recommendation whose model is absent (an older model directory) falls back quietly:
     // bicubic and the base embedder always work.
-    if (r.upscaler == "dsr" && !store.has(dsr_model_name(resolution))) r.upscaler = "bicubic";
-    if (r.adapter && !store.has(adapted_model_name(embedder, resolution))) r.adapter = false;
+    if (r.upscaler == "dsr" && store.upscaler_for(px).empty()) r.upscaler = "bicubic";
+    if (r.adapter && store.adapter_for(embedder, px).empty()) r.adapter = false;
   }
   if (!auto_up) r.upscaler = upscaler;
   if (adapter) r.adapter = *adapter;
-  if (r.adapter && !store.has(adapted_model_name(embedder, resolution))) {
-    throw Error("pipeline", "no adapted embedder for " + std::to_string(resolution) + " px ('" +
-                                adapted_model_name(embedder, resolution) + "' is not in " +
-                                store.dir().string() + "). " + model_setup_hint());
+  if (r.upscaler == "dsr" && store.upscaler_for(px).empty()) {
+    throw Error("pipeline", "no DSR model in " + store.dir().string() + ". " + model_setup_hint());
+  }
+  if (r.adapter && store.adapter_for(embedder, px).empty()) {
+    throw Error("pipeline", "no adapted embedder of '" + embedder + "' for " + std::to_string(px) +
+                                " px faces in " + store.dir().string() + ". " +
+                                model_setup_hint());
   }
   return r;
+}
+
+float threshold_for(const ModelStore& store, const std::string& embedder, int resolution,
+                    const std::string& upscaler, std::optional<bool> adapter, int px) {
+  const ModelInfo& info = store.manifest(embedder);
+  if (simulating(resolution)) px = resolution;
+  const bool recovered = simulating(resolution) || (resolution == kResolutionAuto &&
+                                                    info.cutoff_px > 0 && px < info.cutoff_px);
+  if (!recovered) return static_cast<float>(info.threshold);
+  const Recovery r = resolve_recovery(store, embedder, px, upscaler, adapter);
+  return static_cast<float>(info.threshold_for(px, r.label()));
+}
+
+MatchResult decide(const FaceResult& face, const Matcher& matcher, int top_k,
+                   std::optional<float> threshold) {
+  if (face.status != FaceStatus::kOk || face.embedding.empty()) return {};
+  return matcher.match(face.embedding, {top_k, threshold.value_or(face.threshold)});
 }
 
 struct Pipeline::Impl {
   const ModelStore& store;
   PipelineConfig config;
+  const ModelInfo& info;  // the base embedder's manifest: thresholds, recovery, cut-off
+  // What set_resolution was last asked, to skip work when asked again.
+  struct Asked {
+    int resolution = -2;
+    std::string upscaler;
+    std::optional<bool> adapter;
+    bool operator==(const Asked&) const = default;
+  } asked;
   std::unique_ptr<Detector> detector;  // created on first process(): aligned input needs none
   bool fallback = false;
-  // The base embedder: full-resolution faces, enrolment, and probes without adapter. Loaded
-  // when first needed, so a pipeline working through an adapter holds one EdgeFace, not two.
+  // The base embedder: full-resolution faces, enrolment, probes without adapter; loaded when
+  // first needed, so a pipeline working through an adapter holds one EdgeFace, not two.
   std::unique_ptr<Embedder> base_embedder;
-  // The active resolution's adapted embedder, named by adapted_name while the adapter is on;
-  // with config.one_embedder it may be unloaded for the base model and reloaded on next use.
-  std::unique_ptr<Embedder> adapted;
+  std::unique_ptr<Embedder> adapted;  // the adapted embedder named adapted_name
   std::string adapted_name;
+  std::map<std::string, std::unique_ptr<Upscaler>> upscalers;  // "bicubic" or a DSR model
   std::string model_id;
-  std::unique_ptr<Upscaler> upscaler;
   StageTimes times;
 
-  Impl(const ModelStore& s, PipelineConfig c) : store(s), config(std::move(c)) {
-    model_id = s.manifest(config.embedder).id;  // checked when the embedder is loaded
+  Impl(const ModelStore& s, PipelineConfig c)
+      : store(s), config(std::move(c)), info(s.manifest(config.embedder)) {
+    model_id = info.id;  // checked when the embedder is loaded
   }
+
+  bool swap_embedders() const { return config.one_embedder && config.resolution != kResolutionAuto; }
 
   Embedder& base() {
     if (!base_embedder) {
-      if (config.one_embedder) adapted.reset();  // before loading: never two in memory
+      if (swap_embedders()) adapted.reset();  // before loading: never two in memory
       base_embedder = std::make_unique<Embedder>(store.get(config.embedder), config.embedding);
       // Quantized now; holding the faces would only keep their memory.
       config.embedding.calibration.clear();
@@ -93,18 +152,26 @@ struct Pipeline::Impl {
     return *base_embedder;
   }
 
-  Embedder& probe() {
-    if (adapted_name.empty()) return base();
-    if (!adapted) {
-      if (config.one_embedder) base_embedder.reset();
-      const ModelInfo& info = store.get(adapted_name);
-      if (info.base != config.embedder) {
-        throw Error("pipeline", info.path.string() + ": adapted model of '" + info.base +
-                                    "', not of '" + config.embedder + "'");
-      }
-      adapted = std::make_unique<Embedder>(info, config.embedding);
+  Embedder& adapted_embedder(const std::string& name) {
+    if (adapted && adapted_name == name) return *adapted;
+    adapted.reset();  // one adapted EdgeFace in memory at a time
+    adapted_name.clear();
+    if (swap_embedders()) base_embedder.reset();
+    const ModelInfo& m = store.get(name);
+    if (m.base != config.embedder) {
+      throw Error("pipeline", m.path.string() + ": adapted model of '" + m.base + "', not of '" +
+                                  config.embedder + "'");
     }
+    adapted = std::make_unique<Embedder>(m, config.embedding);
+    adapted_name = name;
     return *adapted;
+  }
+
+  Upscaler& upscaler(const std::string& kind, int px) {
+    const std::string key = kind == "dsr" ? store.upscaler_for(px) : kind;
+    auto& u = upscalers[key];
+    if (!u) u = make_upscaler(kind, px, store);
+    return *u;
   }
 
   Detector& det() {
@@ -115,63 +182,100 @@ struct Pipeline::Impl {
     return *detector;
   }
 
-  void finish(FaceResult& r, Stopwatch& sw) {
-    if (config.resolution > 0) {
-      r.lowres = degrade(r.aligned, config.resolution, config.degrade);
-      times.degrade_ms += sw.lap_ms();
-      r.upscaled = upscaler->upscale(r.lowres, kAlignedSize);
-      times.upscale_ms += sw.lap_ms();
-    } else {
-      r.upscaled = r.aligned;
-    }
-    r.embedding = probe().embed(r.upscaled);
+  Recovery recovery_for(int px) const {
+    return resolve_recovery(store, config.embedder, px, asked.upscaler, asked.adapter);
+  }
+
+  // Embeds an aligned 112 px face with the base model.
+  void full(FaceResult& r, Stopwatch& sw) {
+    r.working_px = 0;
+    r.recovery = "base";
+    r.upscaled = r.aligned;
+    r.embedding = base().embed(r.upscaled);
+    r.threshold = static_cast<float>(info.threshold);
     times.embed_ms += sw.lap_ms();
+  }
+
+  // Brings r.lowres (px x px) to 112 px and embeds it as the recovery for px says.
+  void recover(FaceResult& r, int px, Stopwatch& sw) {
+    const Recovery rc = recovery_for(px);
+    r.working_px = px;
+    r.recovery = rc.label();
+    r.upscaled = upscaler(rc.upscaler, px).upscale(r.lowres, kAlignedSize);
+    times.upscale_ms += sw.lap_ms();
+    Embedder& e = rc.adapter ? adapted_embedder(store.adapter_for(config.embedder, px)) : base();
+    r.embedding = e.embed(r.upscaled);
+    r.threshold = static_cast<float>(info.threshold_for(px, r.recovery));
+    times.embed_ms += sw.lap_ms();
+  }
+
+  void process_face(const cv::Mat& bgr, FaceResult& r, Stopwatch& sw) {
+    r.native_px = native_size(r.face.landmarks);
+    r.aligned = align_face(bgr, r.face.landmarks);  // throws Error("align") when too small
+    const int mode = config.resolution;
+    const int cutoff = info.cutoff_px;
+    if (simulating(mode)) {
+      times.align_ms += sw.lap_ms();
+      r.lowres = degrade(r.aligned, mode, config.degrade);
+      times.degrade_ms += sw.lap_ms();
+      recover(r, mode, sw);
+    } else if (mode == kResolutionAuto && cutoff > 0 && r.native_px < cutoff) {
+      // Aligned at its own size, straight from the frame: the student was trained on faces
+      // shrunk to such a size and brought back by the upscaler, not on a blurred 112 px warp.
+      const int px = std::clamp(static_cast<int>(std::lround(r.native_px)), 4, kAlignedSize - 1);
+      r.lowres = align_face(bgr, r.face.landmarks, px);
+      times.align_ms += sw.lap_ms();
+      recover(r, px, sw);
+    } else {
+      times.align_ms += sw.lap_ms();
+      full(r, sw);
+    }
   }
 };
 
 Pipeline::Pipeline(const ModelStore& store, PipelineConfig config)
     : impl_(std::make_unique<Impl>(store, std::move(config))) {
-  const int resolution = impl_->config.resolution;
-  impl_->config.resolution = -1;  // nothing set up yet: set_resolution must not skip
-  set_resolution(resolution, impl_->config.upscaler, impl_->config.adapter);
-  // Loading the probe embedder now reports a bad model file at construction, not mid-stream.
-  impl_->probe();
+  const PipelineConfig& c = impl_->config;
+  set_resolution(c.resolution, c.upscaler, c.adapter);
+  // Loading an embedder now reports a bad model file at construction, not mid-stream.
+  if (!impl_->adapted) impl_->base();
 }
 
 Pipeline::~Pipeline() = default;
 
 void Pipeline::set_resolution(int resolution, const std::string& upscaler,
                               std::optional<bool> adapter) {
-  if (resolution != 0 && (resolution < 4 || resolution >= kAlignedSize)) {
+  if (resolution != kResolutionAuto && resolution != kResolutionFull &&
+      (resolution < 4 || resolution >= kAlignedSize)) {
     throw Error("pipeline", "resolution " + std::to_string(resolution) +
-                                " out of range (0 for full, or 4..111)");
+                                " out of range (auto, full, or 4..111)");
   }
   Impl& m = *impl_;
-  const Recovery r = resolve_recovery(m.store, m.config.embedder, resolution, upscaler, adapter);
-  const bool adapter_on = resolution > 0 && r.adapter;
-  const bool same = m.config.resolution == resolution && m.config.adapter == adapter_on &&
-                    (resolution == 0 || (m.upscaler && m.config.upscaler == r.upscaler));
-  if (same) return;
-  std::unique_ptr<Upscaler> up;
-  if (resolution > 0) up = make_upscaler(r.upscaler, resolution, m.store);
-  const std::string name = adapter_on ? adapted_model_name(m.config.embedder, resolution) : "";
-  if (name != m.adapted_name) {
-    m.adapted.reset();  // before loading the next one: one adapted EdgeFace in memory at a time
-    m.adapted_name.clear();
-    if (!name.empty()) {
-      m.adapted_name = name;
-      try {
-        m.probe();  // a bad model file is reported now, not at the next face
-      } catch (...) {
-        m.adapted_name.clear();
-        throw;
-      }
+  const Impl::Asked want{resolution, upscaler, adapter};
+  if (want == m.asked) return;
+  // Resolve (and load) before changing anything: a missing or bad model leaves the pipeline
+  // as it was.
+  const Impl::Asked before = m.asked;
+  m.asked = want;
+  try {
+    if (simulating(resolution)) {
+      const Recovery r = m.recovery_for(resolution);
+      (void)m.upscaler(r.upscaler, resolution);
+      if (r.adapter) (void)m.adapted_embedder(m.store.adapter_for(m.config.embedder, resolution));
+    } else if (resolution == kResolutionAuto && m.info.cutoff_px > 0) {
+      // Every size below the cut-off must resolve (an explicit "dsr" or adapter "on" without
+      // the model is reported now); the student of the smallest sizes is loaded ahead.
+      for (int px = 8; px < m.info.cutoff_px; ++px) (void)m.recovery_for(px);
+      const Recovery r = m.recovery_for(16);
+      if (r.adapter) (void)m.adapted_embedder(m.store.adapter_for(m.config.embedder, 16));
     }
+  } catch (...) {
+    m.asked = before;
+    throw;
   }
-  m.upscaler = std::move(up);
   m.config.resolution = resolution;
-  m.config.upscaler = resolution > 0 ? r.upscaler : upscaler;
-  m.config.adapter = adapter_on;
+  m.config.upscaler = upscaler;
+  m.config.adapter = adapter;
 }
 
 std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr) {
@@ -192,15 +296,13 @@ std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr, const std::vector<
     FaceResult r;
     r.face = f;
     try {
-      r.aligned = align_face(bgr, f.landmarks);
+      impl_->process_face(bgr, r, sw);
     } catch (const Error& e) {
+      if (e.stage() != "align") throw;
       r.status = FaceStatus::kTooSmall;
       r.note = e.what();
-      out.push_back(std::move(r));
-      continue;
+      r.embedding.clear();
     }
-    impl_->times.align_ms += sw.lap_ms();
-    impl_->finish(r, sw);
     out.push_back(std::move(r));
   }
   return out;
@@ -215,8 +317,15 @@ FaceResult Pipeline::process_aligned(const cv::Mat& aligned) {
   FaceResult r;
   r.face.box = cv::Rect2f(0, 0, static_cast<float>(aligned.cols), static_cast<float>(aligned.rows));
   r.face.score = 1;
+  r.native_px = static_cast<float>(aligned.cols);
   r.aligned = aligned;
-  impl_->finish(r, sw);
+  if (simulating(impl_->config.resolution)) {
+    r.lowres = degrade(aligned, impl_->config.resolution, impl_->config.degrade);
+    impl_->times.degrade_ms += sw.lap_ms();
+    impl_->recover(r, impl_->config.resolution, sw);
+  } else {
+    impl_->full(r, sw);
+  }
   return r;
 }
 
@@ -233,6 +342,20 @@ const StageTimes& Pipeline::last_times() const {
 // The gallery id of the embedding space: adapted models share their base model's.
 const std::string& Pipeline::model_id() const {
   return impl_->model_id;
+}
+float Pipeline::threshold_for(int px) const {
+  const Impl& m = *impl_;
+  return vlrface::threshold_for(m.store, m.config.embedder, m.config.resolution, m.asked.upscaler,
+                                m.asked.adapter, px);
+}
+Recovery Pipeline::recovery_for(int px) const {
+  return impl_->recovery_for(simulating(impl_->config.resolution) ? impl_->config.resolution : px);
+}
+int Pipeline::cutoff_px() const {
+  return impl_->info.cutoff_px;
+}
+Detector& Pipeline::detector() {
+  return impl_->det();
 }
 std::string Pipeline::detector_name() const {
   return impl_->det().name();

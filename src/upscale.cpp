@@ -90,11 +90,13 @@ std::unique_ptr<Upscaler> make_upscaler(const std::string& kind, int resolution,
                                         const ModelStore& store) {
   if (kind == "bicubic") return std::make_unique<BicubicUpscaler>();
   if (kind == "dsr") {
-    const std::string name = dsr_model_name(resolution);
-    if (!store.has(name)) {
-      throw Error("upscale", "no DSR model for " + std::to_string(resolution) + " px ('" + name +
-                                 "' is not in " + store.dir().string() +
-                                 "; DSR exists for 16, 24 and 32 px). " + model_setup_hint());
+    // The network of this size, else the one trained nearest to it: DSR adds a learned residual
+    // to a bicubic upscale, so any input size works, best near the size it was trained for.
+    std::string name = dsr_model_name(resolution);
+    if (!store.has(name)) name = store.upscaler_for(resolution);
+    if (name.empty()) {
+      throw Error("upscale", "no DSR model for " + std::to_string(resolution) + " px (no 'dsr*' "
+                                 "model in " + store.dir().string() + "). " + model_setup_hint());
     }
     return std::make_unique<DsrUpscaler>(store.get(name));
   }

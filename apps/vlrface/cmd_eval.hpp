@@ -15,6 +15,12 @@ struct EvalOptions {
   std::string dataset;
   std::string resolutions = "112,32,24,16";  // 112 or "full": no degradation
   std::string upscalers = "bicubic";
+  std::string native;                      // native face sizes, e.g. "16,24,32"; empty: none
+  std::string native_paths = "base,auto";  // recovery paths of the native rows
+  int jpeg = 0;                            // native frames: JPEG quality; 0: no compression
+  std::string canvas = "640x480";          // native frames: the camera frame size
+  double detect_upsample = 1;              // frames enlarged by this before detection
+  bool quiet = false;                      // no progress on stderr
   std::string json;       // empty: no JSON report
   std::string plots;      // empty: no figures
   double calibrate = -1;  // target FAR; < 0: off

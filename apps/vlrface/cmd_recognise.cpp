@@ -31,8 +31,43 @@ std::vector<FaceResult> faces_of(Pipeline& p, const cv::Mat& image, bool aligned
   return {p.process_aligned(image)};
 }
 
-float threshold_or_default(double t, const Context& ctx, int resolution) {
-  return static_cast<float>(t < -1 ? ctx.embedder_info().threshold_for(resolution) : t);
+// --res, with the option named in the message.
+int resolution_option(const std::string& text) {
+  try {
+    return parse_resolution(text);
+  } catch (const Error& e) {
+    throw Error("cli", std::string("--res: ") + e.what());
+  }
+}
+
+// --threshold overrides every face's calibrated threshold; below -1 it is not given.
+std::optional<float> threshold_override(double t) {
+  if (t < -1) return std::nullopt;
+  return static_cast<float>(t);
+}
+
+json face_json(const FaceResult& r, const Matcher& matcher, int top_k,
+               std::optional<float> threshold) {
+  json f = {{"box", box_json(r.face)},
+            {"score", r.face.score},
+            {"native_px", std::round(r.native_px * 10) / 10}};
+  if (r.status != FaceStatus::kOk) {
+    f["status"] = "too_small";
+    f["note"] = r.note;
+    f["name"] = nullptr;
+    return f;
+  }
+  const MatchResult m = decide(r, matcher, top_k, threshold);
+  f["status"] = "ok";
+  f["recovery"] = r.recovery;
+  f["working_px"] = r.working_px == 0 ? json(nullptr) : json(r.working_px);
+  f["threshold"] = threshold.value_or(r.threshold);
+  f["name"] = m.name ? json(*m.name) : json(nullptr);
+  f["similarity"] = m.similarity;
+  json top = json::array();
+  for (const auto& c : m.top) top.push_back({{"name", c.name}, {"similarity", c.similarity}});
+  f["top"] = top;
+  return f;
 }
 
 }  // namespace
@@ -71,15 +106,15 @@ int run_enroll(const GlobalOptions& g, const EnrollOptions& o) {
 
 int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
   Context ctx(g);
-  const int resolution = parse_resolution(o.resolution);
+  const int resolution = resolution_option(o.resolution);
   if (o.top_k < 1) throw Error("cli", "--top must be at least 1");
   Gallery gallery = ctx.open_gallery(false);
   Matcher matcher;  // row by row: a large gallery is not held twice while it is read
   matcher.reserve(gallery.size());
   gallery.for_each_template([&](PersonTemplate&& t) { matcher.add(t.name, t.embedding); });
   if (matcher.size() == 0) spdlog::warn("the gallery is empty: every face will be unknown");
-  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler, o.adapter);
-  const MatchOptions mo{o.top_k, threshold_or_default(o.threshold, ctx, resolution)};
+  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler, o.adapter, o.detect_upsample);
+  const std::optional<float> threshold = threshold_override(o.threshold);
 
   json out = json::array();
   int failures = 0;
@@ -89,21 +124,7 @@ int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
       const cv::Mat image = load_image(file);
       json faces = json::array();
       for (const FaceResult& r : faces_of(pipeline, image, o.aligned)) {
-        json f = {{"box", box_json(r.face)}, {"score", r.face.score}};
-        if (r.status != FaceStatus::kOk) {
-          f["status"] = "too_small";
-          f["note"] = r.note;
-          f["name"] = nullptr;
-        } else {
-          const MatchResult m = matcher.match(r.embedding, mo);
-          f["status"] = "ok";
-          f["name"] = m.name ? json(*m.name) : json(nullptr);
-          f["similarity"] = m.similarity;
-          json top = json::array();
-          for (const auto& c : m.top) top.push_back({{"name", c.name}, {"similarity", c.similarity}});
-          f["top"] = top;
-        }
-        faces.push_back(f);
+        faces.push_back(face_json(r, matcher, o.top_k, threshold));
       }
       item["faces"] = faces;
     } catch (const Error& e) {
@@ -123,7 +144,9 @@ int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
             std::cout << "face too small (" << f["note"].get<std::string>() << ")\n";
           } else {
             std::cout << (f["name"].is_null() ? "unknown" : f["name"].get<std::string>())
-                      << " (similarity " << f["similarity"].get<float>() << ")\n";
+                      << " (similarity " << f["similarity"].get<float>() << ", "
+                      << f["native_px"].get<float>() << " px face, " << f["recovery"].get<std::string>()
+                      << ")\n";
           }
         }
       }
@@ -135,19 +158,22 @@ int run_identify(const GlobalOptions& g, const IdentifyOptions& o) {
 
 int run_verify(const GlobalOptions& g, const VerifyOptions& o) {
   Context ctx(g);
-  const int resolution = parse_resolution(o.resolution);
-  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler, o.adapter);
-  std::vector<std::vector<float>> emb;
+  const int resolution = resolution_option(o.resolution);
+  Pipeline pipeline = ctx.make_pipeline(resolution, o.upscaler, o.adapter, o.detect_upsample);
+  std::vector<FaceResult> faces;
   for (const std::string& f : {o.first, o.second}) {
-    const auto faces = pipeline.process(load_image(f));
-    const FaceResult* best = largest_face(faces);
+    auto found = pipeline.process(load_image(f));
+    const FaceResult* best = largest_face(found);
     if (!best) throw Error("verify", f + ": no face found");
     if (best->status != FaceStatus::kOk) throw Error("verify", f + ": " + best->note);
-    emb.push_back(best->embedding);
+    faces.push_back(*best);
   }
-  const float sim = cosine(emb[0], emb[1]);
-  const float t = threshold_or_default(o.threshold, ctx, resolution);
-  const bool same = sim >= t;
+  const float sim = cosine(faces[0].embedding, faces[1].embedding);
+  // The stricter of the two faces' calibrated thresholds: a pair is only as reliable as its
+  // smaller face's recovery allows.
+  const float t = threshold_override(o.threshold)
+                      .value_or(std::max(faces[0].threshold, faces[1].threshold));
+  const bool same = sim > t;
   if (o.json) {
     std::cout << json{{"similarity", sim}, {"threshold", t}, {"same_person", same}}.dump(2) << "\n";
   } else {

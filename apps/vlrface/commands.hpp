@@ -16,9 +16,10 @@ struct EnrollOptions {
 
 struct IdentifyOptions {
   std::vector<std::string> inputs;
-  std::string resolution = "full";
+  std::string resolution = "auto";
   std::string upscaler = "auto";  // auto: what the embedder's manifest recommends
   std::string adapter = "auto";   // auto, on, off
+  double detect_upsample = 2;     // one-off images: enlarged 2x so faces ~16 px wide are found
   int top_k = 5;
   double threshold = -2;  // < -1: the embedding model's default
   bool json = false;
@@ -27,9 +28,10 @@ struct IdentifyOptions {
 
 struct VerifyOptions {
   std::string first, second;
-  std::string resolution = "full";
+  std::string resolution = "auto";
   std::string upscaler = "auto";  // auto: what the embedder's manifest recommends
   std::string adapter = "auto";   // auto, on, off
+  double detect_upsample = 2;
   double threshold = -2;
   bool json = false;
 };

@@ -60,8 +60,9 @@ Gallery Context::open_gallery(bool create, GalleryOpen mode) const {
 }
 
 Pipeline Context::make_pipeline(int resolution, const std::string& upscaler,
-                                const std::string& adapter) const {
+                                const std::string& adapter, double detect_upsample) const {
   PipelineConfig config;
+  config.detector.upsample = detect_upsample;
   config.embedder = options_.embedder;
   config.resolution = resolution;
   config.upscaler = upscaler;
@@ -92,14 +93,6 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& args) {
     out.insert(out.end(), found.begin(), found.end());
   }
   return out;
-}
-
-int parse_resolution(const std::string& text) {
-  if (text == "full" || text == "112") return 0;
-  for (int r : kWorkingResolutions) {
-    if (text == std::to_string(r)) return r;
-  }
-  throw Error("cli", "--res must be 16, 24, 32 or full, not '" + text + "'");
 }
 
 const FaceResult* largest_face(const std::vector<FaceResult>& faces) {

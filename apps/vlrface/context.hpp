@@ -33,7 +33,7 @@ class Context {
   Gallery open_gallery(bool create, GalleryOpen mode = GalleryOpen::kStrict) const;
   // adapter: "auto", "on" or "off".
   Pipeline make_pipeline(int resolution, const std::string& upscaler,
-                         const std::string& adapter = "off") const;
+                         const std::string& adapter = "off", double detect_upsample = 1) const;
   const GlobalOptions& options() const { return options_; }
 
  private:
@@ -43,9 +43,6 @@ class Context {
 
 // Files named on the command line, with directories expanded to the images they hold (sorted).
 std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string>& args);
-
-// "full" -> 0, "16" -> 16; throws Error("cli", ...) otherwise.
-int parse_resolution(const std::string& text);
 
 // The largest face of a result list, or nullptr.
 const FaceResult* largest_face(const std::vector<FaceResult>& faces);

@@ -166,19 +166,21 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
   c->add_option("--height", o.height, "camera frame height")->capture_default_str();
   c->add_option("--fps", o.fps, "camera rate; image folders: playback rate")->capture_default_str();
   c->add_flag("--loop", o.loop, "video files and folders: start again at the end");
-  c->add_option("--res", o.resolution, "working resolution: 16, 24 or 32")->capture_default_str();
-  c->add_option("--mode", o.mode, "simulate (degrade every face) or native")->capture_default_str();
+  c->add_option("--res", o.resolution,
+                "auto: each face recovered from its own size (native mode); 16, 24, 32 (any "
+                "4..111): every face shrunk to that size first (simulate mode)")
+      ->capture_default_str();
   c->add_option("--upscaler", o.upscaler,
                 "low-resolution faces back to 112x112: auto (measured best), dsr, bicubic")
       ->check(CLI::IsMember({"auto", "bicubic", "dsr"}))
       ->capture_default_str();
   c->add_option("--adapter", o.adapter,
-                "simulate mode: embed with the resolution's adapted EdgeFace: auto, on, off")
+                "embed small faces with the adapted EdgeFace (low-resolution student): auto, on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   c->add_option("--threshold", o.threshold,
-                "cosine below which a face is unknown "
-                "(default: the model's)");
+                "cosine at or below which a face is unknown (default: each face's threshold, "
+                "calibrated for its size and recovery)");
   c->add_option("--token-file", o.token_file,
                 "access token file (created with a new token when missing); implies "
                 "--require-token");

@@ -25,8 +25,7 @@ struct ServeOptions {
   int width = 640, height = 480;
   double fps = 30;
   bool loop = false;
-  std::string resolution = "16";
-  std::string mode = "simulate";
+  std::string resolution = "auto";  // auto: native mode; 16, 24, 32: simulate mode
   std::string upscaler = "auto";
   std::string adapter = "auto";
   double threshold = -2;   // < -1: the embedding model's default

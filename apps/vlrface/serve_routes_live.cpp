@@ -31,6 +31,10 @@ json snapshot_json(const live::Snapshot& s, const live::LiveSettings& settings) 
         {"name", f.name ? json(*f.name) : json(nullptr)},
         {"similarity", sim4(f.similarity)},
         {"top", top},
+        {"native_px", round_to(f.native_px, 1)},
+        {"recovery", f.too_small ? json(nullptr) : json(f.recovery)},
+        {"working_px", f.working_px == 0 ? json(nullptr) : json(f.working_px)},
+        {"threshold", f.too_small ? json(nullptr) : json(sim4(f.threshold))},
         {"lowres_url", f.lowres.empty() ? json(nullptr) : json("/api/faces/" + id + "/lowres.png")},
         {"upscaled_url",
          f.upscaled.empty() ? json(nullptr) : json("/api/faces/" + id + "/upscaled.png")}};
@@ -62,8 +66,12 @@ json settings_json(const live::LiveEngine& e) {
           {"verify_name", s.verify_name},
           {"threshold", sim4(s.threshold < -1 ? e.default_threshold() : s.threshold)},
           {"threshold_is_default", s.threshold < -1},
+          // Native mode judges each face with the threshold of its own size and recovery (the
+          // snapshot gives it per face); this is the one of a 16 px face.
           {"default_threshold", sim4(e.default_threshold())},
-          {"native_dsr_below", s.native_dsr_below},
+          {"threshold_note", s.mode == "native"
+                                 ? "per face: calibrated for its size and recovery (shown: 16 px)"
+                                 : "calibrated for " + std::to_string(s.resolution) + " px"},
           {"choices",
            {{"resolution", {16, 24, 32}},
             {"mode", {"simulate", "native"}},
@@ -84,7 +92,7 @@ T field(const json& body, const char* key) {
 live::LiveSettings merge_settings(const json& body, live::LiveSettings s, ServeState& state) {
   static const std::vector<std::string> kKeys = {
       "resolution", "mode",      "upscaler",        "adapter",
-      "task",       "verify_name", "threshold", "native_dsr_below"};
+      "task",       "verify_name", "threshold"};
   for (const auto& [key, value] : body.items()) {
     if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
       throw HttpError(400, "unknown setting '" + key + "'");
@@ -129,12 +137,6 @@ live::LiveSettings merge_settings(const json& body, live::LiveSettings s, ServeS
       if (!(s.threshold >= -1 && s.threshold <= 1)) {
         throw HttpError(400, "threshold must be a cosine in [-1, 1], or null for the default");
       }
-    }
-  }
-  if (body.contains("native_dsr_below")) {
-    s.native_dsr_below = field<int>(body, "native_dsr_below");
-    if (s.native_dsr_below < 0 || s.native_dsr_below > 112) {
-      throw HttpError(400, "native_dsr_below must be in 0..112");
     }
   }
   if (s.task == "verify") {

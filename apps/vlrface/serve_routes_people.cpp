@@ -183,7 +183,9 @@ void stored_face(Res& res, ServeState& state, const std::string& name, const std
 }
 
 // `scale`: how much the image was shrunk after decoding; boxes are given in the upload's pixels.
-json face_json(const FaceResult& r, const Matcher& matcher, const MatchOptions& mo, double scale) {
+// `threshold`: the live setting's override, else each face's calibrated one.
+json face_json(const FaceResult& r, const Matcher& matcher, const MatchOptions& mo,
+               std::optional<float> threshold, double scale) {
   const cv::Rect2f& b = r.face.box;
   const float k = static_cast<float>(1 / scale);
   json f = {{"box", box_json(cv::Rect2f(b.x * k, b.y * k, b.width * k, b.height * k))},
@@ -194,8 +196,12 @@ json face_json(const FaceResult& r, const Matcher& matcher, const MatchOptions& 
     f["name"] = nullptr;
     return f;
   }
-  const MatchResult m = matcher.match(r.embedding, mo);
+  const MatchResult m = decide(r, matcher, mo.top_k, threshold);
   f["status"] = "ok";
+  f["native_px"] = std::round(r.native_px * 10) / 10;
+  f["recovery"] = r.recovery;
+  f["working_px"] = r.working_px == 0 ? json(nullptr) : json(r.working_px);
+  f["threshold"] = sim4(threshold.value_or(r.threshold));
   f["name"] = m.name ? json(*m.name) : json(nullptr);
   f["similarity"] = sim4(m.similarity);
   json top = json::array();
@@ -207,7 +213,6 @@ json face_json(const FaceResult& r, const Matcher& matcher, const MatchOptions& 
 // The shape of `vlrface identify --json`: one item per uploaded file.
 void identify(const Req& req, Res& res, ServeState& state) {
   live::LiveSettings s;
-  float default_threshold = 0;
   // The engine's matcher: the gallery is not read into memory a second time. A reload of the
   // gallery during the request swaps the engine's; this one stays valid.
   std::shared_ptr<const Matcher> matcher;
@@ -215,20 +220,20 @@ void identify(const Req& req, Res& res, ServeState& state) {
     // Not held for the whole request: a model reload frees the old engine before loading anew.
     const auto eng = state.live();
     s = eng->settings();
-    default_threshold = eng->default_threshold();
     matcher = eng->matcher();
   }
-  int resolution = s.mode == "native" ? 0 : s.resolution;
+  int resolution = s.mode == "native" ? kResolutionAuto : s.resolution;
   if (req.has_param("res")) {
     try {
       resolution = parse_resolution(req.get_param_value("res"));
     } catch (const Error& e) {
-      throw HttpError(400, "res must be 16, 24, 32 or full");
+      throw HttpError(400, "res must be auto, full or a size from 4 to 111 (e.g. 16)");
     }
   }
   MatchOptions mo;
   mo.top_k = int_param(req, "top", 5, 1, 50);
-  mo.threshold = s.threshold < -1 ? default_threshold : s.threshold;
+  const std::optional<float> threshold =
+      s.threshold < -1 ? std::nullopt : std::optional<float>(s.threshold);
   const std::vector<Upload> ups = uploads(req);
   json out = json::array();
   for (const Upload& up : ups) {
@@ -237,7 +242,7 @@ void identify(const Req& req, Res& res, ServeState& state) {
     json faces = json::array();
     state.with_pipeline(resolution, [&](RequestModels& m) {
       for (const FaceResult& r : m.process(image)) {
-        faces.push_back(face_json(r, *matcher, mo, scale));
+        faces.push_back(face_json(r, *matcher, mo, threshold, scale));
       }
     });
     out.push_back({{"file", up.filename}, {"faces", faces}});

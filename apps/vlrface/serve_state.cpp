@@ -63,9 +63,12 @@ ServeState::ServeState(const GlobalOptions& g, const ServeOptions& o)
   source_.loop = o.loop;
 
   live::LiveSettings s;
-  s.resolution = parse_resolution(o.resolution);
-  if (s.resolution == 0) throw Error("serve", "--res must be 16, 24 or 32");
-  s.mode = o.mode;
+  // --res auto (the default): native mode, each face from its own size; --res N: every face
+  // shrunk to N px first (simulate mode).
+  const int res = parse_resolution(o.resolution);
+  if (res == kResolutionFull) throw Error("serve", "--res must be auto or a size such as 16");
+  s.mode = res == kResolutionAuto ? "native" : "simulate";
+  if (res > 0) s.resolution = res;
   s.upscaler = o.upscaler;
   s.adapter = o.adapter;
   s.threshold = static_cast<float>(o.threshold);

@@ -37,6 +37,10 @@ struct DetectorOptions {
   float score_threshold = 0.6f;
   float nms_threshold = 0.3f;
   int top_k = 200;
+  // Every frame is enlarged by this factor before detection (within max_input_side). YuNet at
+  // 640x480 finds under half of the faces 16 px wide; at 2x it finds nearly all, for 4x the
+  // work (docs/EVALUATION.md, native rows).
+  double upsample = 1.0;
   // Frames smaller than this (longest side) are enlarged before detection: YuNet's smallest
   // anchors are about 10 px, so small face crops are otherwise missed.
   int min_input_side = 320;

@@ -24,7 +24,7 @@ struct Candidate {
 
 struct MatchOptions {
   int top_k = 5;
-  float threshold = 0.35f;  // below it, the best candidate is "unknown"
+  float threshold = 0.35f;  // at or below it, the best candidate is "unknown" (same iff >)
 };
 
 struct MatchResult {

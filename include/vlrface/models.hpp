@@ -38,30 +38,46 @@ struct ModelInfo {
   int input_width = 0;    // 0: dynamic
   int input_height = 0;
   Normalisation norm;
-  double threshold = 0;   // default decision threshold (embedders: cosine for "unknown")
-  // Embedders: thresholds calibrated per working resolution (key 112 = full resolution); the
-  // same false-accept rate needs a different cosine at 16 px than at 112 px.
-  std::map<int, double> thresholds;
-  std::string threshold_source;  // where the threshold was calibrated
-  int resolution = 0;     // upscalers: the low resolution they take
+  // Decision rule, everywhere (matcher, verify, eval, docs): same person iff
+  // similarity > threshold (eval.hpp). `threshold` is the full-resolution one (the base path).
+  double threshold = 0;
+  // Embedders: thresholds calibrated per recovery path and working size, because the same
+  // false-accept rate needs a different cosine for a 16 px face through the adapter than for a
+  // 112 px face ("thresholds": [{"px": 16, "recovery": "bicubic+adapter", "threshold": 0.3}]).
+  struct PathThreshold {
+    int px = 0;
+    std::string recovery;  // "bicubic", "dsr", "bicubic+adapter", "dsr+adapter"
+    double value = 0;
+  };
+  std::vector<PathThreshold> thresholds;
+  std::string threshold_source;  // the data and command the thresholds were calibrated with
+  int resolution = 0;     // upscalers and per-size adapters: the low resolution they serve
+  // Adapters covering a range of sizes (a student trained on 12..40 px faces): the range.
+  int min_px = 0, max_px = 0;
   std::string source;     // where it came from (for --help and docs)
   // The precision used when the caller asks for none: the one measured better on the target
   // (docs/BENCHMARKS.md, "Precision"); int8 also needs calibration inputs from the caller.
   Precision precision = Precision::kFp32;
   std::string precision_source;  // where that choice was measured
 
-  // Embedders: per working resolution, the upscaler and adapter that measured best
-  // ("recovery": {"16": {"upscaler": "dsr", "adapter": true}}); "auto" choices read it.
+  // Embedders: how faces smaller than `cutoff_px` are recovered ("recovery": {"cutoff_px",
+  // "sizes": {"16": {"upscaler": "bicubic", "adapter": true}}, "source"}); faces at or above
+  // the cut-off go to the base model as they are. Chosen on validation data, never on LFW.
   struct RecoveryDefault {
     std::string upscaler;
     bool adapter = false;
   };
-  std::map<int, RecoveryDefault> recovery;
+  std::map<int, RecoveryDefault> recovery;  // by size; the nearest size applies
+  int cutoff_px = 0;                        // 0: no recovery in auto mode
+  std::string recovery_source;
   // Adapted embedders: the base model whose embedding space (and gallery id) they share.
   std::string base;
 
-  // The calibrated threshold for `resolution` (0 or 112: full), else `threshold`.
-  double threshold_for(int resolution) const;
+  // The calibrated threshold of `recovery` for faces of `px` (the nearest calibrated size);
+  // `threshold` for the base path ("base", px 0 or 112) or a path without calibration.
+  double threshold_for(int px, const std::string& recovery = "base") const;
+  // The recommended recovery for `px` (the nearest size), if any.
+  const RecoveryDefault* recovery_for(int px) const;
 };
 
 // The model directory: `cli` when given, else $VLRFACE_MODELS, else the installed default
@@ -89,6 +105,11 @@ class ModelStore {
   const ModelInfo& manifest(const std::string& name) const;
   // Names of the models of one kind, sorted.
   std::vector<std::string> names(const std::string& kind) const;
+  // The adapted embedder of `embedder` for faces of `px`: one whose size range covers px, else
+  // the per-size one nearest to px; empty when the store has none. Reads manifests only.
+  std::string adapter_for(const std::string& embedder, int px) const;
+  // The upscaler model (DSR) trained for the size nearest to `px`; empty when none.
+  std::string upscaler_for(int px) const;
 
  private:
   std::filesystem::path dir_;

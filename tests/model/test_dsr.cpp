@@ -83,8 +83,9 @@ TEST_P(Dsr, RefinesBicubicAndKeepsIdentity) {
 TEST_P(Dsr, AdaptedEmbedderMatchesTheBaseGallery) {
   const int res = GetParam();
   vlrface::ModelStore store(vlrtest::model_dir());
-  const std::string adapted = vlrface::adapted_model_name("edgeface_xxs", res);
-  VLR_REQUIRE_MODEL(store, adapted);
+  VLR_REQUIRE_MODEL(store, "edgeface_xxs");
+  const std::string adapted = store.adapter_for("edgeface_xxs", res);
+  ASSERT_FALSE(adapted.empty()) << "no adapted EdgeFace for " << res << " px in " << store.dir();
   VLR_REQUIRE_DATASET(orl, "orl");
   const auto faces = orl_faces(orl, 40);
   vlrface::PipelineConfig on{.resolution = res, .upscaler = "bicubic", .adapter = true};

@@ -118,6 +118,7 @@ std::shared_ptr<const Snapshot> wait_for(const LiveEngine& e, double seconds, Pr
 
 LiveSettings at_resolution(int r) {
   LiveSettings s;
+  s.mode = "simulate";
   s.resolution = r;
   return s;
 }
@@ -178,23 +179,19 @@ TEST_F(LiveEngineTest, RecognisesThePersonAndSwitchesSettingsWhileRunning) {
   EXPECT_EQ(s->faces[0].lowres.size(), cv::Size(16, 16));
   EXPECT_EQ(s->faces[0].track_id, track) << "the same face keeps its track";
 
-  // Native mode: the ~86 px face goes to the embedder as the camera gives it, unless DSR is
-  // asked for faces that size, in which case it starts from the nearest working resolution.
+  // Native mode: the ~86 px face is above the recovery cut-off and goes to the base embedder
+  // as the camera gives it; its measured size and the path that ran are reported.
   st.mode = "native";
   engine.update_settings(st);
   s = wait_for(engine, 30, [](const Snapshot& s) {
-    return !s.faces.empty() && s.faces[0].lowres.cols > 60 && s.faces[0].name;
+    return !s.faces.empty() && s.faces[0].recovery == "base" && s.faces[0].name;
   });
   ASSERT_FALSE(s->faces.empty());
-  EXPECT_GT(s->faces[0].lowres.cols, 60);
+  EXPECT_EQ(s->faces[0].recovery, "base");
+  EXPECT_GT(s->faces[0].native_px, 60);
+  EXPECT_EQ(s->faces[0].working_px, 0);
   EXPECT_EQ(s->faces[0].upscaled.size(), cv::Size(112, 112));
   EXPECT_TRUE(shows(*s, "s01"));
-  st.native_dsr_below = 200;
-  engine.update_settings(st);
-  s = wait_for(engine, 30,
-               [](const Snapshot& s) { return !s.faces.empty() && s.faces[0].lowres.cols == 32; });
-  ASSERT_FALSE(s->faces.empty());
-  EXPECT_EQ(s->faces[0].lowres.size(), cv::Size(32, 32));
 
   // Verification against one person only.
   st = at_resolution(32);

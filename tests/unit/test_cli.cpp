@@ -47,9 +47,10 @@ TEST(Cli, BadNamesAndResolutionsAreRejectedBeforeAnyWork) {
     EXPECT_EQ(r.status, 1) << name;
     EXPECT_TRUE(contains(r.output, "name")) << name << ": " << r.output;
   }
-  const auto r = run_cli("--models " + (d / "none").string() + " identify x.jpg --res 17");
+  const auto r = run_cli("--models " + (d / "none").string() + " identify x.jpg --res 3");
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(contains(r.output, "--res")) << r.output;
+  EXPECT_TRUE(contains(r.output, "'3'")) << r.output;
 }
 
 TEST(Cli, BadPrecisionsAreRejectedBeforeAnyWork) {

@@ -82,16 +82,16 @@ TEST(Models, DirectoryResolutionOrder) {
   EXPECT_EQ(def.parent_path().filename(), "vlrface");
 }
 
-TEST(Models, PerResolutionThresholdsFallBackToTheDefault) {
+TEST(Models, OldThresholdFormatIsRefusedNamingTheFile) {
   TempDir d;
   vlrtest::write_bytes(d / "m.onnx", "abc");
   vlrtest::write_bytes(d / "m.json", R"({"name":"m","kind":"embedder","file":"m.onnx",
     "sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
     "threshold":0.31,"thresholds":{"112":0.30,"16":0.36}})");
-  const vlrface::ModelStore store(d.path());
-  const auto& m = store.get("m");
-  EXPECT_DOUBLE_EQ(m.threshold_for(0), 0.30);
-  EXPECT_DOUBLE_EQ(m.threshold_for(112), 0.30);
-  EXPECT_DOUBLE_EQ(m.threshold_for(16), 0.36);
-  EXPECT_DOUBLE_EQ(m.threshold_for(24), 0.31);
+  try {
+    const vlrface::ModelStore store(d.path());
+    FAIL() << "thresholds keyed by resolution alone must be refused";
+  } catch (const vlrface::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("m.json"), std::string::npos) << e.what();
+  }
 }

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "test_util.hpp"
+#include <cmath>
+
+#include "vlrface/align.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
 #include "vlrface/pipeline.hpp"
@@ -20,7 +23,8 @@ void add_model(const TempDir& d, const std::string& name, const std::string& kin
 }
 
 const std::string kRecovery =
-    R"(,"recovery":{"16":{"upscaler":"dsr","adapter":true},"32":{"upscaler":"bicubic"}})";
+    R"(,"recovery":{"cutoff_px":40,"sizes":{"16":{"upscaler":"dsr","adapter":true},)"
+    R"("32":{"upscaler":"bicubic"}}})";
 
 TEST(Recovery, AutoTakesTheManifestsRecommendation) {
   TempDir d;
@@ -34,10 +38,14 @@ TEST(Recovery, AutoTakesTheManifestsRecommendation) {
   r = vlrface::resolve_recovery(store, "emb", 32, "auto", std::nullopt);
   EXPECT_EQ(r.upscaler, "bicubic");
   EXPECT_FALSE(r.adapter);
-  // No recommendation for 24 px: bicubic, base embedder.
+  // Between recommendations, the nearest size's (ties: the smaller one's).
   r = vlrface::resolve_recovery(store, "emb", 24, "auto", std::nullopt);
+  EXPECT_EQ(r.upscaler, "dsr");
+  EXPECT_TRUE(r.adapter);
+  r = vlrface::resolve_recovery(store, "emb", 25, "auto", std::nullopt);
   EXPECT_EQ(r.upscaler, "bicubic");
   EXPECT_FALSE(r.adapter);
+  EXPECT_EQ(r.label(), "bicubic");
   // Explicit choices win over the recommendation, each on its own.
   r = vlrface::resolve_recovery(store, "emb", 16, "bicubic", std::nullopt);
   EXPECT_EQ(r.upscaler, "bicubic");
@@ -45,9 +53,78 @@ TEST(Recovery, AutoTakesTheManifestsRecommendation) {
   r = vlrface::resolve_recovery(store, "emb", 16, "auto", false);
   EXPECT_EQ(r.upscaler, "dsr");
   EXPECT_FALSE(r.adapter);
-  // Full resolution never upscales or adapts.
-  r = vlrface::resolve_recovery(store, "emb", 0, "auto", std::nullopt);
-  EXPECT_FALSE(r.adapter);
+  EXPECT_EQ(store.manifest("emb").cutoff_px, 40);
+}
+
+TEST(Recovery, RangeStudentCoversItsSizesAndPerSizeAdaptersTheNearest) {
+  TempDir d;
+  add_model(d, "emb", "embedder");
+  add_model(d, "emb_r16", "embedder", R"(,"base":"emb","resolution":16)");
+  add_model(d, "emb_r32", "embedder", R"(,"base":"emb","resolution":32)");
+  add_model(d, "other_lr", "embedder", R"(,"base":"other","sizes":[10,40])");
+  vlrface::ModelStore store(d.path());
+  EXPECT_EQ(store.adapter_for("emb", 18), "emb_r16");
+  EXPECT_EQ(store.adapter_for("emb", 30), "emb_r32");
+  EXPECT_EQ(store.adapter_for("other", 30), "other_lr");
+  EXPECT_EQ(store.adapter_for("other", 50), "");  // outside the student's range
+  add_model(d, "emb_lr", "embedder", R"(,"base":"emb","sizes":[12,40])");
+  vlrface::ModelStore with_student(d.path());
+  EXPECT_EQ(with_student.adapter_for("emb", 18), "emb_lr");  // a range student wins
+  EXPECT_EQ(with_student.adapter_for("emb", 11), "emb_r16");
+}
+
+TEST(Recovery, ThresholdsArePerRecoveryPathAndNearestSize) {
+  TempDir d;
+  add_model(d, "emb", "embedder",
+            R"(,"threshold":0.30,"thresholds":[{"px":16,"recovery":"bicubic+adapter","threshold":0.40},)"
+            R"({"px":24,"recovery":"bicubic+adapter","threshold":0.35},)"
+            R"({"px":16,"recovery":"bicubic","threshold":0.45}])" + kRecovery);
+  vlrface::ModelStore store(d.path());
+  const auto& m = store.manifest("emb");
+  EXPECT_DOUBLE_EQ(m.threshold_for(16, "bicubic+adapter"), 0.40);
+  EXPECT_DOUBLE_EQ(m.threshold_for(19, "bicubic+adapter"), 0.40);
+  EXPECT_DOUBLE_EQ(m.threshold_for(21, "bicubic+adapter"), 0.35);
+  EXPECT_DOUBLE_EQ(m.threshold_for(30, "bicubic"), 0.45);
+  EXPECT_DOUBLE_EQ(m.threshold_for(16, "dsr"), 0.30) << "uncalibrated path: the base threshold";
+  EXPECT_DOUBLE_EQ(m.threshold_for(112, "bicubic"), 0.30);
+  EXPECT_DOUBLE_EQ(m.threshold_for(16, "base"), 0.30);
+  // What a pipeline would judge a face with, with no model loaded.
+  add_model(d, "emb_r16", "embedder", R"(,"base":"emb","resolution":16)");
+  vlrface::ModelStore s2(d.path());
+  EXPECT_FLOAT_EQ(vlrface::threshold_for(s2, "emb", vlrface::kResolutionAuto, "bicubic", true, 16),
+                  0.40f);
+  EXPECT_FLOAT_EQ(vlrface::threshold_for(s2, "emb", vlrface::kResolutionAuto, "bicubic", true, 60),
+                  0.30f)
+      << "above the cut-off: the base path";
+  EXPECT_FLOAT_EQ(vlrface::threshold_for(s2, "emb", 16, "bicubic", false, 99), 0.45f)
+      << "simulate: the simulated size counts";
+  EXPECT_FLOAT_EQ(vlrface::threshold_for(s2, "emb", vlrface::kResolutionFull, "auto", true, 16),
+                  0.30f);
+}
+
+TEST(Recovery, ResolutionNamesRoundTrip) {
+  EXPECT_EQ(vlrface::parse_resolution("auto"), vlrface::kResolutionAuto);
+  EXPECT_EQ(vlrface::parse_resolution("full"), vlrface::kResolutionFull);
+  EXPECT_EQ(vlrface::parse_resolution("112"), vlrface::kResolutionFull);
+  EXPECT_EQ(vlrface::parse_resolution("20"), 20);
+  for (const char* bad : {"3", "112x", "", "-1", "nan", "200"}) {
+    EXPECT_THROW((void)vlrface::parse_resolution(bad), vlrface::Error) << bad;
+  }
+  EXPECT_EQ(vlrface::resolution_name(vlrface::kResolutionAuto), "auto");
+  EXPECT_EQ(vlrface::resolution_name(24), "24");
+}
+
+TEST(Recovery, NativeSizeIsTheTemplateCropWidthInTheSource) {
+  vlrface::Landmarks lm = vlrface::kArcFaceTemplate;
+  EXPECT_NEAR(vlrface::native_size(lm), 112.0, 1e-3);
+  // The same face at a sixth of the size, turned by 30 degrees and moved: 112 / 6 px.
+  const double a = 30 * CV_PI / 180;
+  for (auto& p : lm) {
+    const cv::Point2f q = p * (1.f / 6);
+    p = cv::Point2f(static_cast<float>(q.x * std::cos(a) - q.y * std::sin(a) + 300),
+                    static_cast<float>(q.x * std::sin(a) + q.y * std::cos(a) + 40));
+  }
+  EXPECT_NEAR(vlrface::native_size(lm), 112.0 / 6, 1e-3);
 }
 
 TEST(Recovery, AutoFallsBackWhenRecommendedModelsAreAbsent) {
@@ -67,9 +144,10 @@ TEST(Recovery, ExplicitAdapterWithoutModelNamesIt) {
     (void)vlrface::resolve_recovery(store, "emb", 24, "bicubic", true);
     FAIL() << "no adapted model: should throw";
   } catch (const vlrface::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("emb_r24"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("adapted embedder of 'emb'"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("24 px"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(vlrface::adapted_model_name("edgeface_xxs", 16), "edgeface_xxs_r16");
 }
 
 }  // namespace

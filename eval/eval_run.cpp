@@ -1,0 +1,511 @@
+#include "eval_run.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "vlrface/align.hpp"
+#include "vlrface/embed.hpp"
+#include "vlrface/error.hpp"
+#include "vlrface/image_io.hpp"
+#include "vlrface/models.hpp"
+#include "vlrface/pipeline.hpp"
+
+namespace fs = std::filesystem;
+
+namespace vlrface::evaluation {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::vector<std::string> split_list(const std::string& text, const char* option) {
+  std::vector<std::string> out;
+  std::istringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    const auto b = item.find_first_not_of(' ');
+    const auto e = item.find_last_not_of(' ');
+    if (b == std::string::npos) {
+      throw Error("cli", std::string(option) + ": empty item in '" + text + "'");
+    }
+    out.push_back(item.substr(b, e - b + 1));
+  }
+  if (out.empty()) throw Error("cli", std::string(option) + " needs at least one value");
+  return out;
+}
+
+int parse_size(const std::string& r, const char* option) {
+  int v = 0;
+  const auto [end, ec] = std::from_chars(r.data(), r.data() + r.size(), v);
+  if (ec != std::errc() || end != r.data() + r.size() || v < 4 || v >= kAlignedSize) {
+    throw Error("cli", std::string(option) + ": '" + r + "' is not a size from 4 to 111");
+  }
+  return v;
+}
+
+bool is_recovery(const std::string& p) {
+  return p == "bicubic" || p == "dsr" || p == "bicubic+adapter" || p == "dsr+adapter";
+}
+
+// Runs task(worker, i) for every i < n on `workers` threads; the first error stops the others
+// and is rethrown here, so a broken image fails the run with its own message.
+template <class Task>
+void parallel_for(int workers, std::size_t n, const std::string& label, const RunOptions& o,
+                  Task task) {
+  std::atomic<std::size_t> next{0}, done{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      for (std::size_t i = next++; i < n && !failed; i = next++) {
+        try {
+          task(w, i);
+        } catch (...) {
+          const std::lock_guard lock(error_mutex);
+          if (!error) error = std::current_exception();
+          failed = true;
+        }
+        ++done;
+      }
+    });
+  }
+  for (int tick = 0; done < n && !failed; ++tick) {
+    if (o.progress && tick % 10 == 0) o.progress(label, done, n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& t : threads) t.join();
+  if (o.progress) o.progress(label, n, n);
+  if (error) std::rethrow_exception(error);
+}
+
+// The images the protocol files reference, each once, and the pairs and lists as indices.
+struct Work {
+  std::vector<std::string> files;  // relative to the dataset
+  std::map<std::string, std::size_t> index;
+  struct Pair {
+    std::size_t a, b;
+    bool genuine;
+    int fold;
+  };
+  std::vector<Pair> pairs;
+  int folds = 0;
+  std::vector<std::string> identities;  // of the gallery, sorted; template i is identities[i]
+  std::vector<std::pair<std::size_t, int>> gallery, probe;  // (image, identity)
+
+  std::size_t add(const std::string& file) {
+    const auto [it, inserted] = index.emplace(file, files.size());
+    if (inserted) files.push_back(file);
+    return it->second;
+  }
+};
+
+Work plan_work(const EvalDataset& d, int limit_folds) {
+  Work w;
+  if (d.has_pairs()) {
+    w.folds = limit_folds > 0 ? std::min(limit_folds, d.pairs.folds) : d.pairs.folds;
+    for (const auto& p : d.pairs.pairs) {
+      if (p.fold >= w.folds) continue;
+      w.pairs.push_back({w.add(p.first), w.add(p.second), p.genuine, p.fold});
+    }
+  }
+  std::map<std::string, int> label;
+  for (const auto& g : d.gallery) label.emplace(g.identity, 0);
+  for (auto& [name, i] : label) {
+    i = static_cast<int>(w.identities.size());
+    w.identities.push_back(name);
+  }
+  for (const auto& g : d.gallery) w.gallery.emplace_back(w.add(g.file), label.at(g.identity));
+  for (const auto& p : d.probe) w.probe.emplace_back(w.add(p.file), label.at(p.identity));
+  return w;
+}
+
+Face face_from_landmarks(const Landmarks& lm) {
+  Face f;
+  f.landmarks = lm;
+  f.score = 1;
+  float x0 = lm[0].x, y0 = lm[0].y, x1 = x0, y1 = y0;
+  for (const auto& p : lm) {
+    x0 = std::min(x0, p.x), y0 = std::min(y0, p.y), x1 = std::max(x1, p.x), y1 = std::max(y1, p.y);
+  }
+  f.box = cv::Rect2f(x0, y0, x1 - x0, y1 - y0);
+  return f;
+}
+
+using Embeddings = std::vector<std::vector<float>>;
+
+Verification verify(const Work& work, const Embeddings& first, const Embeddings& second,
+                    double calibrate) {
+  Verification v;
+  for (const auto& p : work.pairs) {
+    const auto &a = first[p.a], &b = second[p.b];
+    // A pair with a face that could not be found is scored as the least similar possible.
+    const double s = a.empty() || b.empty() ? -1.0 : static_cast<double>(cosine(a, b));
+    v.scores.push_back({s, p.genuine, p.fold});
+  }
+  v.kfold = eval::kfold_verification(v.scores);
+  v.auc = eval::roc_auc(v.scores);
+  v.eer = eval::equal_error_rate(v.scores);
+  v.tar_1e2 = eval::tar_at_far(v.scores, 1e-2);
+  v.tar_1e3 = eval::tar_at_far(v.scores, 1e-3);
+  v.best_threshold = eval::best_threshold(v.scores).threshold;
+  if (calibrate > 0) v.calibration = eval::tar_at_far(v.scores, calibrate);
+  return v;
+}
+
+eval::IdentificationResult identify(const Work& work, const Embeddings& gallery,
+                                    const Embeddings& probes) {
+  std::vector<Embeddings> per_identity(work.identities.size());
+  for (const auto& [image, id] : work.gallery) {
+    per_identity[static_cast<std::size_t>(id)].push_back(gallery[image]);
+  }
+  Embeddings templates;
+  for (const auto& e : per_identity) templates.push_back(eval::mean_template(e));
+  Embeddings p;
+  std::vector<int> labels;
+  for (const auto& [image, id] : work.probe) {
+    p.push_back(probes[image]);
+    labels.push_back(id);
+  }
+  return eval::identify_closed_set(templates, p, labels, 5);
+}
+
+void score(const Work& work, const Embeddings& full, const Embeddings& lr, bool is_full,
+           double calibrate, ConditionResult& r) {
+  if (!work.pairs.empty()) {
+    r.lrlr = verify(work, lr, lr, calibrate);
+    if (!is_full) r.hrlr = verify(work, full, lr, calibrate);
+  }
+  if (!work.gallery.empty()) r.identification = identify(work, full, lr);
+}
+
+std::vector<double> fold_accuracies(const Verification& v) {
+  std::vector<double> a;
+  for (const auto& f : v.kfold.folds) a.push_back(f.accuracy);
+  return a;
+}
+
+// Gaps and paired differences against the reference row of the same kind and size.
+void compare(Report& report) {
+  const ConditionResult* full = &report.results.front();
+  for (auto& r : report.results) {
+    const Condition& c = r.condition;
+    if (c.kind == Condition::Kind::kFull || !r.lrlr || !full->lrlr) continue;
+    const std::string ref_path = c.kind == Condition::Kind::kNative ? "base" : "bicubic";
+    const ConditionResult* ref = nullptr;
+    for (const auto& o : report.results) {
+      if (o.condition.kind == c.kind && o.condition.px == c.px && o.condition.path == ref_path) {
+        ref = &o;
+      }
+    }
+    r.vs_full = eval::paired_difference(fold_accuracies(*r.lrlr), fold_accuracies(*full->lrlr));
+    if (!ref) continue;
+    if (ref != &r) {
+      r.vs_reference =
+          eval::paired_difference(fold_accuracies(*r.hrlr), fold_accuracies(*ref->hrlr));
+    }
+    const double top = full->lrlr->kfold.accuracy.mean;
+    r.gap_lrlr = eval::gap_recovered(r.lrlr->kfold.accuracy.mean, ref->lrlr->kfold.accuracy.mean, top);
+    r.gap_hrlr = eval::gap_recovered(r.hrlr->kfold.accuracy.mean, ref->hrlr->kfold.accuracy.mean, top);
+  }
+}
+
+}  // namespace
+
+std::string Condition::kind_name() const {
+  return kind == Kind::kFull ? "full" : kind == Kind::kSimulated ? "simulated" : "native";
+}
+
+std::string Condition::label() const {
+  if (kind == Kind::kFull) return "112 px";
+  return std::to_string(px) + " px " + (kind == Kind::kSimulated ? "sim " : "native ") + path;
+}
+
+std::vector<Condition> parse_simulated(const std::string& resolutions, const std::string& paths) {
+  std::vector<std::string> ups;
+  for (const auto& u : split_list(paths, "--upscaler")) {
+    if (!is_recovery(u)) {
+      throw Error("cli", "--upscaler: '" + u + "' is not bicubic, dsr, bicubic+adapter or dsr+adapter");
+    }
+    if (std::find(ups.begin(), ups.end(), u) == ups.end()) ups.push_back(u);
+  }
+  std::vector<Condition> out;
+  std::set<int> seen;
+  for (const auto& r : split_list(resolutions, "--res")) {
+    const int px = r == "full" || r == "112" ? 0 : parse_size(r, "--res");
+    if (!seen.insert(px).second) continue;
+    if (px == 0) {
+      out.push_back({Condition::Kind::kFull, 0, "base"});
+    } else {
+      for (const auto& u : ups) out.push_back({Condition::Kind::kSimulated, px, u});
+    }
+  }
+  return out;
+}
+
+std::vector<Condition> parse_native(const std::string& sizes, const std::string& paths) {
+  std::vector<std::string> ps;
+  for (const auto& p : split_list(paths, "--native-paths")) {
+    if (p != "base" && p != "auto" && !is_recovery(p)) {
+      throw Error("cli", "--native-paths: '" + p +
+                             "' is not base, auto, bicubic, dsr, bicubic+adapter or dsr+adapter");
+    }
+    if (std::find(ps.begin(), ps.end(), p) == ps.end()) ps.push_back(p);
+  }
+  // The base row is every native row's reference: always there, first.
+  ps.erase(std::remove(ps.begin(), ps.end(), "base"), ps.end());
+  ps.insert(ps.begin(), "base");
+  std::vector<Condition> out;
+  std::set<int> seen;
+  for (const auto& s : split_list(sizes, "--native")) {
+    const int px = parse_size(s, "--native");
+    if (!seen.insert(px).second) continue;
+    for (const auto& p : ps) out.push_back({Condition::Kind::kNative, px, p});
+  }
+  return out;
+}
+
+Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions& o) {
+  const Work work = plan_work(dataset, o.limit_folds);
+  const std::size_t n = work.files.size();
+  const int jobs = std::max(1, o.jobs);
+  Report report;
+  report.folds = work.folds;
+  report.identities = static_cast<int>(work.identities.size());
+  report.gallery_images = static_cast<int>(work.gallery.size());
+  report.probes = static_cast<int>(work.probe.size());
+
+  // The faces of each image as the dataset gives them: landmarks.csv, else detection.
+  auto dataset_face = [&](const std::string& file) -> std::optional<Face> {
+    if (o.detect) return std::nullopt;
+    const auto lm = dataset.landmarks.find(file);
+    if (lm == dataset.landmarks.end()) return std::nullopt;
+    return face_from_landmarks(lm->second);
+  };
+
+  const ModelInfo& info = store.manifest(o.embedder);
+  const Precision emb_precision = o.embedder_precision.value_or(info.precision);
+  DetectorOptions detection = o.detection;
+  bool detects = o.detect;
+  for (const auto& f : work.files) detects = detects || !dataset.landmarks.count(f);
+  bool native = false;
+  for (const auto& c : o.conditions) native = native || c.kind == Condition::Kind::kNative;
+  const Precision det_precision = detection.precision.value_or(
+      store.has(kDefaultDetector) ? store.manifest(kDefaultDetector).precision : Precision::kFp32);
+  std::vector<cv::Mat> calibration_faces;
+  if (emb_precision == Precision::kInt8 || ((detects || native) && det_precision == Precision::kInt8)) {
+    // int8 ranges from images spread evenly over the gallery (else the whole dataset), aligned
+    // by a float pipeline.
+    std::vector<std::size_t> pool;
+    for (const auto& [image, id] : work.gallery) pool.push_back(image);
+    if (pool.empty()) {
+      for (std::size_t i = 0; i < n; ++i) pool.push_back(i);
+    }
+    const std::size_t count = std::min(pool.size(), static_cast<std::size_t>(o.calibration_count));
+    PipelineConfig pc;
+    pc.embedder = o.embedder;
+    pc.resolution = kResolutionFull;
+    pc.embedding.precision = Precision::kFp32;
+    pc.detector.precision = Precision::kFp32;
+    Pipeline aligner(store, pc);
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::string& file = work.files[pool[k * pool.size() / count]];
+      const cv::Mat frame = load_image(dataset.root / file);
+      detection.calibration.push_back(frame);
+      const auto f = dataset_face(file);
+      const auto r = f ? aligner.process(frame, {*f}) : aligner.process(frame);
+      if (!r.empty() && r.front().status == FaceStatus::kOk) calibration_faces.push_back(r.front().aligned);
+    }
+    report.calibration = std::to_string(count) + (work.gallery.empty() ? " dataset" : " gallery") +
+                         " images, evenly spaced";
+  }
+  report.embedder_precision = to_string(emb_precision);
+  report.detector_precision = to_string(det_precision);
+
+  // One pipeline per worker at full resolution (it also runs the simulated rows and the native
+  // base rows), and one per worker and native recovery path.
+  auto make = [&](int resolution, const std::string& upscaler, std::optional<bool> adapter) {
+    PipelineConfig pc;
+    pc.embedder = o.embedder;
+    pc.resolution = resolution;
+    pc.upscaler = upscaler;
+    pc.adapter = adapter;
+    pc.detector = detection;
+    pc.embedding.precision = emb_precision;
+    if (emb_precision == Precision::kInt8) pc.embedding.calibration = calibration_faces;
+    return std::make_unique<Pipeline>(store, pc);
+  };
+  std::vector<std::unique_ptr<Pipeline>> full;
+  for (int w = 0; w < jobs; ++w) full.push_back(make(kResolutionFull, "bicubic", false));
+  report.model_id = full.front()->model_id();
+
+  // --- the full-resolution pass ----------------------------------------------------------------
+  auto start = Clock::now();
+  std::vector<cv::Mat> aligned(n);
+  Embeddings full_emb(n);
+  std::vector<std::optional<Landmarks>> landmarks(n);
+  std::vector<float> native_px(n, 0);
+  std::vector<std::string> notes(n);
+  std::vector<char> detected(n, 0);
+  parallel_for(jobs, n, "full resolution", o, [&](int w, std::size_t i) {
+    Pipeline& p = *full[static_cast<std::size_t>(w)];
+    const cv::Mat bgr = load_image(dataset.root / work.files[i]);
+    const auto f = dataset_face(work.files[i]);
+    detected[i] = !f;
+    std::vector<FaceResult> found = f ? p.process(bgr, {*f}) : p.process(bgr);
+    if (found.empty()) {
+      notes[i] = "no face found";
+      return;
+    }
+    const auto largest = std::max_element(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      return a.face.box.area() < b.face.box.area();
+    });
+    if (largest->status != FaceStatus::kOk) {
+      notes[i] = largest->note;  // landmarks too close together: a face too small to align
+      return;
+    }
+    aligned[i] = largest->aligned;
+    full_emb[i] = largest->embedding;
+    landmarks[i] = largest->face.landmarks;
+    native_px[i] = largest->native_px;
+  });
+  AlignmentReport& al = report.alignment;
+  al.images = static_cast<int>(n);
+  al.forced_detection = o.detect;
+  for (std::size_t i = 0; i < n; ++i) {
+    (detected[i] ? al.from_detector : al.from_landmarks)++;
+    if (aligned[i].empty()) al.no_face.push_back(work.files[i] + ": " + notes[i]);
+  }
+  if (al.from_detector > 0) {
+    al.detector = full.front()->detector_name();
+    al.approximate = full.front()->approximate_alignment();
+  }
+  al.seconds = seconds_since(start);
+  for (const auto& p : work.pairs) report.pairs_with_missing_face += aligned[p.a].empty() || aligned[p.b].empty();
+  for (const auto& [image, id] : work.probe) report.probes_without_face += aligned[image].empty();
+  {
+    ConditionResult r;
+    r.condition = {Condition::Kind::kFull, 0, "base"};
+    r.seconds = al.seconds;
+    score(work, full_emb, full_emb, true, o.calibrate_far, r);
+    report.results.push_back(std::move(r));
+  }
+
+  // --- simulated rows -------------------------------------------------------------------------
+  for (const Condition& c : o.conditions) {
+    if (c.kind != Condition::Kind::kSimulated) continue;
+    start = Clock::now();
+    const std::string up = c.path.substr(0, c.path.find('+'));
+    const bool adapter = c.path.find("+adapter") != std::string::npos;
+    for (auto& p : full) p->set_resolution(c.px, up, adapter);
+    Embeddings emb(n);
+    parallel_for(jobs, n, c.label(), o, [&](int w, std::size_t i) {
+      if (aligned[i].empty()) return;
+      emb[i] = full[static_cast<std::size_t>(w)]->process_aligned(aligned[i]).embedding;
+    });
+    ConditionResult r;
+    r.condition = c;
+    score(work, full_emb, emb, false, o.calibrate_far, r);
+    r.seconds = seconds_since(start);
+    report.results.push_back(std::move(r));
+  }
+  for (auto& p : full) p->set_resolution(kResolutionFull, "bicubic", false);
+
+  // --- native rows: per size, detect once, then every recovery path ---------------------------
+  std::map<std::string, std::vector<std::unique_ptr<Pipeline>>> paths;
+  std::set<int> sizes;
+  for (const Condition& c : o.conditions) {
+    if (c.kind != Condition::Kind::kNative) continue;
+    sizes.insert(c.px);
+    if (c.path == "base" || paths.count(c.path)) continue;
+    auto& v = paths[c.path];
+    for (int w = 0; w < jobs; ++w) {
+      if (c.path == "auto") {
+        v.push_back(make(kResolutionAuto, "auto", std::nullopt));
+      } else {
+        v.push_back(make(kResolutionAuto, c.path.substr(0, c.path.find('+')),
+                         c.path.find("+adapter") != std::string::npos));
+      }
+    }
+  }
+  for (int px : sizes) {
+    start = Clock::now();
+    std::vector<std::string> names = {"base"};
+    for (const auto& [name, v] : paths) names.push_back(name);
+    std::map<std::string, Embeddings> emb;
+    std::map<std::string, std::vector<std::string>> used;
+    for (const auto& name : names) {
+      emb[name].resize(n);
+      used[name].resize(n);
+    }
+    std::vector<char> found(n, 0);
+    std::vector<float> error(n, 0);
+    parallel_for(jobs, n, std::to_string(px) + " px native", o, [&](int w, std::size_t i) {
+      if (!landmarks[i]) return;
+      const std::size_t ws = static_cast<std::size_t>(w);
+      const NativeFrame f =
+          make_native_frame(load_image(dataset.root / work.files[i]), native_px[i], px, o.native);
+      cv::Point2f expected(0, 0);
+      for (const auto& p : *landmarks[i]) expected += f.map(p) * 0.2f;
+      // The detection nearest to where the face was placed, if near enough to be it.
+      const std::vector<Face> faces = full[ws]->detector().detect(f.frame);
+      const Face* best = nullptr;
+      double best_d = std::max(4.0, 0.6 * px);
+      for (const Face& c : faces) {
+        cv::Point2f centre(0, 0);
+        for (const auto& p : c.landmarks) centre += p * 0.2f;
+        const double d = cv::norm(centre - expected);
+        if (d < best_d) best = &c, best_d = d;
+      }
+      if (!best) return;
+      found[i] = 1;
+      error[i] = std::abs(native_size(best->landmarks) / static_cast<float>(px) - 1.f);
+      for (const auto& name : names) {
+        Pipeline& p = name == "base" ? *full[ws] : *paths[name][ws];
+        const std::vector<FaceResult> r = p.process(f.frame, {*best});
+        if (r.front().status != FaceStatus::kOk) continue;
+        emb[name][i] = r.front().embedding;
+        used[name][i] = r.front().working_px ? std::to_string(r.front().working_px) + " px " +
+                                                   r.front().recovery
+                                             : r.front().recovery;
+      }
+    });
+    const double seconds = seconds_since(start);
+    for (const auto& name : names) {
+      ConditionResult r;
+      r.condition = {Condition::Kind::kNative, px, name};
+      r.seconds = seconds / static_cast<double>(names.size());
+      r.images = static_cast<int>(std::count_if(landmarks.begin(), landmarks.end(),
+                                                [](const auto& l) { return l.has_value(); }));
+      double err = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        r.found += found[i];
+        if (found[i]) err += error[i];
+        if (!used[name][i].empty()) r.recoveries[used[name][i]]++;
+      }
+      r.native_px_error = r.found ? err / r.found : 0;
+      score(work, full_emb, emb[name], false, o.calibrate_far, r);
+      // Only the paths asked for are reported (base always: it is the reference).
+      const bool asked = std::any_of(o.conditions.begin(), o.conditions.end(), [&](const Condition& c) {
+        return c.kind == Condition::Kind::kNative && c.px == px && c.path == name;
+      });
+      if (asked || name == "base") report.results.push_back(std::move(r));
+    }
+  }
+  compare(report);
+  return report;
+}
+
+}  // namespace vlrface::evaluation

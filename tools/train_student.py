@@ -1,0 +1,373 @@
+#!/usr/bin/python3
+"""Trains the low-resolution student of EdgeFace-XXS: one adapter for faces of 12..40 px.
+
+    /usr/bin/python3 tools/train_student.py --work build/train-student        # resumable
+    /usr/bin/python3 tools/train_student.py --work build/train-student --export models
+    /usr/bin/python3 tools/train_student.py --device cuda --max-minutes 8 ...  # a GPU lease
+
+The student is EdgeFace-XXS with low-rank updates (W + B A) of its 1x1 convs, trained by
+distillation to the frozen teacher: 1 - cos(student(lr), teacher(hr)) (+ optional batch
+similarity term). Input: the 112-px face degraded as a camera degrades a distant face (landmark
+jitter, area or bilinear shrink to a random size, blur, sensor noise, JPEG), then bicubic back to
+112 -- exactly what the C++ face path feeds it (it aligns a small face at its own size and
+upscales bicubically). No DSR in the loop: that keeps training at ~200 faces/s on two cores,
+and validation decides whether DSR in front of the student helps (tools/eval_recovery.py).
+
+Data: faces-hr-train and celeba-train (after ../shared/datasets/TRAINING-EXCLUSIONS.txt); every
+5th celeba identity (sorted) is held out for validation, model selection and early stopping.
+LFW is never read here. The face cache is keyed by the file list and the teacher's sha256.
+
+Resumable: a checkpoint at every validation; the batch at step k is a function of (seed, k).
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dsr_model  # noqa: E402
+import train_dsr as common  # noqa: E402  (data lists, EdgeFace loading, validation metric)
+
+ROOT = Path(__file__).resolve().parent.parent
+VAL_SIZES = (12, 16, 20, 24, 32, 40)
+
+
+# --------------------------------------------------------------------------------------------
+# Camera-like degradation
+# --------------------------------------------------------------------------------------------
+
+def jitter(face: np.ndarray, rng: np.random.Generator, shift: float, rot_deg: float,
+           scale: float) -> np.ndarray:
+    """The 112-px face as a misaligned detector would have aligned it: a random similarity
+    (shift as a fraction of the face, rotation, log-scale), replicated border."""
+    a = np.deg2rad(rng.normal(0, rot_deg))
+    s = float(np.exp(rng.normal(0, scale)))
+    tx, ty = rng.normal(0, shift * 112, 2)
+    c = 55.5
+    m = np.array([[s * np.cos(a), -s * np.sin(a), 0], [s * np.sin(a), s * np.cos(a), 0]])
+    m[:, 2] = [c + tx - m[0, 0] * c - m[0, 1] * c, c + ty - m[1, 0] * c - m[1, 1] * c]
+    return cv2.warpAffine(face, m, (112, 112), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def camera_degrade(face: np.ndarray, size: int, rng: np.random.Generator, p: float) -> np.ndarray:
+    """112-px aligned face -> size x size as a cheap camera would give it -> bicubic 112."""
+    if rng.random() < p:
+        face = jitter(face, rng, 0.03, 4.0, 0.04)
+    if rng.random() < p * 0.5:  # optics: blur before sampling
+        face = cv2.GaussianBlur(face, (0, 0), rng.uniform(0.5, 1.5) * 112 / size)
+    interp = cv2.INTER_AREA if rng.random() < 0.6 else cv2.INTER_LINEAR
+    small = cv2.resize(face, (size, size), interpolation=interp)
+    if rng.random() < p:
+        noise = rng.normal(0, rng.uniform(1.0, 8.0), small.shape)
+        small = np.clip(small.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < p:
+        q = int(rng.integers(30, 96))
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, q])
+        small = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return cv2.resize(small, (112, 112), interpolation=cv2.INTER_CUBIC)
+
+
+def clean_degrade(face: np.ndarray, size: int) -> np.ndarray:
+    """Validation's simulated face: area shrink, bicubic back (the eval's --res path)."""
+    small = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (112, 112), interpolation=cv2.INTER_CUBIC)
+
+
+def draw_size(rng: np.random.Generator, lo: int, hi: int) -> int:
+    """Sizes uniform in log scale: as many 12-20 px faces as 20-33 px ones."""
+    return int(round(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+
+
+# --------------------------------------------------------------------------------------------
+# Data cache, keyed by what it was made from
+# --------------------------------------------------------------------------------------------
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_cache(data: Path, work: Path, teacher, teacher_sha: str, device):
+    train, val, ntr, nva = common.split_files(data)
+    key = hashlib.sha256(("\n".join(map(str, train)) + "\n--\n" +
+                          "\n".join(f"{f}\t{i}" for f, i in val) + "\n" + teacher_sha)
+                         .encode()).hexdigest()[:16]
+    cache = work / f"cache-{key}"
+    names = ("train_hr", "train_t", "val_hr", "val_t", "val_id")
+    files = {k: cache / f"{k}.npy" for k in names}
+    if all(f.exists() for f in files.values()):
+        return {k: np.load(f) for k, f in files.items()}, key
+    cache.mkdir(parents=True, exist_ok=True)
+    print(f"caching {len(train)} training faces and {len(val)} validation faces "
+          f"({nva} held-out celeba identities; {ntr} celeba identities train)", flush=True)
+    tr = common.load_faces(train)
+    va = common.load_faces([f for f, _ in val])
+    tt = [embed(teacher, common.to_tensor(tr[:, :, ::-1] if flip else tr), device).numpy()
+          for flip in (False, True)]
+    res = {"train_hr": tr, "train_t": np.stack(tt, 1), "val_hr": va,
+           "val_t": embed(teacher, common.to_tensor(va), device).numpy(),
+           "val_id": np.array([int(i) for _, i in val])}
+    for k, f in files.items():
+        np.save(f.with_suffix(".tmp.npy"), res[k])
+        os.replace(f.with_suffix(".tmp.npy"), f)
+    (cache / "made_from.json").write_text(json.dumps(
+        {"train_files": len(train), "val_files": len(val), "val_identities": nva,
+         "teacher_sha256": teacher_sha}, indent=1))
+    return res, key
+
+
+@torch.no_grad()
+def embed(model, x_bgr: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
+    out = [F.normalize(model(common.to_edgeface(x_bgr[i:i + batch].to(device))), dim=1).cpu()
+           for i in range(0, len(x_bgr), batch)]
+    return torch.cat(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: held-out identities, every size, teacher at 112 px as the ceiling
+# --------------------------------------------------------------------------------------------
+
+def validation_inputs(cache, sizes):
+    return {s: common.to_tensor(np.stack([clean_degrade(f, s) for f in cache["val_hr"]]))
+            for s in sizes}
+
+
+@torch.no_grad()
+def validate(model, lora, inputs, cache, device, ceiling=None):
+    t = torch.from_numpy(cache["val_t"])
+    ids = cache["val_id"]
+    m = {}
+    detach = lora.attach() if lora is not None else None
+    try:
+        for s, x in inputs.items():
+            e = embed(model, x, device)
+            m[f"cos_{s}"] = float((e * t).sum(1).mean())
+            m[f"acc_{s}"] = common.verification_accuracy(e.numpy(), ids)
+    finally:
+        if detach:
+            detach()
+    if ceiling is not None:
+        m["acc_112"] = ceiling
+    return m
+
+
+def gap_shares(m, base):
+    """Share of the 112-px accuracy lost at each size that the student wins back."""
+    out = {}
+    for s in VAL_SIZES:
+        k = f"acc_{s}"
+        if k in m and k in base:
+            gap = base["acc_112"] - base[k]
+            out[f"gap_{s}"] = (m[k] - base[k]) / gap if gap > 1e-9 else 0.0
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+def make_batch(cache, step, args):
+    rng = np.random.default_rng([args.seed, step])
+    idx = rng.integers(0, len(cache["train_hr"]), args.batch)
+    flip = rng.random(args.batch) < 0.5
+    hr = [cache["train_hr"][i][:, ::-1] if f else cache["train_hr"][i] for i, f in zip(idx, flip)]
+    lr = np.stack([camera_degrade(h, draw_size(rng, args.min_size, args.max_size), rng,
+                                  args.degrade_p) for h in hr])
+    t = torch.from_numpy(cache["train_t"][idx, flip.astype(np.int64)])
+    return common.to_tensor(lr), t
+
+
+def lr_at(step, total, base, warm=200):
+    if step < warm:
+        return base * (step + 1) / warm
+    return 0.5 * base * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+
+def pick_device(name):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise common.ToolError("--device cuda: torch sees no GPU")
+    return torch.device(name)
+
+
+def selection_score(m):
+    """What model selection maximises: the mean validation cosine to the teacher over the
+    sizes the product serves (smoother than pair accuracy over 39 identities)."""
+    return float(np.mean([m[f"cos_{s}"] for s in (16, 20, 24, 32)]))
+
+
+def train(args):
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = pick_device(args.device)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    ck_path = common.find_edgeface(args.edgeface)
+    teacher_sha = sha256_of(ck_path)
+    model = common.load_edgeface(ck_path).to(device)
+    cache, key = load_cache(Path(args.data), work, model, teacher_sha, device)
+    inputs = validation_inputs(cache, VAL_SIZES)
+    lora = dsr_model.LoRA(model, args.rank, args.seed).to(device)
+    opt = torch.optim.AdamW(lora.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    state = {"step": 0, "best": -1.0, "args": vars(args), "cache": key, "wall_s": 0.0}
+    last = work / "last.pt"
+    log_path = work / "log.jsonl"
+    if last.exists():
+        ck = torch.load(last, map_location=device)
+        lora.load_state_dict(ck["lora"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+        if state.get("cache") != key:
+            raise common.ToolError(f"{last} was trained on other data (cache {state.get('cache')}"
+                                   f", now {key}): use another --work")
+        print(f"resuming {work} at step {state['step']}", flush=True)
+    log = open(log_path, "a")
+    if state["step"] == 0:
+        base = validate(model, None, inputs, cache, device)
+        base["acc_112"] = common.verification_accuracy(cache["val_t"], cache["val_id"])
+        state["baseline"] = base
+        log.write(json.dumps({"step": 0, "phase": "baseline (teacher on bicubic)", **base}) + "\n")
+        log.flush()
+        print("baseline", json.dumps({k: round(v, 4) for k, v in base.items()}), flush=True)
+    deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
+    t0, seen, losses = time.time(), 0, []
+    while state["step"] < args.steps:
+        step = state["step"]
+        x, t = make_batch(cache, step, args)
+        x, t = x.to(device), t.to(device)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, args.lr)
+        detach = lora.attach()
+        try:
+            e = F.normalize(model(common.to_edgeface(x)), dim=1)
+        finally:
+            detach()
+        l_id = (1 - (e * t).sum(1)).mean()
+        loss = l_id
+        l_pair = torch.zeros((), device=device)
+        if args.w_pair > 0:
+            # The batch's similarity structure as the teacher sees it (impostors stay apart).
+            l_pair = ((e @ e.T - t @ t.T) ** 2).mean()
+            loss = loss + args.w_pair * l_pair
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state["step"] += 1
+        seen += len(x)
+        losses.append((float(l_id), float(l_pair)))
+        done = state["step"] == args.steps
+        out_of_time = deadline is not None and time.time() > deadline
+        if state["step"] % args.val_every == 0 or done or out_of_time:
+            m = validate(model, lora, inputs, cache, device)
+            m.update(gap_shares(m, state["baseline"]))
+            score = selection_score(m)
+            elapsed = time.time() - t0
+            state["wall_s"] += elapsed
+            rec = {"step": state["step"], "loss_id": float(np.mean([a for a, _ in losses])),
+                   "loss_pair": float(np.mean([b for _, b in losses])),
+                   "lr": opt.param_groups[0]["lr"], "samples_per_s": seen / elapsed,
+                   "wall_s": state["wall_s"], "score": score, **m}
+            if score > state["best"]:
+                state["best"] = score
+                common.save_atomic({"lora": lora.state_dict(), "rank": args.rank,
+                                    "step": state["step"], "val": m, "args": vars(args),
+                                    "cache": key, "teacher_sha256": teacher_sha,
+                                    "wall_s": state["wall_s"], "device": str(device)},
+                                   work / "best.pt")
+                rec["best"] = True
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
+                              for k, v in rec.items()}), flush=True)
+            common.save_atomic({"lora": lora.state_dict(), "opt": opt.state_dict(),
+                                "state": state}, last)
+            t0, seen, losses = time.time(), 0, []
+            if out_of_time and not done:
+                print(f"stopped at step {state['step']}: --max-minutes reached", flush=True)
+                return
+    print(f"done: {work}", flush=True)
+
+
+def export(args):
+    work = Path(args.work)
+    best = torch.load(work / "best.pt", map_location="cpu")
+    model = common.load_edgeface(common.find_edgeface(args.edgeface))
+    lora = dsr_model.LoRA(model, best["rank"])
+    lora.load_state_dict(best["lora"])
+    arrays = {}
+    for n in lora.names:
+        k = n.replace(".", "_")
+        arrays[f"{n}:A"] = lora.A[k].detach().numpy().astype(np.float32)
+        arrays[f"{n}:B"] = lora.B[k].detach().numpy().astype(np.float32)
+    out = Path(args.export) / "adapters"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{args.name}.adapter.npz"
+    np.savez(path, **arrays)
+    prov = {"step": best["step"], "rank": best["rank"], "seed": best["args"]["seed"],
+            "sizes": [best["args"]["min_size"], best["args"]["max_size"]],
+            "batch": best["args"]["batch"], "lr": best["args"]["lr"],
+            "w_pair": best["args"]["w_pair"], "degrade_p": best["args"]["degrade_p"],
+            "data_cache": best["cache"], "teacher_sha256": best["teacher_sha256"],
+            "parent": "edgeface_xxs", "device": best.get("device"),
+            "wall_s": round(best.get("wall_s", 0)), "validation": best["val"],
+            "sha256": sha256_of(path)}
+    (out / f"{args.name}.provenance.json").write_text(json.dumps(prov, indent=1) + "\n")
+    print(f"{path}: rank {best['rank']}, {sum(a.size for a in arrays.values())} parameters, "
+          f"step {best['step']}, sha256 {prov['sha256']}")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=os.environ.get("VLRFACE_DATA"),
+                   help="datasets folder (default: $VLRFACE_DATA)")
+    p.add_argument("--edgeface", help="EdgeFace-XXS checkpoint (default: found under "
+                   "$VLRFACE_MODEL_SOURCE or build/model-cache)")
+    p.add_argument("--work", default=str(ROOT / "build" / "train-student"))
+    p.add_argument("--export", metavar="DIR", help="export the best adapter to DIR/adapters")
+    p.add_argument("--name", default="edgeface_xxs_lr", help="exported adapter name")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--steps", type=int, default=20000, help="length of the lr schedule")
+    p.add_argument("--max-minutes", type=float, default=0,
+                   help="stop (checkpointed, resumable) after this much wall time")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--w-pair", type=float, default=0.0)
+    p.add_argument("--min-size", type=int, default=12)
+    p.add_argument("--max-size", type=int, default=40)
+    p.add_argument("--degrade-p", type=float, default=0.5)
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    if not a.data and not a.export:
+        p.error("--data is required (or set VLRFACE_DATA)")
+    return a
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        export(args) if args.export else train(args)
+    except common.ToolError as e:
+        print(f"train_student: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

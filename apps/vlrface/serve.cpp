@@ -61,7 +61,9 @@ HR check_request(const Req& req, Res& res, const Access& access, ServeState& sta
   }
   // httplib 0.11 applies the body limit to Content-Length only, so an endless chunked body would
   // be read into memory; browsers and curl -F always send a length.
-  if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) {
+  // Any Transfer-Encoding at all (header names and values are case-insensitive: "Chunked" is
+  // chunked too) is refused before the body is read.
+  if (req.get_header_value_count("Transfer-Encoding") > 0) {
     return reject(res, 411, "chunked request bodies are not accepted: send Content-Length");
   }
   if (req.get_header_value_count("Content-Length") &&

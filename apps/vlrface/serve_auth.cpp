@@ -1,5 +1,10 @@
 #include "serve_auth.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -100,8 +105,14 @@ bool tokens_equal(std::string_view a, std::string_view b) {
 }
 
 bool is_loopback_host(const std::string& host) {
-  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
-  return host.rfind("127.", 0) == 0;
+  std::string h = host;
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (h == "localhost" || h == "::1" || h == "[::1]") return true;
+  // A whole IPv4 address in 127.0.0.0/8, nothing else: a prefix test would let names such as
+  // "127.0.0.1.evil.example" (DNS rebinding) pass as loopback.
+  in_addr a{};
+  if (inet_pton(AF_INET, h.c_str(), &a) != 1) return false;
+  return (ntohl(a.s_addr) >> 24) == 127;
 }
 
 std::string cookie_value(const std::string& header, const std::string& name) {

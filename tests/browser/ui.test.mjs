@@ -144,11 +144,21 @@ async function main() {
       document.querySelectorAll('#top5 li .fill').length > 0;
   }, null, { timeout: 15000 });
   expect((await page.textContent('#gal-name')).startsWith('s01'), 'the matched gallery face is s01');
-  expect(await page.textContent('#low-res') === '16 px', 'the input panel shows the 16 px face');
+  // Native mode (the default): the panel says how large the face is and what recognised it;
+  // the ORL face is ~86 px wide, above the recovery cut-off, so the base model.
+  await page.waitForFunction(() => / px face$/.test(document.getElementById('low-res').textContent),
+    null, { timeout: 15000 });
+  const native = await page.textContent('#low-res');
+  expect(+native.split(' ')[0] > 60, 'the input panel gives the measured face size (' + native + ')');
+  expect(/^112 px, base, threshold 0\.\d\d$/.test(await page.textContent('#up-name')),
+    'the panel names the path that ran and its threshold (' + await page.textContent('#up-name') + ')');
 
-  // Switch the working resolution to 24 px.
+  // Simulate a distant face: mode simulate, 24 px.
+  await page.selectOption('#mode', 'simulate');
+  await page.waitForFunction(() => !document.getElementById('res-group').disabled, null,
+    { timeout: 15000 });
   await page.click('#res-group label:has-text("24 px")');
-  await page.waitForFunction(() => document.getElementById('low-res').textContent === '24 px',
+  await page.waitForFunction(() => document.getElementById('low-res').textContent === '24 px (simulated)',
     null, { timeout: 15000 });
   const settings = await page.evaluate(() => fetch('/api/settings').then((r) => r.json()));
   expect(settings.resolution === 24, 'the server works at 24 px now');

@@ -606,6 +606,25 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
   }
   // A page elsewhere must not drive the local server (DNS rebinding, cross-site forms).
   EXPECT_EQ(http(port, "GET", "/api/health", "", {"Host: evil.example"}).status, 403);
+  // Names that only start like a loopback address are other machines (DNS rebinding).
+  for (const char* h : {"127.evil.example", "127.0.0.1.evil.example", "127.0.0.1.nip.io:80",
+                        "localhost.evil.example", "127.0.0.1evil"}) {
+    EXPECT_EQ(http(port, "GET", "/api/people", "", {std::string("Host: ") + h}).status, 403) << h;
+  }
+  EXPECT_EQ(http(port, "POST", "/api/identify", "x",
+                 {"Host: 127.0.0.1.evil.example", "Origin: http://127.0.0.1.evil.example"})
+                .status,
+            403);
+  EXPECT_EQ(http(port, "GET", "/api/health", "", {"Host: LOCALHOST"}).status, 200);
+  // Transfer-Encoding in any spelling is refused before the body is read.
+  for (const char* te : {"Transfer-Encoding: Chunked", "transfer-encoding: CHUNKED",
+                         "Transfer-Encoding: gzip, chunked"}) {
+    EXPECT_EQ(http(port, "POST", "/api/identify", "5\r\nhello\r\n0\r\n\r\n",
+                   {"Content-Type: image/jpeg", te})
+                  .status,
+              411)
+        << te;
+  }
   EXPECT_EQ(http(port, "POST", "/api/identify", "x", {"Origin: http://evil.example"}).status, 403);
   // Garbage on the wire is answered, and the server carries on.
   EXPECT_EQ(http(port, "BREW", "/api/health").status / 100, 4);

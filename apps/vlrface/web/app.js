@@ -144,8 +144,14 @@ function renderSelected(force) {
   }
   lastSelected = f;
   $('sel-title').textContent = '#' + f.track_id + ' ' + faceLabel(f);
-  $('low-res').textContent = snapshot.mode === 'native' ? '(native)' : snapshot.resolution + ' px';
-  $('up-name').textContent = '112 px';
+  // What the face path measured and ran for this face: its size in the frame, and the
+  // recovery (upscaler, student) or the base model for faces above the cut-off.
+  const size = f.native_px ? f.native_px.toFixed(0) + ' px face' : '';
+  $('low-res').textContent = snapshot.mode === 'native'
+    ? size + (f.working_px ? ' (from ' + f.working_px + ' px)' : '')
+    : snapshot.resolution + ' px (simulated)';
+  $('up-name').textContent = f.recovery ? '112 px, ' + f.recovery +
+    (f.threshold != null ? ', threshold ' + f.threshold.toFixed(2) : '') : '112 px';
   refreshImage($('img-low'), f.lowres_url);
   refreshImage($('img-up'), f.upscaled_url);
   const galleryName = f.name || (f.top[0] && f.top[0].name) || '';

@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+"""Sets an embedder manifest's recovery defaults, cut-off and thresholds from a validation run.
+
+    vlrface eval --dataset build/validation --res 112,12,16,20,24,32,40,48,64 \\
+        --upscaler bicubic,dsr,bicubic+adapter,dsr+adapter --calibrate 1e-3 --json val.json
+    /usr/bin/python3 tools/calibrate.py val.json models/manifests/edgeface_xxs.json
+
+Reads the simulated rows of `vlrface eval --json` (run on the validation set written by
+tools/make_validation_set.py: held-out celeba identities and ORL, never LFW) and writes into the
+manifest:
+  * "recovery": per size, the path (upscaler, adapter) with the highest HR-LR accuracy (gallery
+    at full resolution, probe small: how the product is used); "cutoff_px": the smallest size
+    from which on the base model (bicubic, no adapter) is at least as accurate as every
+    recovery path, so larger faces go to the base model as they are;
+  * "thresholds": per size and path, the similarity giving the target FAR on the HR-LR impostor
+    pairs, and "threshold" (full resolution) from the 112 px row;
+  * where all of it came from ("threshold_source", "recovery.source").
+"""
+import argparse
+import json
+import os
+import sys
+from datetime import date
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("eval_json")
+    p.add_argument("manifest")
+    p.add_argument("--note", default="", help="added to the sources (what the run was)")
+    a = p.parse_args(argv)
+    ev = json.load(open(a.eval_json))
+    if "lfw" in ev["dataset"].lower():
+        sys.exit("calibrate: refusing an LFW run: thresholds and defaults come from validation data")
+    rows = [r for r in ev["results"] if r.get("kind") in ("full", "simulated")]
+    full = next(r for r in rows if r["kind"] == "full")
+    if "calibration" not in full["verification"]:
+        sys.exit("calibrate: the run has no --calibrate FAR")
+    far = full["verification"]["calibration"]["target_far"]
+    sizes = sorted({r["resolution"] for r in rows if r["kind"] == "simulated"})
+    acc = {}
+    thresholds = []
+    for r in rows:
+        if r["kind"] != "simulated":
+            continue
+        v = r["verification_hrlr"]
+        acc[(r["resolution"], r["recovery"])] = v["accuracy"]
+        thresholds.append({"px": r["resolution"], "recovery": r["recovery"],
+                           "threshold": round(v["calibration"]["threshold"], 4),
+                           "tar": round(v["calibration"]["tar"], 4),
+                           "far": round(v["calibration"]["far"], 5)})
+    best = {}
+    for s in sizes:
+        paths = {k[1]: v for k, v in acc.items() if k[0] == s}
+        best[s] = max(paths, key=lambda k: (paths[k], -len(k)))  # ties: the simpler path
+    cutoff = 0
+    for s in sizes:
+        if all(acc.get((t, "bicubic"), 0) >= acc[(t, best[t])] for t in sizes if t >= s):
+            cutoff = s
+            break
+    if cutoff == 0:
+        cutoff = sizes[-1] + 1  # recovery helped at every measured size
+    m = json.load(open(a.manifest))
+    where = (f"FAR {far} on the HR-LR impostor pairs of the validation set ({ev['dataset']}: "
+             f"held-out celeba-train identities + ORL, tools/make_validation_set.py), "
+             f"vlrface eval --calibrate {far}, {ev['date'][:10]}; decision: same iff > threshold")
+    m["threshold"] = round(full["verification"]["calibration"]["threshold"], 4)
+    m["thresholds"] = [t for t in thresholds if t["px"] < cutoff]
+    m["threshold_source"] = where + (f"; {a.note}" if a.note else "")
+    m["recovery"] = {
+        "cutoff_px": cutoff,
+        "sizes": {str(s): {"upscaler": best[s].split("+")[0], "adapter": best[s].endswith("+adapter")}
+                  for s in sizes if s < cutoff},
+        "source": "highest HR-LR accuracy per size on the validation set (" + ev["dataset"] +
+                  "), cut-off: the smallest size from which the base model is as accurate as any "
+                  f"recovery; vlrface eval, {ev['date'][:10]}" + (f"; {a.note}" if a.note else ""),
+    }
+    tmp = a.manifest + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(m, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, a.manifest)
+    print(f"{a.manifest}: threshold {m['threshold']} (112 px), cut-off {cutoff} px")
+    for s in sizes:
+        line = " ".join(f"{p}={100 * acc[(s, p)]:.2f}" for p in
+                        ("bicubic", "dsr", "bicubic+adapter", "dsr+adapter") if (s, p) in acc)
+        print(f"  {s:3d} px: best {best[s]:16s} {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -145,9 +145,10 @@ Face face_from_landmarks(const Landmarks& lm) {
 }
 
 using Embeddings = std::vector<std::vector<float>>;
+using Thresholds = std::vector<float>;  // per image: the threshold its face was judged with
 
 Verification verify(const Work& work, const Embeddings& first, const Embeddings& second,
-                    double calibrate) {
+                    double calibrate, const Thresholds& t_first, const Thresholds& t_second) {
   Verification v;
   for (const auto& p : work.pairs) {
     const auto &a = first[p.a], &b = second[p.b];
@@ -162,6 +163,21 @@ Verification verify(const Work& work, const Embeddings& first, const Embeddings&
   v.tar_1e3 = eval::tar_at_far(v.scores, 1e-3);
   v.best_threshold = eval::best_threshold(v.scores).threshold;
   if (calibrate > 0) v.calibration = eval::tar_at_far(v.scores, calibrate);
+  double genuine = 0, impostor = 0, accepted_g = 0, accepted_i = 0, sum_t = 0, found = 0;
+  const bool hrlr = &first != &second;
+  for (std::size_t k = 0; k < work.pairs.size(); ++k) {
+    const auto& p = work.pairs[k];
+    // HR-LR: the small face's threshold, calibrated on such pairs; LR-LR: the stricter one.
+    const float t = hrlr ? t_second[p.b] : std::max(t_first[p.a], t_second[p.b]);
+    const bool accept = v.scores[k].score > t;  // a missing face scores -1: rejected
+    if (v.scores[k].score > -1) sum_t += t, found += 1;
+    (p.genuine ? genuine : impostor) += 1;
+    (p.genuine ? accepted_g : accepted_i) += accept;
+  }
+  if (genuine > 0 && impostor > 0) {
+    v.product = eval::RocPoint{found > 0 ? sum_t / found : 0, accepted_i / impostor,
+                               accepted_g / genuine};
+  }
   return v;
 }
 
@@ -182,11 +198,12 @@ eval::IdentificationResult identify(const Work& work, const Embeddings& gallery,
   return eval::identify_closed_set(templates, p, labels, 5);
 }
 
-void score(const Work& work, const Embeddings& full, const Embeddings& lr, bool is_full,
-           double calibrate, ConditionResult& r) {
+void score(const Work& work, const Embeddings& full, const Embeddings& lr,
+           const Thresholds& t_full, const Thresholds& t_lr, bool is_full, double calibrate,
+           ConditionResult& r) {
   if (!work.pairs.empty()) {
-    r.lrlr = verify(work, lr, lr, calibrate);
-    if (!is_full) r.hrlr = verify(work, full, lr, calibrate);
+    r.lrlr = verify(work, lr, lr, calibrate, t_lr, t_lr);
+    if (!is_full) r.hrlr = verify(work, full, lr, calibrate, t_full, t_lr);
   }
   if (!work.gallery.empty()) r.identification = identify(work, full, lr);
 }
@@ -357,6 +374,7 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
   Embeddings full_emb(n);
   std::vector<std::optional<Landmarks>> landmarks(n);
   std::vector<float> native_px(n, 0);
+  Thresholds full_t(n, 1.f);  // 1: a face not found is never accepted
   std::vector<std::string> notes(n);
   std::vector<char> detected(n, 0);
   parallel_for(jobs, n, "full resolution", o, [&](int w, std::size_t i) {
@@ -380,6 +398,7 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     full_emb[i] = largest->embedding;
     landmarks[i] = largest->face.landmarks;
     native_px[i] = largest->native_px;
+    full_t[i] = largest->threshold;
   });
   AlignmentReport& al = report.alignment;
   al.images = static_cast<int>(n);
@@ -399,7 +418,7 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     ConditionResult r;
     r.condition = {Condition::Kind::kFull, 0, "base"};
     r.seconds = al.seconds;
-    score(work, full_emb, full_emb, true, o.calibrate_far, r);
+    score(work, full_emb, full_emb, full_t, full_t, true, o.calibrate_far, r);
     report.results.push_back(std::move(r));
   }
 
@@ -411,13 +430,16 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     const bool adapter = c.path.find("+adapter") != std::string::npos;
     for (auto& p : full) p->set_resolution(c.px, up, adapter);
     Embeddings emb(n);
+    Thresholds th(n, 1.f);
     parallel_for(jobs, n, c.label(), o, [&](int w, std::size_t i) {
       if (aligned[i].empty()) return;
-      emb[i] = full[static_cast<std::size_t>(w)]->process_aligned(aligned[i]).embedding;
+      const FaceResult f = full[static_cast<std::size_t>(w)]->process_aligned(aligned[i]);
+      emb[i] = f.embedding;
+      th[i] = f.threshold;
     });
     ConditionResult r;
     r.condition = c;
-    score(work, full_emb, emb, false, o.calibrate_far, r);
+    score(work, full_emb, emb, full_t, th, false, o.calibrate_far, r);
     r.seconds = seconds_since(start);
     report.results.push_back(std::move(r));
   }
@@ -445,9 +467,11 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     std::vector<std::string> names = {"base"};
     for (const auto& [name, v] : paths) names.push_back(name);
     std::map<std::string, Embeddings> emb;
+    std::map<std::string, Thresholds> th;
     std::map<std::string, std::vector<std::string>> used;
     for (const auto& name : names) {
       emb[name].resize(n);
+      th[name].assign(n, 1.f);
       used[name].resize(n);
     }
     std::vector<char> found(n, 0);
@@ -477,6 +501,7 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
         const std::vector<FaceResult> r = p.process(f.frame, {*best});
         if (r.front().status != FaceStatus::kOk) continue;
         emb[name][i] = r.front().embedding;
+        th[name][i] = r.front().threshold;
         used[name][i] = r.front().working_px ? std::to_string(r.front().working_px) + " px " +
                                                    r.front().recovery
                                              : r.front().recovery;
@@ -496,7 +521,7 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
         if (!used[name][i].empty()) r.recoveries[used[name][i]]++;
       }
       r.native_px_error = r.found ? err / r.found : 0;
-      score(work, full_emb, emb[name], false, o.calibrate_far, r);
+      score(work, full_emb, emb[name], full_t, th[name], false, o.calibrate_far, r);
       // Only the paths asked for are reported (base always: it is the reference).
       const bool asked = std::any_of(o.conditions.begin(), o.conditions.end(), [&](const Condition& c) {
         return c.kind == Condition::Kind::kNative && c.px == px && c.path == name;

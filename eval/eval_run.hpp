@@ -54,6 +54,10 @@ struct Verification {
   double auc = 0, eer = 0, best_threshold = 0;
   eval::RocPoint tar_1e2, tar_1e3;
   std::optional<eval::RocPoint> calibration;  // at RunOptions::calibrate_far
+  // At the product's own thresholds (each face's, from the manifest: calibrated on validation
+  // HR-LR pairs): same iff similarity > the small face's threshold (HR-LR), > the stricter of
+  // the two (LR-LR). threshold: their mean over the pairs whose faces were found.
+  std::optional<eval::RocPoint> product;
 };
 
 struct ConditionResult {

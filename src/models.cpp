@@ -206,18 +206,22 @@ std::vector<std::string> ModelStore::names(const std::string& kind) const {
 }
 
 std::string ModelStore::adapter_for(const std::string& embedder, int px) const {
-  std::vector<const ModelInfo*> sized;
+  // The adapter whose size range is nearest to px (0 inside it); ties: a range student over a
+  // per-size adapter, then the smaller size.
+  const ModelInfo* best = nullptr;
+  auto distance = [px](const ModelInfo& m) {
+    return px < m.min_px ? m.min_px - px : px > m.max_px ? px - m.max_px : 0;
+  };
   for (const auto& [name, m] : models_) {
     if (m.kind != "embedder" || m.base != embedder || m.max_px == 0) continue;
-    if (m.min_px < m.max_px) {
-      if (m.min_px <= px && px <= m.max_px) return name;  // a range student covering px
-      continue;
+    if (!best || distance(m) < distance(*best) ||
+        (distance(m) == distance(*best) &&
+         (m.max_px - m.min_px > best->max_px - best->min_px ||
+          (m.max_px - m.min_px == best->max_px - best->min_px && m.min_px < best->min_px)))) {
+      best = &m;
     }
-    sized.push_back(&m);
   }
-  const auto it = nearest(sized.begin(), sized.end(), px,
-                          [](const ModelInfo* m) { return (m->min_px + m->max_px) / 2; });
-  return it == sized.end() ? std::string() : (*it)->name;
+  return best ? best->name : std::string();
 }
 
 std::string ModelStore::upscaler_for(int px) const {

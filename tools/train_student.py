@@ -100,6 +100,8 @@ def sha256_of(path: Path) -> str:
 
 
 def load_cache(data: Path, work: Path, teacher, teacher_sha: str, device):
+    """The training and validation faces with the teacher's embeddings, under work/cache-<key>,
+    <key> a hash of the file lists and the teacher: other data or another teacher, another cache."""
     train, val, ntr, nva = common.split_files(data)
     key = hashlib.sha256(("\n".join(map(str, train)) + "\n--\n" +
                           "\n".join(f"{f}\t{i}" for f, i in val) + "\n" + teacher_sha)
@@ -218,7 +220,7 @@ def train(args):
     ck_path = common.find_edgeface(args.edgeface)
     teacher_sha = sha256_of(ck_path)
     model = common.load_edgeface(ck_path).to(device)
-    cache, key = load_cache(Path(args.data), work, model, teacher_sha, device)
+    cache, key = load_cache(Path(args.data), Path(args.cache or work), model, teacher_sha, device)
     inputs = validation_inputs(cache, VAL_SIZES)
     lora = dsr_model.LoRA(model, args.rank, args.seed).to(device)
     opt = torch.optim.AdamW(lora.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -336,6 +338,8 @@ def parse_args(argv=None):
     p.add_argument("--edgeface", help="EdgeFace-XXS checkpoint (default: found under "
                    "$VLRFACE_MODEL_SOURCE or build/model-cache)")
     p.add_argument("--work", default=str(ROOT / "build" / "train-student"))
+    p.add_argument("--cache", help="folder of the face caches (default: --work); caches are "
+                   "keyed by the data and teacher they were made from, so runs can share it")
     p.add_argument("--export", metavar="DIR", help="export the best adapter to DIR/adapters")
     p.add_argument("--name", default="edgeface_xxs_lr", help="exported adapter name")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

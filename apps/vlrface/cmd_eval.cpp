@@ -166,6 +166,14 @@ void print_report(const Report& rep, const std::string& dataset, double calibrat
                 << fmt("%.2f", 100 * v->calibration->tar) << " %)\n";
     }
   }
+  std::cout << "at the product's thresholds (manifest, per face; HR-LR where there is one):\n";
+  for (const auto& r : rep.results) {
+    const Verification* v = r.hrlr ? &*r.hrlr : r.lrlr ? &*r.lrlr : nullptr;
+    if (!v || !v->product) continue;
+    std::cout << "  " << r.condition.label() << ": FAR " << fmt("%.5f", v->product->far) << ", TAR "
+              << fmt("%.2f", 100 * v->product->tar) << " % (mean threshold "
+              << fmt("%.4f", v->product->threshold) << ")\n";
+  }
   std::cout << "total " << fmt("%.1f", seconds) << " s with " << jobs << " job"
             << (jobs == 1 ? "" : "s") << "\n";
   if (al.approximate) {
@@ -220,6 +228,11 @@ json verification_json(const Verification& v, double calibrate) {
   if (v.calibration) {
     j["calibration"] = point_json(*v.calibration);
     j["calibration"]["target_far"] = calibrate;
+  }
+  if (v.product) {
+    j["at_product_thresholds"] = point_json(*v.product);
+    j["at_product_thresholds"]["note"] =
+        "each face's own threshold from the model manifest (threshold: their mean)";
   }
   return j;
 }

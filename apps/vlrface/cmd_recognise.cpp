@@ -169,10 +169,13 @@ int run_verify(const GlobalOptions& g, const VerifyOptions& o) {
     faces.push_back(*best);
   }
   const float sim = cosine(faces[0].embedding, faces[1].embedding);
-  // The stricter of the two faces' calibrated thresholds: a pair is only as reliable as its
-  // smaller face's recovery allows.
-  const float t = threshold_override(o.threshold)
-                      .value_or(std::max(faces[0].threshold, faces[1].threshold));
+  // Thresholds are calibrated on pairs of a full-resolution face and a small one: with one
+  // face at full resolution, the small face's; with two small ones, the stricter.
+  const float pair_threshold = faces[0].recovery == "base"   ? faces[1].threshold
+                               : faces[1].recovery == "base" ? faces[0].threshold
+                                                             : std::max(faces[0].threshold,
+                                                                        faces[1].threshold);
+  const float t = threshold_override(o.threshold).value_or(pair_threshold);
   const bool same = sim > t;
   if (o.json) {
     std::cout << json{{"similarity", sim}, {"threshold", t}, {"same_person", same}}.dump(2) << "\n";

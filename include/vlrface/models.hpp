@@ -105,8 +105,9 @@ class ModelStore {
   const ModelInfo& manifest(const std::string& name) const;
   // Names of the models of one kind, sorted.
   std::vector<std::string> names(const std::string& kind) const;
-  // The adapted embedder of `embedder` for faces of `px`: one whose size range covers px, else
-  // the per-size one nearest to px; empty when the store has none. Reads manifests only.
+  // The adapted embedder of `embedder` for faces of `px`: one whose size range covers px (a
+  // range student before a per-size adapter), else the one whose sizes are nearest; empty when
+  // the store has none. Reads manifests only.
   std::string adapter_for(const std::string& embedder, int px) const;
   // The upscaler model (DSR) trained for the size nearest to `px`; empty when none.
   std::string upscaler_for(int px) const;

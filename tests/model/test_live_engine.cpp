@@ -261,7 +261,7 @@ TEST_F(LiveEngineTest, LendsItsModelsBetweenFrames) {
   spec.loop = true;
   LiveEngine engine(store_, gallery_, at_resolution(32), spec);
   const cv::Mat photo = vlrface::load_image(orl_ / "images/s03/5.jpg");
-  vlrface::Pipeline own(store_, {.resolution = 16});
+  vlrface::Pipeline own(store_, {.resolution = 16, .upscaler = "bicubic", .adapter = false});
   const auto expected = own.process(photo);
   ASSERT_EQ(expected.size(), 1u);
 
@@ -269,7 +269,7 @@ TEST_F(LiveEngineTest, LendsItsModelsBetweenFrames) {
     std::vector<vlrface::FaceResult> got;
     engine.with_models([&](vlrface::Pipeline& p, vlrface::Detector& d) {
       EXPECT_EQ(p.config().resolution, 32);
-      p.set_resolution(16, "bicubic");
+      p.set_resolution(16, "bicubic", false);
       got = p.process(photo, d.detect(photo));
     });
     return got;

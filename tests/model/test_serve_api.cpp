@@ -520,7 +520,7 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
   EXPECT_LE(idj[0]["faces"][0]["top"].size(), 5u);
   EXPECT_EQ(http(port, "POST", "/api/identify", "garbage", {"Content-Type: image/jpeg"}).status,
             415);
-  EXPECT_EQ(http(port, "POST", "/api/identify?res=7", read_file(orl_ / "s03/5.jpg"),
+  EXPECT_EQ(http(port, "POST", "/api/identify?res=3", read_file(orl_ / "s03/5.jpg"),
                  {"Content-Type: image/jpeg"})
                 .status,
             400);

@@ -66,7 +66,8 @@ TEST(Recovery, RangeStudentCoversItsSizesAndPerSizeAdaptersTheNearest) {
   EXPECT_EQ(store.adapter_for("emb", 18), "emb_r16");
   EXPECT_EQ(store.adapter_for("emb", 30), "emb_r32");
   EXPECT_EQ(store.adapter_for("other", 30), "other_lr");
-  EXPECT_EQ(store.adapter_for("other", 50), "");  // outside the student's range
+  EXPECT_EQ(store.adapter_for("other", 50), "other_lr");  // the nearest, outside its range
+  EXPECT_EQ(store.adapter_for("nobody", 16), "");
   add_model(d, "emb_lr", "embedder", R"(,"base":"emb","sizes":[12,40])");
   vlrface::ModelStore with_student(d.path());
   EXPECT_EQ(with_student.adapter_for("emb", 18), "emb_lr");  // a range student wins

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Chooses the embedder's recovery per face size, the cut-off above which faces go to the base
+# model, and every decision threshold, on validation data only (held-out celeba-train identities
+# and ORL; never LFW), and writes them into models/manifests/edgeface_xxs.json.
+#
+#   VLRFACE_DATA=../shared/datasets scripts/choose_on_validation.sh      # after scripts/setup.sh
+#
+# Writes build/validation (the set), build/validation.json (every figure) and prints the choice.
+# Run scripts/setup.sh afterwards so that the prepared model folder carries the new manifest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${VLRFACE_DATA:?set VLRFACE_DATA to the datasets folder (celeba-train, orl)}"
+BIN=${BIN:-build/bin/vlrface}
+JOBS=${JOBS:-$(nproc)}
+/usr/bin/python3 tools/make_validation_set.py --data "$VLRFACE_DATA" --out build/validation
+"$BIN" eval --dataset build/validation --res 112,12,16,20,24,32,40,48,64 \
+  --upscaler bicubic,dsr,bicubic+adapter,dsr+adapter --calibrate 1e-3 --jobs "$JOBS" --quiet \
+  --json build/validation.json | tee build/validation.txt
+/usr/bin/python3 tools/calibrate.py build/validation.json models/manifests/edgeface_xxs.json

@@ -71,7 +71,8 @@ TEST(Recovery, RangeStudentCoversItsSizesAndPerSizeAdaptersTheNearest) {
   add_model(d, "emb_lr", "embedder", R"(,"base":"emb","sizes":[12,40])");
   vlrface::ModelStore with_student(d.path());
   EXPECT_EQ(with_student.adapter_for("emb", 18), "emb_lr");  // a range student wins
-  EXPECT_EQ(with_student.adapter_for("emb", 11), "emb_r16");
+  EXPECT_EQ(with_student.adapter_for("emb", 11), "emb_lr");  // 1 px outside it, r16 5 px away
+  EXPECT_EQ(with_student.adapter_for("emb", 60), "emb_lr");
 }
 
 TEST(Recovery, ThresholdsArePerRecoveryPathAndNearestSize) {

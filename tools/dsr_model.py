@@ -123,3 +123,15 @@ def apply_adapter(edgeface: nn.Module, deltas: Dict[str, torch.Tensor]) -> int:
             raise ValueError(f"adapter layer {name}: shape {tuple(d.shape)} != {tuple(w.shape[:2])}")
         w.copy_((w.double() + d.double()[:, :, None, None]).float())
     return len(deltas)
+
+
+def adapter_arrays(lora: "LoRA") -> Dict[str, "object"]:
+    """The adapter as saved in models/adapters/*.npz: '<layer>:A' and '<layer>:B' float32 arrays
+    (what tools/convert_edgeface.py --adapter folds into EdgeFace)."""
+    import numpy as np
+    arrays = {}
+    for n in lora.names:
+        k = n.replace(".", "_")
+        arrays[f"{n}:A"] = lora.A[k].detach().cpu().numpy().astype(np.float32)
+        arrays[f"{n}:B"] = lora.B[k].detach().cpu().numpy().astype(np.float32)
+    return arrays

@@ -399,11 +399,7 @@ def export(args):
         ad = torch.load(run / "best_adapter.pt")
         lora = dsr_model.LoRA(edgeface, ad["rank"])
         lora.load_state_dict(ad["lora"])
-        arrays = {}
-        for n in lora.names:
-            k = n.replace(".", "_")
-            arrays[f"{n}:A"] = lora.A[k].detach().numpy().astype(np.float32)
-            arrays[f"{n}:B"] = lora.B[k].detach().numpy().astype(np.float32)
+        arrays = dsr_model.adapter_arrays(lora)
         (Path(args.export) / "adapters").mkdir(parents=True, exist_ok=True)
         apath = Path(args.export) / "adapters" / f"edgeface_xxs_r{args.res}.adapter.npz"
         np.savez(apath, **arrays)

@@ -309,11 +309,7 @@ def export(args):
     model = common.load_edgeface(common.find_edgeface(args.edgeface))
     lora = dsr_model.LoRA(model, best["rank"])
     lora.load_state_dict(best["lora"])
-    arrays = {}
-    for n in lora.names:
-        k = n.replace(".", "_")
-        arrays[f"{n}:A"] = lora.A[k].detach().numpy().astype(np.float32)
-        arrays[f"{n}:B"] = lora.B[k].detach().numpy().astype(np.float32)
+    arrays = dsr_model.adapter_arrays(lora)
     out = Path(args.export) / "adapters"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.name}.adapter.npz"

@@ -28,7 +28,7 @@
 # A viewer is `curl $U/api/stream?fps=15` (what the page asks for), reading and discarding.
 #
 # Method: the server is started as
-#   vlrface --models M --gallery G --threads T serve --camera camera.avi --loop --port 0
+#   vlrface --models M --gallery G --threads T serve --camera camera.avi --loop --port 0 --res 16   (BENCH_RES=auto: native mode)
 # and, after the warm-up, sampled once a second for -n seconds: processed fps is the change of
 # /api/metrics' frame_number over the window divided by its length; RSS and peak RSS are VmRSS
 # and VmHWM from /proc/<pid>/status (peak over the whole process life, start-up included); CPU is
@@ -135,7 +135,7 @@ start_server() {
   : >"$out"
   # shellcheck disable=SC2086
   LD_PRELOAD=${BENCH_SERVE_PRELOAD:-} "$bin" --models "$models" --gallery "$1" \
-    --threads "$threads" serve --camera "$video" --loop --port 0 ${BENCH_SERVE_ARGS:-} \
+    --threads "$threads" serve --camera "$video" --loop --port 0 --res "${BENCH_RES:-16}" ${BENCH_SERVE_ARGS:-} \
     >"$out" 2>"$2" &
   pid=$!
   local i line

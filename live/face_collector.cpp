@@ -57,21 +57,17 @@ void FaceCollector::close() {
   cv_.notify_all();
 }
 
-void FaceCollector::offer(const cv::Mat& frame, const std::vector<Face>& faces,
-                          std::uint64_t frame_number) {
+void FaceCollector::offer(const std::vector<FaceResult>& faces, std::uint64_t frame_number) {
   std::lock_guard lk(mu_);
   if (!active_ || static_cast<int>(faces_.size()) >= count_) return;
   if (faces.size() != 1 || frame_number == last_frame_) return;
   const auto now = Clock::now();
   if (!faces_.empty() && now - last_time_ < kMinGap) return;
-  const Landmarks& lm = faces.front().landmarks;
+  const FaceResult& f = faces.front();
+  const Landmarks& lm = f.face.landmarks;
+  if (f.status != FaceStatus::kOk || f.aligned.empty()) return;
   if (eye_distance(lm) < kMinEyeDistance || !frontal(lm)) return;
-  cv::Mat aligned;
-  try {
-    aligned = align_face(frame, lm);
-  } catch (const Error&) {
-    return;
-  }
+  const cv::Mat& aligned = f.aligned;
   if (sharpness(aligned) < kMinSharpness) return;
   // A still frame repeated (a paused stream, a video's duplicated frames) adds nothing.
   for (const cv::Mat& kept : faces_) {

@@ -5,7 +5,7 @@
 // Usage (the live engine does this):
 //   FaceCollector c;
 //   c.open();                                   // when the engine starts
-//   c.offer(frame, faces, frame_number);        // processing thread, every frame
+//   c.offer(results, frame_number);             // processing thread: Pipeline's faces, every frame
 //   auto faces = c.collect(5, 30000, progress); // any thread: blocks until 5 faces, timeout, close
 //   c.close();                                  // when the engine stops: collect() returns early
 // Thread safety: all methods may be called from any thread; one collect() at a time.
@@ -19,7 +19,7 @@
 #include <opencv2/core.hpp>
 #include <vector>
 
-#include "vlrface/detect.hpp"
+#include "vlrface/pipeline.hpp"
 
 namespace vlrface::live {
 
@@ -27,8 +27,8 @@ class FaceCollector {
  public:
   void open();
   void close();
-  // Keeps the frame's face (aligned 112x112) when a collection needs one and it passes.
-  void offer(const cv::Mat& frame, const std::vector<Face>& faces, std::uint64_t frame_number);
+  // Keeps the frame's face (Pipeline's aligned 112x112) when a collection needs one and it passes.
+  void offer(const std::vector<FaceResult>& faces, std::uint64_t frame_number);
   // Up to `count` aligned faces over the next frames (fewer after `timeout_ms` or close());
   // `progress(done, count)` per kept face, on the calling thread, without the lock held.
   // Error("live", ...) while another collection runs.

@@ -503,7 +503,7 @@ struct LiveEngine::Impl {
       s->faces[i].name = ts.name;
       s->faces[i].similarity = ts.similarity;
     }
-    collector.offer(frame, faces, processed + 1);
+    collector.offer(results, processed + 1);
 
     const double done = now_s();
     if (done_times.empty()) first_done = done;

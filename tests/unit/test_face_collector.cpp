@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "face_collector.hpp"
+#include "vlrface/align.hpp"
 #include "vlrface/error.hpp"
 
 namespace {
@@ -32,6 +33,23 @@ Face face(float eyes = 60, float nose = 0.5f) {
   return f;
 }
 
+// What the live engine offers: Pipeline's results, here aligned by the core's aligner.
+std::vector<vlrface::FaceResult> results(const cv::Mat& frame, const std::vector<Face>& faces) {
+  std::vector<vlrface::FaceResult> out;
+  for (const Face& f : faces) {
+    vlrface::FaceResult r;
+    r.face = f;
+    try {
+      r.aligned = vlrface::align_face(frame, f.landmarks);
+    } catch (const vlrface::Error& e) {
+      r.status = vlrface::FaceStatus::kTooSmall;
+      r.note = e.what();
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
 // Offers `frames` (frame, faces) pairs from another thread, 250 ms apart, while collect() runs.
 template <typename Offer>
 std::vector<cv::Mat> collect_while(FaceCollector& c, int count, int timeout_ms, Offer offer,
@@ -55,7 +73,7 @@ TEST(FaceCollector, KeepsGoodFacesAndReportsProgress) {
       c, 2, 5000,
       [&] {
         for (int i = 1; i <= 3; ++i) {
-          c.offer(textured_frame(i), {face()}, static_cast<std::uint64_t>(i));
+          c.offer(results(textured_frame(i), {face()}), static_cast<std::uint64_t>(i));
           std::this_thread::sleep_for(std::chrono::milliseconds(250));
         }
       },
@@ -72,15 +90,15 @@ TEST(FaceCollector, RefusesSmallProfileBlurredCrowdedAndRepeatedFaces) {
   const cv::Mat flat(320, 320, CV_8UC3, cv::Scalar(120, 120, 120));
   const auto out = collect_while(c, 3, 1500, [&] {
     std::uint64_t n = 0;
-    c.offer(textured_frame(1), {face(20)}, ++n);        // eyes 20 px apart: too small
-    c.offer(textured_frame(2), {face(60, 0.9f)}, ++n);  // nose beside an eye: a profile
-    c.offer(flat, {face()}, ++n);                       // nothing sharp in it
-    c.offer(textured_frame(3), {face(), face()}, ++n);  // whose face would it be?
+    c.offer(results(textured_frame(1), {face(20)}), ++n);        // eyes 20 px apart: too small
+    c.offer(results(textured_frame(2), {face(60, 0.9f)}), ++n);  // nose beside an eye: a profile
+    c.offer(results(flat, {face()}), ++n);                       // nothing sharp in it
+    c.offer(results(textured_frame(3), {face(), face()}), ++n);  // whose face would it be?
     const std::uint64_t kept = ++n;
-    c.offer(textured_frame(4), {face()}, kept);  // kept
+    c.offer(results(textured_frame(4), {face()}), kept);  // kept
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    c.offer(textured_frame(4), {face()}, ++n);   // the same picture again
-    c.offer(textured_frame(5), {face()}, kept);  // the kept frame offered again
+    c.offer(results(textured_frame(4), {face()}), ++n);   // the same picture again
+    c.offer(results(textured_frame(5), {face()}), kept);  // the kept frame offered again
   });
   EXPECT_EQ(out.size(), 1u);
 }
@@ -98,7 +116,7 @@ TEST(FaceCollector, CloseEndsACollectionAndOnlyOneRunsAtATime) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
   EXPECT_TRUE(out.empty());
   // Closed: nothing is waited for, nothing is kept.
-  c.offer(textured_frame(1), {face()}, 1);
+  c.offer(results(textured_frame(1), {face()}), 1);
   EXPECT_TRUE(c.collect(1, 5000).empty());
 }
 

@@ -74,9 +74,14 @@ const vlrface::evaluation::ConditionResult& row(const vlrface::evaluation::Repor
 
 }  // namespace
 
-// 200 pairs, faces 16 px wide in a 640x480 frame: the product's path (auto: recovery from the
-// face's own size) must beat the face aligned straight to 112 px and embedded by the base model.
-TEST(NativeFaces, AutoRecoveryBeatsTheBaseModelOnLfwFacesSixteenPixelsWide) {
+// 200 pairs, faces 16 px wide in a 640x480 frame, through the product's path (auto: recovery
+// from the face's own size) and the base path (aligned straight to 112 px, base model).
+// What it can promise today (docs/EVALUATION.md, "LFW: native faces"): YuNet on the 2x frame
+// finds nearly every face, sizes are measured within 15 %, every face is recovered from its own
+// size, and recovery costs at most 2 points against the base path. On all 6,000 LFW pairs the
+// shipped recovery did NOT beat the base path at 16 px (91.50 against 92.20 % HR-LR), so no
+// superiority is claimed here: the margin is not met yet.
+TEST(NativeFaces, SixteenPixelLfwFacesAreFoundMeasuredAndRecovered) {
   vlrface::ModelStore store(vlrtest::model_dir());
   VLR_REQUIRE_MODEL(store, "edgeface_xxs");
   VLR_REQUIRE_MODEL(store, "yunet");
@@ -105,10 +110,10 @@ TEST(NativeFaces, AutoRecoveryBeatsTheBaseModelOnLfwFacesSixteenPixelsWide) {
     if (what.find("adapter") != std::string::npos) recovered += count;
   }
   EXPECT_EQ(recovered, aut.found);
-  // The margin: at least 2 points of verification accuracy (10-fold protocol, threshold from
-  // the other fold) on the same 200 pairs. (Measured: 89 -> 92 %. The AUC over all pairs did
-  // not improve with it, 0.960 -> 0.950: the gain is near the operating point, not everywhere.)
-  EXPECT_GT(acc_auto, acc_base + 0.02);
+  // Non-inferiority, 2 points, on these 200 pairs (measured: base 89 %, auto 92 %; AUC 0.960
+  // and 0.950). Both paths are scored with thresholds chosen on the other fold.
+  EXPECT_GE(acc_auto, acc_base - 0.02);
+  EXPECT_GT(acc_auto, 0.85) << "16 px faces recognised far worse than measured";
   EXPECT_LT(aut.native_px_error, 0.15);
 }
 

@@ -2,7 +2,7 @@
 """DSR as a picture: PSNR and SSIM against bicubic on the validation faces, and a side-by-side sheet.
 
     /usr/bin/python3 tools/dsr_quality.py --models build/share/vlrface/models \\
-        --data ../shared/datasets --sheet docs/eval/dsr-sheet.png --json build/dsr-quality.json
+        --data ../shared/datasets --sheet docs/eval/dsr-sheet.jpg --json build/dsr-quality.json
 
 Faces: the held-out celeba-train identities (every 5th, as in training; never LFW), shrunk to
 16/24/32 px by area, brought back to 112 px by bicubic and by the DSR of that size, both run

@@ -69,6 +69,9 @@ def main(argv=None):
     # The cut-off: from there on, no size gains from recovery.
     cutoff = next((s for s in sizes if all(best[t] == "bicubic" for t in sizes if t >= s)),
                   sizes[-1] + 1)
+    # The set as the repository names it (build/validation), not this machine's absolute path.
+    dataset = os.path.relpath(ev["dataset"], os.path.dirname(os.path.abspath(__file__)) + "/..")
+    ev["dataset"] = dataset
     m = json.load(open(a.manifest))
     where = (f"FAR {far} on the HR-LR impostor pairs of the validation set ({ev['dataset']}: "
              f"held-out celeba-train identities + ORL, tools/make_validation_set.py), "

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dsr_model  # noqa: E402
 import train_dsr as common  # noqa: E402  (data lists, EdgeFace loading, validation metric)
+from convert_edgeface import sha256_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VAL_SIZES = (12, 16, 20, 24, 32, 40)
@@ -90,14 +91,6 @@ def draw_size(rng: np.random.Generator, lo: int, hi: int) -> int:
 # --------------------------------------------------------------------------------------------
 # Data cache, keyed by what it was made from
 # --------------------------------------------------------------------------------------------
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def load_cache(data: Path, work: Path, teacher, teacher_sha: str, device):
     """The training and validation faces with the teacher's embeddings, under work/cache-<key>,
@@ -218,7 +211,7 @@ def train(args):
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     ck_path = common.find_edgeface(args.edgeface)
-    teacher_sha = sha256_of(ck_path)
+    teacher_sha = sha256_of(str(ck_path))
     model = common.load_edgeface(ck_path).to(device)
     cache, key = load_cache(Path(args.data), Path(args.cache or work), model, teacher_sha, device)
     inputs = validation_inputs(cache, VAL_SIZES)
@@ -321,7 +314,7 @@ def export(args):
             "data_cache": best["cache"], "teacher_sha256": best["teacher_sha256"],
             "parent": "edgeface_xxs", "device": best.get("device"),
             "wall_s": round(best.get("wall_s", 0)), "validation": best["val"],
-            "sha256": sha256_of(path)}
+            "sha256": sha256_of(str(path))}
     (out / f"{args.name}.provenance.json").write_text(json.dumps(prov, indent=1) + "\n")
     print(f"{path}: rank {best['rank']}, {sum(a.size for a in arrays.values())} parameters, "
           f"step {best['step']}, sha256 {prov['sha256']}")

@@ -8,6 +8,8 @@
 
 namespace vlrface {
 
+static_assert(cv::INTER_LINEAR == 1 && cv::INTER_CUBIC == 2, "align.hpp documents these values");
+
 cv::Matx23d similarity_transform(const Landmarks& src, const Landmarks& dst) {
   // Closed form for 2-D: with centred points, the optimal a = s*cos, b = s*sin satisfy
   // a = sum(x.x') / sum|x|^2 and b = sum(x cross x') / sum|x|^2.
@@ -38,7 +40,7 @@ float eye_distance(const Landmarks& lm) {
   return std::sqrt(d.x * d.x + d.y * d.y);
 }
 
-cv::Mat align_face(const cv::Mat& bgr, const Landmarks& landmarks, int size) {
+cv::Mat align_face(const cv::Mat& bgr, const Landmarks& landmarks, int size, int interpolation) {
   if (bgr.empty()) throw Error("align", "empty image");
   for (const auto& p : landmarks) {
     if (!std::isfinite(p.x) || !std::isfinite(p.y)) throw Error("align", "landmark is not finite");
@@ -54,7 +56,7 @@ cv::Mat align_face(const cv::Mat& bgr, const Landmarks& landmarks, int size) {
   for (auto& p : dst) p *= k;
   const cv::Matx23d m = similarity_transform(landmarks, dst);
   cv::Mat out;
-  cv::warpAffine(bgr, out, cv::Mat(m), cv::Size(size, size), cv::INTER_LINEAR,
+  cv::warpAffine(bgr, out, cv::Mat(m), cv::Size(size, size), interpolation,
                  cv::BORDER_CONSTANT, cv::Scalar::all(0));
   return out;
 }

@@ -33,10 +33,6 @@ bool jpeg_is_complete(const std::uint8_t* b, std::size_t size) {
   return false;
 }
 
-// Images larger than this are refused before decoding: a crafted header must not make us
-// allocate gigabytes.
-constexpr long kMaxPixels = 64L * 1024 * 1024;
-
 struct StbFree {
   void operator()(void* p) const { stbi_image_free(p); }
 };
@@ -63,6 +59,31 @@ cv::Mat to_stb_layout(const cv::Mat& image) {
 cv::Size shrunk_size(int w, int h, double f) {
   return {std::max(1, static_cast<int>(std::lround(w * f))),
           std::max(1, static_cast<int>(std::lround(h * f)))};
+}
+
+std::string mib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
+  return buf;
+}
+
+// Before decoding: what the header claims must fit the limits.
+void check_limits(const std::string& what, int w, int h, int channels, int depth_bytes,
+                  const DecodeLimits& limits) {
+  const long pixels = static_cast<long>(w) * h;
+  const std::string dims = std::to_string(w) + "x" + std::to_string(h);
+  if (pixels > limits.max_pixels) {
+    throw Error("image-limit", what + ": " + dims + " is " + std::to_string(pixels) +
+                                   " pixels, more than the limit of " +
+                                   std::to_string(limits.max_pixels));
+  }
+  const double bytes = static_cast<double>(pixels) * channels * depth_bytes;
+  if (bytes > static_cast<double>(limits.max_bytes)) {
+    throw Error("image-limit", what + ": " + dims + " with " + std::to_string(channels) +
+                                   " channels of " + std::to_string(8 * depth_bytes) +
+                                   " bits decodes to " + mib(bytes) + ", more than the limit of " +
+                                   mib(static_cast<double>(limits.max_bytes)));
+  }
 }
 
 #if VLRFACE_HAVE_LIBJPEG && defined(JCS_EXTENSIONS)
@@ -173,7 +194,7 @@ cv::Mat decode_image(const std::vector<std::uint8_t>& bytes, const std::string& 
 }
 
 cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::string& what,
-                     int max_side, double* scale) {
+                     int max_side, double* scale, const DecodeLimits& limits) {
   if (scale) *scale = 1;
   if (size == 0) throw Error("image", what + ": file is empty (0 bytes)");
   if (size > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
@@ -190,10 +211,8 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
                              " bytes; supported: JPEG, PNG, BMP, PGM/PPM, TGA, GIF)");
   }
   if (w < 1 || h < 1) throw Error("image", what + ": image has no pixels");
-  if (static_cast<long>(w) * h > kMaxPixels) {
-    throw Error("image", what + ": " + std::to_string(w) + "x" + std::to_string(h) +
-                             " pixels is larger than the limit of " + std::to_string(kMaxPixels));
-  }
+  const bool deep = stbi_is_16_bit_from_memory(data, len);
+  check_limits(what, w, h, n, deep ? 2 : 1, limits);
   const bool shrink = max_side > 0 && std::max(w, h) > max_side;
   const double f = shrink ? static_cast<double>(max_side) / std::max(w, h) : 1.0;
   const cv::Size target = shrunk_size(w, h, f);
@@ -201,6 +220,8 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
   const auto take = [&](const cv::Mat& decoded, cv::Mat& raw) {
     if (shrink) {
       cv::resize(decoded, raw, target, 0, 0, cv::INTER_AREA);
+    } else if (decoded.depth() == CV_16U) {
+      decoded.convertTo(raw, CV_8U, 1.0 / 257.0);  // half the decoder's buffer, not a copy
     } else {
       raw = decoded.clone();
     }
@@ -221,7 +242,6 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
     }
   }
 #endif
-  const bool deep = stbi_is_16_bit_from_memory(data, len);
   cv::Mat raw;
   if (deep) {
     std::unique_ptr<stbi_us, StbFree> px(stbi_load_16_from_memory(data, len, &w, &h, &n, 0));
@@ -239,7 +259,7 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
   return to_bgr8(raw);
 }
 
-cv::Mat load_image(const std::filesystem::path& file) {
+cv::Mat load_image(const std::filesystem::path& file, const DecodeLimits& limits) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) throw Error("image", file.string() + ": no such file");
   if (std::filesystem::is_directory(file, ec)) {
@@ -249,7 +269,7 @@ cv::Mat load_image(const std::filesystem::path& file) {
   if (!in) throw Error("image", file.string() + ": cannot be opened for reading");
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                                   std::istreambuf_iterator<char>());
-  return decode_image(bytes, file.string());
+  return decode_image(bytes.data(), bytes.size(), file.string(), 0, nullptr, limits);
 }
 
 std::vector<std::uint8_t> encode_jpeg(const cv::Mat& image, int quality) {

@@ -176,10 +176,12 @@ cv::Mat decode_upload(const Upload& up, const ImageLimits& limits, int shrink_to
   double f = 1;
   try {
     // Straight from the request's buffer: no copy of the (up to --max-upload-mb) bytes.
+    DecodeLimits dl;
+    dl.max_bytes = limits.max_decoded_bytes;
     img = decode_image(reinterpret_cast<const std::uint8_t*>(b.data()), b.size(), up.filename,
-                       shrink_to, &f);
+                       shrink_to, &f, dl);
   } catch (const Error& e) {
-    throw HttpError(415, e.what());
+    throw HttpError(e.stage() == "image-limit" ? 413 : 415, e.what());
   }
   if (f == 1 && (img.cols > limits.max_side || img.rows > limits.max_side)) {
     throw too_big(img.cols, img.rows);

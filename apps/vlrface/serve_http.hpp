@@ -84,6 +84,9 @@ std::vector<Upload> uploads(const Req& req);
 
 struct ImageLimits {
   int max_side = 4096;
+  // What one upload may decode to (width x height x channels x bytes per channel), checked from
+  // its header: 4096x4096 8-bit RGB (48 MiB) passes, the same in 16-bit RGBA (128 MiB) does not.
+  std::size_t max_decoded_bytes = std::size_t{64} << 20;
 };
 
 // Decodes an upload to 8-bit BGR: 413 when it is larger than the limits (checked from the header

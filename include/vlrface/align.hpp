@@ -34,7 +34,9 @@ cv::Matx23d similarity_transform(const Landmarks& src, const Landmarks& dst);
 // Distance between the two eyes.
 float eye_distance(const Landmarks& lm);
 
-// Warps the face to `size` x `size` (the template is scaled for sizes other than 112).
-cv::Mat align_face(const cv::Mat& bgr, const Landmarks& landmarks, int size = kAlignedSize);
+// Warps the face to `size` x `size` (the template is scaled for sizes other than 112), with
+// OpenCV's `interpolation` (cv::INTER_LINEAR = 1, cv::INTER_CUBIC = 2).
+cv::Mat align_face(const cv::Mat& bgr, const Landmarks& landmarks, int size = kAlignedSize,
+                   int interpolation = 1);
 
 }  // namespace vlrface

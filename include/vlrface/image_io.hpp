@@ -17,7 +17,16 @@
 
 namespace vlrface {
 
-cv::Mat load_image(const std::filesystem::path& file);
+// What decoding may allocate, checked from the file's header before a single pixel is decoded:
+// a small file can claim a huge image (a 134 KB PNG of 4096x4096 16-bit RGBA decodes to 128 MiB,
+// and the decoder holds about twice that while inflating). Beyond either limit the image is
+// refused with Error("image-limit", "<file>: ...") naming the size.
+struct DecodeLimits {
+  long max_pixels = 50'000'000;               // width x height: a 48 Mpx phone photo passes
+  std::size_t max_bytes = std::size_t{192} << 20;  // width x height x channels x bytes/channel
+};
+
+cv::Mat load_image(const std::filesystem::path& file, const DecodeLimits& limits = {});
 // Same checks on bytes already in memory (an upload); `what` names the source in errors.
 cv::Mat decode_image(const std::vector<std::uint8_t>& bytes, const std::string& what);
 // The same without a copy of the bytes, and with a memory bound for large images: when
@@ -28,7 +37,7 @@ cv::Mat decode_image(const std::vector<std::uint8_t>& bytes, const std::string& 
 // (area interpolation) straight from the decoder's buffer, which is freed at once. `scale` (when
 // given) receives the factor applied to both sides (1: none).
 cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::string& what,
-                     int max_side = 0, double* scale = nullptr);
+                     int max_side = 0, double* scale = nullptr, const DecodeLimits& limits = {});
 // Converts grey, BGRA and 16-bit images to 8-bit BGR.
 cv::Mat to_bgr8(const cv::Mat& image);
 

@@ -43,6 +43,43 @@ TEST(ImageIo, TruncatedJpegIsRefused) {
   EXPECT_NE(error_of(d / "cut.jpg").find("truncated"), std::string::npos);
 }
 
+// Decompression bombs: the header's claim is judged before a pixel is decoded.
+TEST(ImageIo, DecodeLimitsRefuseBombsFromTheHeader) {
+  TempDir d;
+  const auto stage_and_message = [](const std::string& bytes, const vlrface::DecodeLimits& l) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
+    try {
+      vlrface::decode_image(p, bytes.size(), "bomb.png", 0, nullptr, l);
+    } catch (const vlrface::Error& e) {
+      return e.stage() + "|" + e.what();
+    }
+    return std::string("decoded");
+  };
+  // 6000x6000 16-bit RGB: 206 MiB decoded (36 M pixels), refused by the default byte limit.
+  const std::string big = vlrtest::png_header_only(6000, 6000, 16, 2);
+  ASSERT_LT(big.size(), 100u);
+  std::string r = stage_and_message(big, {});
+  EXPECT_EQ(r.rfind("image-limit|", 0), 0u) << r;
+  EXPECT_NE(r.find("6000x6000 with 3 channels of 16 bits decodes to 206.0 MiB"), std::string::npos)
+      << r;
+  // 4096x4096 16-bit RGBA (128 MiB): passes the default limit (and then fails as the empty
+  // image it is), refused by a 64 MiB limit such as serve's.
+  const std::string rgba = vlrtest::png_header_only(4096, 4096, 16, 6);
+  r = stage_and_message(rgba, {});
+  EXPECT_EQ(r.rfind("image|", 0), 0u) << r;
+  vlrface::DecodeLimits serve;
+  serve.max_bytes = std::size_t{64} << 20;
+  r = stage_and_message(rgba, serve);
+  EXPECT_NE(r.find("decodes to 128.0 MiB, more than the limit of 64.0 MiB"), std::string::npos)
+      << r;
+  // Pixels: 10000x6000 grey is 57 MiB of bytes but 60 M pixels.
+  r = stage_and_message(vlrtest::png_header_only(10000, 6000, 8, 0), {});
+  EXPECT_NE(r.find("60000000 pixels, more than the limit of 50000000"), std::string::npos) << r;
+  // load_image applies the limits too, naming the file.
+  vlrtest::write_bytes(d / "bomb.png", big);
+  EXPECT_NE(error_of(d / "bomb.png").find("bomb.png: 6000x6000"), std::string::npos);
+}
+
 TEST(ImageIo, GreyAnd16BitBecome8BitBgr) {
   TempDir d;
   cv::Mat grey(20, 30, CV_8UC1, cv::Scalar(77));

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "serve_auth.hpp"
+#include "serve_guard.hpp"
 #include "serve_http.hpp"
 #include "serve_routes.hpp"
 #include "serve_state.hpp"
@@ -107,7 +108,7 @@ HR check_request(const Req& req, Res& res, const Access& access, ServeState& sta
 }
 
 void configure(httplib::Server& svr, const ServeOptions& o, const Access& access,
-               ServeState& state) {
+               ServeState& state, const std::unique_ptr<ConnectionGuard>& guard) {
   const std::size_t pool = static_cast<std::size_t>(o.http_threads + o.max_streams);
   svr.new_task_queue = [pool] { return new httplib::ThreadPool(pool); };
   svr.set_payload_max_length(access.max_body);
@@ -130,7 +131,8 @@ void configure(httplib::Server& svr, const ServeOptions& o, const Access& access
        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"},
   });
-  svr.set_pre_routing_handler([&access, &state](const Req& req, Res& res) {
+  svr.set_pre_routing_handler([&access, &state, &guard](const Req& req, Res& res) {
+    if (guard) guard->request_started(req.remote_addr, req.remote_port);
     return check_request(req, res, access, state);
   });
   svr.set_post_routing_handler([](const Req&, Res& res) {
@@ -144,7 +146,8 @@ void configure(httplib::Server& svr, const ServeOptions& o, const Access& access
   }));
   svr.set_exception_handler(
       [](const Req&, Res& res, std::exception_ptr) { send_error(res, 500, "internal error"); });
-  svr.set_logger([](const Req& req, const Res& res) {
+  svr.set_logger([&guard](const Req& req, const Res& res) {
+    if (guard) guard->request_finished(req.remote_addr, req.remote_port);
     spdlog::info("{} {} {} {}", req.remote_addr, req.method, req.path, res.status);
   });
 }
@@ -193,6 +196,10 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
       ->capture_default_str();
   c->add_option("--max-streams", o.max_streams, "concurrent /api/stream clients")
       ->capture_default_str();
+  c->add_option("--header-timeout-ms", o.header_timeout_ms,
+                "a connection that has not sent its request head this long after opening is "
+                "closed (slow clients must not hold the workers)")
+      ->capture_default_str();
   c->add_option("--max-upload-mb", o.max_upload_mb, "largest request body, in MB")
       ->capture_default_str();
   c->add_option("--max-image-side", o.max_image_side, "largest uploaded image side, in pixels")
@@ -206,6 +213,9 @@ int run_serve(const GlobalOptions& g, const ServeOptions& o) {
   if (o.port < 0 || o.port > 65535) throw Error("serve", "--port must be in 0..65535");
   if (o.http_threads < 1 || o.http_threads > 64) throw Error("serve", "--http-threads: 1..64");
   if (o.max_streams < 0 || o.max_streams > 64) throw Error("serve", "--max-streams: 0..64");
+  if (o.header_timeout_ms < 100 || o.header_timeout_ms > 600'000) {
+    throw Error("serve", "--header-timeout-ms: 100..600000");
+  }
   if (o.max_upload_mb < 1 || o.max_upload_mb > 256) throw Error("serve", "--max-upload-mb: 1..256");
   if (o.max_image_side < 64) throw Error("serve", "--max-image-side must be at least 64");
   if (o.stream_quality < 10 || o.stream_quality > 100) {
@@ -250,14 +260,22 @@ int run_serve(const GlobalOptions& g, const ServeOptions& o) {
   add_live_routes(router, state);
   add_people_routes(router, state);
   add_model_and_asset_routes(router, state);
-  router.install(svr);
-  configure(svr, o, access, state);
+  // Created once the port is known; the handlers below reach it through this pointer.
+  std::unique_ptr<ConnectionGuard> guard;
+  router.install(svr, [&guard](const Req& req) {
+    if (guard) guard->handler_started(req.remote_addr, req.remote_port);
+  });
+  configure(svr, o, access, state, guard);
 
   const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : o.port;
   if (port < 0 || (o.port != 0 && !svr.bind_to_port(o.host, port))) {
     throw Error("serve", "cannot listen on " + o.host + ":" + std::to_string(o.port) +
                              " (address in use or not available)");
   }
+  ConnectionGuard::Options go;
+  go.workers = o.http_threads + o.max_streams;
+  go.header_timeout = std::chrono::milliseconds(o.header_timeout_ms);
+  guard = std::make_unique<ConnectionGuard>(port, go);
   state.start();
   const std::string url = "http://" + url_host(o.host) + ":" + std::to_string(port) + "/";
   std::cout << "vlrface serve: listening on " << url << std::endl;

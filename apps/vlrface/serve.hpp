@@ -33,6 +33,9 @@ struct ServeOptions {
   bool require_token = false;
   int http_threads = 3;  // workers for API requests and asset downloads
   int max_streams = 4;   // concurrent /api/stream clients, each holding one extra thread
+  // A connection must deliver its request head this soon after opening (or after its previous
+  // response), or it is closed: slow clients must not hold the worker threads (serve_guard.hpp).
+  int header_timeout_ms = 10'000;
   int max_upload_mb = 8;
   int max_image_side = 4096;
   int stream_quality = 75;  // JPEG quality of /api/stream

@@ -110,8 +110,11 @@ void Router::dispatch(const Req& req, Res& res) const {
   send_error(res, 405, req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
 }
 
-void Router::install(httplib::Server& server) const {
-  const auto h = [this](const Req& req, Res& res) { dispatch(req, res); };
+void Router::install(httplib::Server& server, std::function<void(const Req&)> on_handle) const {
+  const auto h = [this, on_handle](const Req& req, Res& res) {
+    if (on_handle) on_handle(req);
+    dispatch(req, res);
+  };
   // Every method reaches dispatch so that an unknown path is 404 and a known one 405.
   server.Get(".*", h);
   server.Post(".*", h);

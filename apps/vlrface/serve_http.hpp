@@ -59,7 +59,8 @@ class Router {
   // `pattern` is an ECMAScript regex matched against the whole (decoded) path.
   void add(const std::string& method, const std::string& pattern, Handler handler);
   void dispatch(const Req& req, Res& res) const;
-  void install(httplib::Server& server) const;
+  // `on_handle` (if set) is called on every request before its handler.
+  void install(httplib::Server& server, std::function<void(const Req&)> on_handle = {}) const;
 
  private:
   struct Route {

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -21,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../unit/test_util.hpp"
 #include "model_env.hpp"
 
 namespace fs = std::filesystem;
@@ -551,6 +553,63 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
   EXPECT_EQ(s.stop(), 0) << read_file(tmp_ / "serve.log");
 }
 
+// Slowloris: clients that send a header line now and then, never ending their request head,
+// must neither starve other clients nor hold a connection past the header timeout.
+TEST_F(ServeApi, SlowClientsDoNotStarveOthers) {
+  PREPARE_OR_SKIP();
+  Server s;
+  start(s, {"--header-timeout-ms", "4000"});  // workers: 3 + 4 streams = 7
+  const int port = s.port();
+  ASSERT_EQ(get(port, "/api/health").status, 200);
+  std::vector<int> slow;
+  for (int i = 0; i < 10; ++i) {  // more than the 7 workers
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string start_line = "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    ASSERT_GT(::send(fd, start_line.data(), start_line.size(), MSG_NOSIGNAL), 0);
+    slow.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> closed{0};
+  std::thread trickle([&] {  // a header line from each every 500 ms, as the attack does
+    std::vector<bool> open(slow.size(), true);
+    for (int round = 0; !stop && round < 40; ++round) {
+      for (std::size_t i = 0; i < slow.size(); ++i) {
+        if (!open[i]) continue;
+        const std::string line = "X-Slow-" + std::to_string(round) + ": 1\r\n";
+        if (::send(slow[i], line.data(), line.size(), MSG_NOSIGNAL) <= 0) {
+          open[i] = false;
+          ++closed;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  // Other clients are answered at once, while the attack goes on.
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Reply r = get(port, "/api/health");
+    const double s_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.status, 200) << "request " << i << " during the attack";
+    EXPECT_LT(s_taken, 2.0) << "request " << i << " waited behind slow clients";
+  }
+  // Every slow connection is closed by the server once the header timeout is over.
+  for (int i = 0; i < 40 && closed < static_cast<int>(slow.size()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  stop = true;
+  trickle.join();
+  EXPECT_EQ(closed.load(), static_cast<int>(slow.size())) << "slow connections still open";
+  for (int fd : slow) ::close(fd);
+  EXPECT_EQ(get(port, "/api/health").status, 200);
+  EXPECT_EQ(s.stop(), 0);
+}
+
 TEST_F(ServeApi, ModelsRoutingAndErrors) {
   PREPARE_OR_SKIP();
   Server s;
@@ -591,6 +650,12 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
       http(port, "POST", "/api/identify", std::string(3 << 20, 'x'), {"Content-Type: image/jpeg"});
   EXPECT_EQ(big.status, 413);
   EXPECT_FALSE(big.error().empty());
+  // A decompression bomb under the byte limit: a header-only PNG claiming 4096x4096 16-bit
+  // RGBA (128 MiB decoded) is refused from its header, before a pixel is allocated.
+  const Reply bomb = http(port, "POST", "/api/identify", vlrtest::png_header_only(4096, 4096, 16, 6),
+                          {"Content-Type: image/png"});
+  EXPECT_EQ(bomb.status, 413) << bomb.body;
+  EXPECT_NE(bomb.error().find("decodes to 128.0 MiB"), std::string::npos) << bomb.body;
   EXPECT_EQ(http(port, "POST", "/api/identify", "5\r\nhello\r\n0\r\n\r\n",
                  {"Content-Type: image/jpeg", "Transfer-Encoding: chunked"})
                 .status,
@@ -679,4 +744,53 @@ TEST_F(ServeApi, AccessToken) {
             200);
   EXPECT_EQ(again.stop(), 0);
   EXPECT_EQ(again.rest().find(token), std::string::npos);
+}
+
+// Two processes, one truth: a person enrolled or removed by the CLI while serve runs on the same
+// gallery reaches the live view and /api/identify within seconds (serve watches the file's
+// PRAGMA data_version), not only the changes made through serve itself.
+TEST_F(ServeApi, GalleryChangesByTheCliReachTheRunningServer) {
+  PREPARE_OR_SKIP();
+  Server s;
+  start(s);
+  const int port = s.port();
+  const std::string cli = std::string(VLRFACE_CLI) + " --models " +
+                          vlrtest::model_dir().string() + " --gallery " +
+                          (tmp_ / "g.vlrg").string();
+  // The name /api/identify gives s01's probe (null: unknown or no face).
+  const auto identify = [&] {
+    const Reply r = http(port, "POST", "/api/identify?res=full", read_file(orl_ / "s01/5.jpg"),
+                         {"Content-Type: image/jpeg"});
+    const json j = r.js();
+    if (r.status != 200 || !j.is_array() || j[0]["faces"].empty()) return json();
+    return j[0]["faces"][0]["name"];
+  };
+  // Whether the live view's best candidate for the face in front of the camera is s01.
+  const auto live_top_is_s01 = [](const json& snap) {
+    return snap.contains("faces") && !snap["faces"].empty() && !snap["faces"][0]["top"].empty() &&
+           snap["faces"][0]["top"][0]["name"] == "s01";
+  };
+  EXPECT_TRUE(identify().is_null());
+
+  std::string images;
+  for (int i = 1; i <= 3; ++i) images += " " + (orl_ / "s01" / (std::to_string(i) + ".jpg")).string();
+  ASSERT_EQ(std::system((cli + " enroll s01" + images + " >/dev/null 2>&1").c_str()), 0);
+  auto changed = std::chrono::steady_clock::now();
+  json snap = wait_snapshot(port, live_top_is_s01, 10);
+  EXPECT_TRUE(live_top_is_s01(snap)) << snap.dump();
+  const auto seen_in = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - changed).count();
+  };
+  EXPECT_LT(seen_in(), 5.0) << "enrolment by the CLI reached the live view only after that long";
+  EXPECT_EQ(identify(), "s01");
+
+  ASSERT_EQ(std::system((cli + " gallery remove s01 >/dev/null 2>&1").c_str()), 0);
+  changed = std::chrono::steady_clock::now();
+  snap = wait_snapshot(
+      port, [&](const json& j) { return j.contains("faces") && !j["faces"].empty() && !live_top_is_s01(j); },
+      10);
+  EXPECT_FALSE(live_top_is_s01(snap)) << snap.dump();
+  EXPECT_LT(seen_in(), 5.0) << "removal by the CLI reached the live view only after that long";
+  EXPECT_TRUE(identify().is_null()) << "s01 was removed but is still recognised";
+  EXPECT_EQ(s.stop(), 0) << read_file(tmp_ / "serve.log");
 }

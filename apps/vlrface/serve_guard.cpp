@@ -1,0 +1,168 @@
+#include "serve_guard.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <vector>
+
+namespace vlrface::cli {
+namespace {
+
+std::string key_of(const std::string& addr, int port) {
+  return addr + "|" + std::to_string(port);
+}
+
+int local_port(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return -1;
+}
+
+// The peer of `fd` as httplib names it (numeric address, port), or "" when `fd` is not a
+// connected TCP socket whose local port is `port`.
+std::string peer_key(int fd, int port) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return "";
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || local_port(a) != port) {
+    return "";
+  }
+  len = sizeof a;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return "";  // listener
+  char host[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(a);
+    inet_ntop(AF_INET, &in.sin_addr, host, sizeof host);
+    return key_of(host, ntohs(in.sin_port));
+  }
+  const auto& in6 = reinterpret_cast<const sockaddr_in6&>(a);
+  inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host);
+  return key_of(host, ntohs(in6.sin6_port));
+}
+
+}  // namespace
+
+ConnectionGuard::ConnectionGuard(int port, Options options)
+    : port_(port), o_(options), thread_([this] { run(); }) {}
+
+ConnectionGuard::~ConnectionGuard() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void ConnectionGuard::request_started(const std::string& addr, int port) {
+  set(addr, port, State::kBody);
+}
+void ConnectionGuard::handler_started(const std::string& addr, int port) {
+  set(addr, port, State::kHandling);
+}
+void ConnectionGuard::request_finished(const std::string& addr, int port) {
+  set(addr, port, State::kHead);  // keep-alive: the next head is awaited from now
+}
+
+std::size_t ConnectionGuard::dropped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dropped_;
+}
+
+void ConnectionGuard::set(const std::string& addr, int port, State state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Conn& c = conns_[key_of(addr, port)];  // may come before the scan has seen the socket
+  c.state = state;
+  c.since = Clock::now();
+}
+
+void ConnectionGuard::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, o_.tick, [this] { return stop_; });
+    if (stop_) break;
+    lock.unlock();
+    scan();
+    lock.lock();
+  }
+}
+
+void ConnectionGuard::scan() {
+  // The process's connected sockets on the server's port, by peer.
+  std::map<std::string, int> open;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d)) {
+      char* end = nullptr;
+      const long fd = std::strtol(e->d_name, &end, 10);
+      if (end == e->d_name || *end != '\0' || fd == ::dirfd(d)) continue;
+      const std::string key = peer_key(static_cast<int>(fd), port_);
+      if (!key.empty()) open[key] = static_cast<int>(fd);
+    }
+    ::closedir(d);
+  }
+  const auto now = Clock::now();
+  struct Drop {
+    int fd;
+    std::string key, why;
+  };
+  std::vector<Drop> drop;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      const auto o = open.find(it->first);
+      // Gone (or a callback for a connection the scan has not seen yet, given a moment).
+      if (o == open.end() && (it->second.fd >= 0 || now - it->second.since > o_.header_timeout)) {
+        it = conns_.erase(it);
+      } else {
+        if (o != open.end()) it->second.fd = o->second;
+        ++it;
+      }
+    }
+    for (const auto& [key, fd] : open) {
+      if (conns_.count(key)) continue;
+      Conn c;
+      c.fd = fd;
+      c.since = now;
+      conns_.emplace(key, c);
+    }
+    std::vector<std::pair<Clock::time_point, std::string>> waiting;
+    for (auto& [key, c] : conns_) {
+      if (c.fd < 0) continue;
+      const auto age = now - c.since;
+      if (c.state == State::kHead && age > o_.header_timeout) {
+        drop.push_back({c.fd, key, "no complete request head in time"});
+      } else if (c.state == State::kBody && age > o_.body_timeout) {
+        drop.push_back({c.fd, key, "request body too slow"});
+      } else if (c.state == State::kHead && age > o_.grace) {
+        waiting.emplace_back(c.since, key);
+      }
+    }
+    const std::size_t room = static_cast<std::size_t>(std::max(1, o_.workers - o_.spare));
+    if (waiting.size() > room) {
+      std::sort(waiting.begin(), waiting.end());
+      for (std::size_t i = 0; i < waiting.size() - room; ++i) {
+        drop.push_back({conns_[waiting[i].second].fd, waiting[i].second,
+                        "waiting for its request head while the server is busy"});
+      }
+    }
+    for (const Drop& d : drop) {
+      // The descriptor must still be that peer's: shut down, never close (httplib owns it).
+      if (peer_key(d.fd, port_) != d.key) continue;
+      ::shutdown(d.fd, SHUT_RDWR);
+      conns_.erase(d.key);
+      ++dropped_;
+      spdlog::warn("serve: closed the connection of {}: {}", d.key, d.why);
+    }
+  }
+}
+
+}  // namespace vlrface::cli

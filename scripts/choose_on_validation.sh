@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Chooses the embedder's recovery per face size, the cut-off above which faces go to the base
-# model, and every decision threshold, on validation data only (held-out celeba-train identities
+# Chooses the embedder's recovery per face size (on native faces: the whole image shrunk, found
+# by the detector, aligned at its own size, as a camera gives them), the cut-off above which faces
+# go to the base model, and every decision threshold (native and simulated), on validation data only (held-out celeba-train identities
 # and ORL; never LFW), and writes them into models/manifests/edgeface_xxs.json.
 #
 #   VLRFACE_DATA=../shared/datasets scripts/choose_on_validation.sh      # after scripts/setup.sh
@@ -14,6 +15,8 @@ BIN=${BIN:-build/bin/vlrface}
 JOBS=${JOBS:-$(nproc)}
 /usr/bin/python3 tools/make_validation_set.py --data "$VLRFACE_DATA" --out build/validation
 "$BIN" eval --dataset build/validation --res 112,12,16,20,24,32,40,48,64 \
-  --upscaler bicubic,dsr,bicubic+adapter,dsr+adapter --calibrate 1e-3 --jobs "$JOBS" --quiet \
+  --upscaler bicubic,dsr,bicubic+adapter,dsr+adapter \
+  --native 12,16,20,24,32 --native-paths base,bicubic,dsr,bicubic+adapter,dsr+adapter \
+  --canvas 320x240 --detect-upsample 2 --calibrate 1e-3 --jobs "$JOBS" --quiet \
   --json build/validation.json | tee build/validation.txt
 /usr/bin/python3 tools/calibrate.py build/validation.json models/manifests/edgeface_xxs.json

@@ -54,8 +54,13 @@ ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
     m.threshold_source = j.value("threshold_source", std::string());
     if (j.contains("thresholds")) {
       for (const auto& t : j["thresholds"]) {
+        const std::string faces = t.value("faces", std::string("simulated"));
+        if (faces != "native" && faces != "simulated") {
+          throw Error("models", manifest.string() + ": threshold \"faces\" must be native or "
+                                                "simulated, not '" + faces + "'");
+        }
         m.thresholds.push_back({t.at("px").get<int>(), t.at("recovery").get<std::string>(),
-                                t.at("threshold").get<double>()});
+                                t.at("threshold").get<double>(), faces == "native"});
       }
     }
     m.resolution = j.value("resolution", 0);
@@ -107,11 +112,16 @@ It nearest(It first, It last, int px, Px size_of) {
 }
 }  // namespace
 
-double ModelInfo::threshold_for(int px, const std::string& path) const {
+double ModelInfo::threshold_for(int px, const std::string& path, bool native) const {
   if (path == "base" || px <= 0 || px >= 112) return threshold;
   std::vector<PathThreshold> same;
   for (const auto& t : thresholds) {
-    if (t.recovery == path) same.push_back(t);
+    if (t.recovery == path && t.native == native) same.push_back(t);
+  }
+  if (same.empty()) {
+    for (const auto& t : thresholds) {
+      if (t.recovery == path) same.push_back(t);
+    }
   }
   const auto it = nearest(same.begin(), same.end(), px, [](const PathThreshold& t) { return t.px; });
   return it == same.end() ? threshold : it->value;

@@ -106,7 +106,7 @@ float threshold_for(const ModelStore& store, const std::string& embedder, int re
                                                     info.cutoff_px > 0 && px < info.cutoff_px);
   if (!recovered) return static_cast<float>(info.threshold);
   const Recovery r = resolve_recovery(store, embedder, px, upscaler, adapter);
-  return static_cast<float>(info.threshold_for(px, r.label()));
+  return static_cast<float>(info.threshold_for(px, r.label(), !simulating(resolution)));
 }
 
 MatchResult decide(const FaceResult& face, const Matcher& matcher, int top_k,
@@ -201,7 +201,8 @@ struct Pipeline::Impl {
   // Brings r.lowres (px x px) to 112 px and embeds it as the recovery for px says.
   // `direct`: the 112 px face warped bicubically straight from the frame, used in place of
   // the bicubic upscale of r.lowres (see process_face).
-  void recover(FaceResult& r, int px, Stopwatch& sw, const cv::Mat& direct = {}) {
+  // `native`: a camera's face aligned at its own size (its thresholds), not a simulated one.
+  void recover(FaceResult& r, int px, bool native, Stopwatch& sw, const cv::Mat& direct = {}) {
     const Recovery rc = recovery_for(px);
     r.working_px = px;
     r.recovery = rc.label();
@@ -213,7 +214,7 @@ struct Pipeline::Impl {
     times.upscale_ms += sw.lap_ms();
     Embedder& e = rc.adapter ? adapted_embedder(store.adapter_for(config.embedder, px)) : base();
     r.embedding = e.embed(r.upscaled);
-    r.threshold = static_cast<float>(info.threshold_for(px, r.recovery));
+    r.threshold = static_cast<float>(info.threshold_for(px, r.recovery, native));
     times.embed_ms += sw.lap_ms();
   }
 
@@ -226,7 +227,7 @@ struct Pipeline::Impl {
       times.align_ms += sw.lap_ms();
       r.lowres = degrade(r.aligned, mode, config.degrade);
       times.degrade_ms += sw.lap_ms();
-      recover(r, mode, sw);
+      recover(r, mode, /*native=*/false, sw);
     } else if (mode == kResolutionAuto && cutoff > 0 && r.native_px < cutoff) {
       // Aligned at its own size, straight from the frame: the student was trained on faces
       // shrunk to such a size and brought back by the upscaler, not on a blurred 112 px warp.
@@ -241,7 +242,7 @@ struct Pipeline::Impl {
         direct = align_face(bgr, r.face.landmarks, kAlignedSize, cv::INTER_CUBIC);
       }
       times.align_ms += sw.lap_ms();
-      recover(r, px, sw, direct);
+      recover(r, px, /*native=*/true, sw, direct);
     } else {
       times.align_ms += sw.lap_ms();
       full(r, sw);
@@ -338,7 +339,7 @@ FaceResult Pipeline::process_aligned(const cv::Mat& aligned) {
   if (simulating(impl_->config.resolution)) {
     r.lowres = degrade(aligned, impl_->config.resolution, impl_->config.degrade);
     impl_->times.degrade_ms += sw.lap_ms();
-    impl_->recover(r, impl_->config.resolution, sw);
+    impl_->recover(r, impl_->config.resolution, /*native=*/false, sw);
   } else {
     impl_->full(r, sw);
   }

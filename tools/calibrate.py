@@ -5,7 +5,7 @@
         --upscaler bicubic,dsr,bicubic+adapter,dsr+adapter --calibrate 1e-3 --json val.json
     /usr/bin/python3 tools/calibrate.py val.json models/manifests/edgeface_xxs.json
 
-Reads the simulated rows of `vlrface eval --json` (run on the validation set written by
+Reads the simulated and native rows of `vlrface eval --json` (run on the validation set written by
 tools/make_validation_set.py: held-out celeba identities and ORL, never LFW) and writes into the
 manifest:
   * "recovery": per size, the path (upscaler, adapter) with the highest HR-LR accuracy (gallery
@@ -14,7 +14,10 @@ manifest:
     "cutoff_px": the smallest size from which on no path is, so larger faces go to the base
     model as they are;
   * "thresholds": per size and path, the similarity giving the target FAR on the HR-LR impostor
-    pairs, and "threshold" (full resolution) from the 112 px row;
+    pairs, for simulated faces and (from --native rows, "faces": "native") for native ones, and
+    "threshold" (full resolution) from the 112 px row;
+  * native rows, where present, choose the recovery of their sizes (they are what a camera
+    gives); simulated rows choose the rest and the cut-off;
   * where all of it came from ("threshold_source", "recovery.source").
 """
 import argparse
@@ -39,6 +42,9 @@ def main(argv=None):
         sys.exit("calibrate: the run has no --calibrate FAR")
     far = full["verification"]["calibration"]["target_far"]
     sizes = sorted({r["resolution"] for r in rows if r["kind"] == "simulated"})
+    if not sizes:
+        sys.exit("calibrate: the run has no simulated rows (--res 112,12,16,...): they choose the "
+                 "cut-off")
     acc = {}
     thresholds = []
     for r in rows:
@@ -66,9 +72,43 @@ def main(argv=None):
             significant = d["mean"] > 2 * d["std"] / n ** 0.5
             if significant and acc[(s, path)] > acc[(s, best[s])]:
                 best[s] = path
+    # Native faces (the run's --native rows): what a camera gives, so where they were measured
+    # they choose the recovery, against plain bicubic (one bicubic warp from the frame to 112 px
+    # and the base model) by the same rule, and they get thresholds of their own.
+    native = {(r["resolution"], r["recovery"]): r for r in ev["results"] if r.get("kind") == "native"}
+    nsizes = sorted({px for px, _ in native})
+    nacc = {}
+    for (px, path), r in sorted(native.items()):
+        if path in ("base", "auto"):
+            continue
+        v = r["verification_hrlr"]
+        nacc[(px, path)] = v["accuracy"]
+        thresholds.append({"px": px, "recovery": path, "faces": "native",
+                           "threshold": round(v["calibration"]["threshold"], 4),
+                           "tar": round(v["calibration"]["tar"], 4),
+                           "far": round(v["calibration"]["far"], 5)})
+    nbest = {}
+    for px in nsizes:
+        ref = native.get((px, "bicubic"))
+        if not ref:
+            continue
+        nbest[px] = "bicubic"
+        for path in ("dsr", "bicubic+adapter", "dsr+adapter"):
+            row = native.get((px, path))
+            if not row:
+                continue
+            d = [a["accuracy"] - b["accuracy"] for a, b in
+                 zip(row["verification_hrlr"]["folds"], ref["verification_hrlr"]["folds"])]
+            n = len(d)
+            mean = sum(d) / n
+            std = (sum((x - mean) ** 2 for x in d) / (n - 1)) ** 0.5 if n > 1 else float("inf")
+            if mean > 2 * std / n ** 0.5 and nacc[(px, path)] > nacc[(px, nbest[px])]:
+                nbest[px] = path
     # The cut-off: from there on, no size gains from recovery.
     cutoff = next((s for s in sizes if all(best[t] == "bicubic" for t in sizes if t >= s)),
                   sizes[-1] + 1)
+    chosen = dict(best)
+    chosen.update(nbest)
     # The set as the repository names it (build/validation), not this machine's absolute path.
     dataset = os.path.relpath(ev["dataset"], os.path.dirname(os.path.abspath(__file__)) + "/..")
     ev["dataset"] = dataset
@@ -81,11 +121,13 @@ def main(argv=None):
     m["threshold_source"] = where + (f"; {a.note}" if a.note else "")
     m["recovery"] = {
         "cutoff_px": cutoff,
-        "sizes": {str(s): {"upscaler": best[s].split("+")[0], "adapter": best[s].endswith("+adapter")}
-                  for s in sizes if s < cutoff},
+        "sizes": {str(s): {"upscaler": chosen[s].split("+")[0],
+                           "adapter": chosen[s].endswith("+adapter")}
+                  for s in sorted(chosen) if s < cutoff},
         "source": "highest HR-LR accuracy per size on the validation set (" + ev["dataset"] +
-                  "), where better than bicubic by more than two standard errors of the paired "
-                  "per-fold difference; cut-off: the smallest size from which no recovery is; "
+                  "), native faces where measured (else simulated ones), where better than "
+                  "bicubic by more than two standard errors of the paired per-fold difference; "
+                  "cut-off: the smallest simulated size from which no recovery is; "
                   f"vlrface eval, {ev['date'][:10]}" + (f"; {a.note}" if a.note else ""),
     }
     tmp = a.manifest + ".tmp"
@@ -97,7 +139,16 @@ def main(argv=None):
     for s in sizes:
         line = " ".join(f"{p}={100 * acc[(s, p)]:.2f}" for p in
                         ("bicubic", "dsr", "bicubic+adapter", "dsr+adapter") if (s, p) in acc)
-        print(f"  {s:3d} px: best {best[s]:16s} {line}")
+        print(f"  {s:3d} px simulated: best {best[s]:16s} {line}")
+    for s in nsizes:
+        if s not in nbest:
+            continue
+        line = " ".join(f"{p}={100 * nacc[(s, p)]:.2f}" for p in
+                        ("bicubic", "dsr", "bicubic+adapter", "dsr+adapter") if (s, p) in nacc)
+        base = native.get((s, "base"))
+        if base:
+            line += f" (base {100 * base['verification_hrlr']['accuracy']:.2f})"
+        print(f"  {s:3d} px native:    best {nbest[s]:16s} {line}")
     return 0
 
 

@@ -44,10 +44,14 @@ struct ModelInfo {
   // Embedders: thresholds calibrated per recovery path and working size, because the same
   // false-accept rate needs a different cosine for a 16 px face through the adapter than for a
   // 112 px face ("thresholds": [{"px": 16, "recovery": "bicubic+adapter", "threshold": 0.3}]).
+  // Native faces (a camera's small face, aligned at its own size) and simulated ones (a large
+  // face shrunk after alignment) give different impostor similarities, so each has its own
+  // ("faces": "native" | "simulated"; absent: simulated).
   struct PathThreshold {
     int px = 0;
     std::string recovery;  // "bicubic", "dsr", "bicubic+adapter", "dsr+adapter"
     double value = 0;
+    bool native = false;
   };
   std::vector<PathThreshold> thresholds;
   std::string threshold_source;  // the data and command the thresholds were calibrated with
@@ -73,9 +77,10 @@ struct ModelInfo {
   // Adapted embedders: the base model whose embedding space (and gallery id) they share.
   std::string base;
 
-  // The calibrated threshold of `recovery` for faces of `px` (the nearest calibrated size);
-  // `threshold` for the base path ("base", px 0 or 112) or a path without calibration.
-  double threshold_for(int px, const std::string& recovery = "base") const;
+  // The calibrated threshold of `recovery` for faces of `px` (the nearest calibrated size of
+  // the same kind of face, else of the other kind); `threshold` for the base path ("base", px 0
+  // or 112) or a path without calibration.
+  double threshold_for(int px, const std::string& recovery = "base", bool native = false) const;
   // The recommended recovery for `px` (the nearest size), if any.
   const RecoveryDefault* recovery_for(int px) const;
 };

@@ -104,6 +104,37 @@ TEST(Recovery, ThresholdsArePerRecoveryPathAndNearestSize) {
                   0.30f);
 }
 
+// A camera's 16 px face and a simulated one need different thresholds for the same FAR: auto mode
+// reads the native ones, simulate mode the simulated ones; either falls back to the other.
+TEST(Recovery, NativeFacesHaveTheirOwnThresholds) {
+  TempDir d;
+  add_model(d, "emb", "embedder",
+            R"(,"threshold":0.30,"thresholds":[{"px":16,"recovery":"bicubic","threshold":0.45},)"
+            R"({"px":16,"recovery":"bicubic","threshold":0.25,"faces":"native"},)"
+            R"({"px":24,"recovery":"dsr","threshold":0.33}])" + kRecovery);
+  vlrface::ModelStore store(d.path());
+  const auto& m = store.manifest("emb");
+  EXPECT_DOUBLE_EQ(m.threshold_for(16, "bicubic", /*native=*/true), 0.25);
+  EXPECT_DOUBLE_EQ(m.threshold_for(16, "bicubic", /*native=*/false), 0.45);
+  EXPECT_DOUBLE_EQ(m.threshold_for(24, "dsr", /*native=*/true), 0.33) << "falls back";
+  EXPECT_FLOAT_EQ(vlrface::threshold_for(store, "emb", vlrface::kResolutionAuto, "bicubic", false,
+                                         17),
+                  0.25f);
+  EXPECT_FLOAT_EQ(vlrface::threshold_for(store, "emb", 16, "bicubic", false, 17), 0.45f);
+  TempDir bad;
+  add_model(bad, "emb", "embedder",
+            R"(,"thresholds":[{"px":16,"recovery":"bicubic","threshold":0.4,"faces":"real"}])");
+  try {
+    vlrface::ModelStore s(bad.path());
+    (void)s.manifest("emb");
+    ADD_FAILURE() << "a threshold for unknown faces was accepted";
+  } catch (const vlrface::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("must be native or simulated, not 'real'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Recovery, ResolutionNamesRoundTrip) {
   EXPECT_EQ(vlrface::parse_resolution("auto"), vlrface::kResolutionAuto);
   EXPECT_EQ(vlrface::parse_resolution("full"), vlrface::kResolutionFull);

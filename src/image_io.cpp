@@ -7,6 +7,7 @@
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -59,6 +60,66 @@ cv::Mat to_stb_layout(const cv::Mat& image) {
 cv::Size shrunk_size(int w, int h, double f) {
   return {std::max(1, static_cast<int>(std::lround(w * f))),
           std::max(1, static_cast<int>(std::lround(h * f)))};
+}
+
+// EXIF orientation (1..8) of a JPEG, 1 when absent or unreadable. Phones store the sensor's
+// pixels and say in APP1 how to turn them: ignoring it gives sideways faces that no detector
+// finds. Every read is bounds-checked: the bytes come from anyone.
+int exif_orientation(const std::uint8_t* b, std::size_t size) {
+  if (size < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1;
+  std::size_t pos = 2;
+  while (pos + 4 <= size && b[pos] == 0xFF) {
+    const std::uint8_t marker = b[pos + 1];
+    if (marker == 0xD9 || marker == 0xDA) break;  // end of image, start of scan: no EXIF
+    const std::size_t len = (std::size_t{b[pos + 2]} << 8) | b[pos + 3];
+    if (len < 2 || pos + 2 + len > size) break;
+    const std::uint8_t* seg = b + pos + 4;
+    const std::size_t n = len - 2;
+    if (marker == 0xE1 && n >= 14 && std::memcmp(seg, "Exif\0\0", 6) == 0) {
+      const std::uint8_t* t = seg + 6;  // TIFF header
+      const std::size_t tn = n - 6;
+      const bool le = t[0] == 'I' && t[1] == 'I';
+      if (!le && !(t[0] == 'M' && t[1] == 'M')) return 1;
+      const auto u16 = [&](std::size_t o) -> unsigned {
+        return le ? t[o] | (t[o + 1] << 8) : (t[o] << 8) | t[o + 1];
+      };
+      const auto u32 = [&](std::size_t o) -> std::size_t {
+        return le ? (std::size_t{t[o]} | std::size_t{t[o + 1]} << 8 | std::size_t{t[o + 2]} << 16 |
+                     std::size_t{t[o + 3]} << 24)
+                  : (std::size_t{t[o]} << 24 | std::size_t{t[o + 1]} << 16 |
+                     std::size_t{t[o + 2]} << 8 | std::size_t{t[o + 3]});
+      };
+      const std::size_t ifd = u32(4);
+      if (ifd + 2 > tn) return 1;
+      const unsigned entries = u16(ifd);
+      for (unsigned i = 0; i < entries; ++i) {
+        const std::size_t e = ifd + 2 + std::size_t{i} * 12;
+        if (e + 12 > tn) return 1;
+        if (u16(e) == 0x0112) {  // Orientation, SHORT
+          const unsigned v = u16(e + 8);
+          return v >= 1 && v <= 8 ? static_cast<int>(v) : 1;
+        }
+      }
+      return 1;
+    }
+    pos += 2 + len;
+  }
+  return 1;
+}
+
+// Turns decoded pixels upright as EXIF orientation `o` says.
+cv::Mat apply_orientation(cv::Mat img, int o) {
+  cv::Mat out;
+  switch (o) {
+    case 2: cv::flip(img, out, 1); return out;
+    case 3: cv::rotate(img, out, cv::ROTATE_180); return out;
+    case 4: cv::flip(img, out, 0); return out;
+    case 5: cv::transpose(img, out); return out;
+    case 6: cv::rotate(img, out, cv::ROTATE_90_CLOCKWISE); return out;
+    case 7: cv::transpose(img, out); cv::flip(out, out, -1); return out;
+    case 8: cv::rotate(img, out, cv::ROTATE_90_COUNTERCLOCKWISE); return out;
+    default: return img;
+  }
 }
 
 std::string mib(double bytes) {
@@ -238,7 +299,7 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
         g = f;
       }
       if (scale) *scale = g;
-      return reduced;
+      return apply_orientation(reduced, exif_orientation(data, size));
     }
   }
 #endif
@@ -256,7 +317,7 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
   if (raw.channels() == 3) cv::cvtColor(raw, raw, cv::COLOR_RGB2BGR);
   if (raw.channels() == 4) cv::cvtColor(raw, raw, cv::COLOR_RGBA2BGRA);
   if (scale) *scale = f;
-  return to_bgr8(raw);
+  return apply_orientation(to_bgr8(raw), jpeg ? exif_orientation(data, size) : 1);
 }
 
 cv::Mat load_image(const std::filesystem::path& file, const DecodeLimits& limits) {

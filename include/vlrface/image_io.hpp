@@ -1,7 +1,8 @@
 // vlrface/image_io.hpp — reading images with errors that say what is wrong with the file.
 //
 // Usage: cv::Mat bgr = vlrface::load_image("face.jpg");   // always 8-bit, 3-channel BGR
-// Grey and 16-bit images are converted; a missing, empty, truncated or non-image file raises
+// Grey and 16-bit images are converted; a JPEG's EXIF orientation is applied (a phone photo
+// comes back upright); a missing, empty, truncated or non-image file raises
 // Error("image", "<file>: <what is wrong>"). Decoding and encoding use Debian's stb library rather
 // than OpenCV's imgcodecs, whose Debian build pulls in GDAL and ~110 more shared libraries
 // (about 44 MB of resident memory at start-up on a Pi-class budget).

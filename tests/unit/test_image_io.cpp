@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "test_util.hpp"
 #include "vlrface/error.hpp"
@@ -78,6 +79,84 @@ TEST(ImageIo, DecodeLimitsRefuseBombsFromTheHeader) {
   // load_image applies the limits too, naming the file.
   vlrtest::write_bytes(d / "bomb.png", big);
   EXPECT_NE(error_of(d / "bomb.png").find("bomb.png: 6000x6000"), std::string::npos);
+}
+
+namespace {
+// `jpeg` with an EXIF APP1 segment saying `orientation`, right after SOI, in Intel (II) or
+// Motorola (MM) byte order, as phones write it.
+std::vector<std::uint8_t> with_orientation(std::vector<std::uint8_t> jpeg, int orientation,
+                                           bool intel) {
+  std::vector<std::uint8_t> t = intel ? std::vector<std::uint8_t>{'I', 'I', 42, 0, 8, 0, 0, 0}
+                                      : std::vector<std::uint8_t>{'M', 'M', 0, 42, 0, 0, 0, 8};
+  const auto u16 = [&](unsigned v) {
+    if (intel) {
+      t.push_back(v & 0xFF);
+      t.push_back(v >> 8);
+    } else {
+      t.push_back(v >> 8);
+      t.push_back(v & 0xFF);
+    }
+  };
+  u16(2);                                      // two entries: one before, then Orientation
+  u16(0x010F); u16(2); u16(0); u16(1); u16(0); u16(0);  // Make, ASCII, count 1, value 0
+  u16(0x0112); u16(3); u16(1); u16(0); u16(static_cast<unsigned>(orientation)); u16(0);
+  t.insert(t.end(), {0, 0, 0, 0});             // no next IFD
+  std::vector<std::uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
+  app1.insert(app1.end(), t.begin(), t.end());
+  const std::size_t len = app1.size() + 2;
+  std::vector<std::uint8_t> seg = {0xFF, 0xE1, static_cast<std::uint8_t>(len >> 8),
+                                   static_cast<std::uint8_t>(len & 0xFF)};
+  seg.insert(seg.end(), app1.begin(), app1.end());
+  jpeg.insert(jpeg.begin() + 2, seg.begin(), seg.end());
+  return jpeg;
+}
+}  // namespace
+
+// Phone photos: the pixels as the sensor saw them, and EXIF saying how to turn them.
+TEST(ImageIo, ExifOrientationIsApplied) {
+  cv::Mat img(40, 60, CV_8UC3, cv::Scalar(255, 0, 0));           // blue right half...
+  img(cv::Rect(0, 0, 30, 40)).setTo(cv::Scalar(0, 0, 255));        // ...red left half
+  std::vector<std::uint8_t> plain;
+  cv::imencode(".jpg", img, plain, {cv::IMWRITE_JPEG_QUALITY, 95});
+  const auto red = [](const cv::Vec3b& p) { return p[2] > 200 && p[0] < 60; };
+  const auto blue = [](const cv::Vec3b& p) { return p[0] > 200 && p[2] < 60; };
+  for (const bool intel : {true, false}) {
+    // 6: turn 90 degrees clockwise -> 40 wide, 60 tall, the left (red) half on top.
+    auto j6 = with_orientation(plain, 6, intel);
+    cv::Mat m = vlrface::decode_image(j6, "o6.jpg");
+    ASSERT_EQ(m.size(), cv::Size(40, 60)) << intel;
+    EXPECT_TRUE(red(m.at<cv::Vec3b>(10, 20))) << intel;
+    EXPECT_TRUE(blue(m.at<cv::Vec3b>(50, 20))) << intel;
+    // 8: counter-clockwise -> red at the bottom.
+    m = vlrface::decode_image(with_orientation(plain, 8, intel), "o8.jpg");
+    ASSERT_EQ(m.size(), cv::Size(40, 60));
+    EXPECT_TRUE(red(m.at<cv::Vec3b>(50, 20)));
+    // 3: upside down -> red on the right.
+    m = vlrface::decode_image(with_orientation(plain, 3, intel), "o3.jpg");
+    ASSERT_EQ(m.size(), cv::Size(60, 40));
+    EXPECT_TRUE(red(m.at<cv::Vec3b>(20, 50)));
+    // 1 and nonsense values: as stored.
+    for (const int o : {1, 0, 9, 65535}) {
+      m = vlrface::decode_image(with_orientation(plain, o, intel), "o.jpg");
+      ASSERT_EQ(m.size(), cv::Size(60, 40)) << o;
+      EXPECT_TRUE(red(m.at<cv::Vec3b>(20, 10))) << o;
+    }
+  }
+  // The reduced-scale decode (uploads) turns the image too.
+  cv::Mat big;
+  cv::resize(img, big, {600, 400}, 0, 0, cv::INTER_NEAREST);
+  std::vector<std::uint8_t> bj;
+  cv::imencode(".jpg", big, bj, {cv::IMWRITE_JPEG_QUALITY, 95});
+  const auto b6 = with_orientation(bj, 6, true);
+  const cv::Mat small = vlrface::decode_image(b6.data(), b6.size(), "big6.jpg", 150);
+  EXPECT_GT(small.rows, small.cols);
+  EXPECT_TRUE(red(small.at<cv::Vec3b>(small.rows / 4, small.cols / 2)));
+  // An IFD offset past the segment's end is ignored, not read: the image as stored.
+  auto bad = with_orientation(plain, 6, true);
+  for (int i = 16; i < 20; ++i) bad[i] = 0xF0;  // SOI, marker, length, "Exif\0\0", "II*\0"
+  const cv::Mat c = vlrface::decode_image(bad, "bad-exif.jpg");
+  ASSERT_EQ(c.size(), cv::Size(60, 40));
+  EXPECT_TRUE(red(c.at<cv::Vec3b>(20, 10)));
 }
 
 TEST(ImageIo, GreyAnd16BitBecome8BitBgr) {

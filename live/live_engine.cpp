@@ -229,7 +229,8 @@ struct LiveEngine::Impl {
     // Resolving now reports a missing DSR or adapted model to the caller, not to a log.
     const auto adapter = parse_adapter_choice(s.adapter);
     if (s.mode == "simulate" && s.resolution > 0) {
-      (void)resolve_recovery(store, embedder_name, s.resolution, s.upscaler, adapter);
+      (void)resolve_recovery(store, embedder_name, s.resolution, s.upscaler, adapter,
+                             /*native=*/false);
     } else if (s.mode == "native") {
       for (int px = 8; px < embedder_info->cutoff_px; ++px) {
         (void)resolve_recovery(store, embedder_name, px, s.upscaler, adapter);

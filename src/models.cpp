@@ -78,6 +78,12 @@ ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
       for (const auto& [px, d] : r.at("sizes").items()) {
         m.recovery[std::stoi(px)] = {d.at("upscaler").get<std::string>(), d.value("adapter", false)};
       }
+      if (r.contains("simulated")) {
+        for (const auto& [px, d] : r["simulated"].items()) {
+          m.recovery_simulated[std::stoi(px)] = {d.at("upscaler").get<std::string>(),
+                                                 d.value("adapter", false)};
+        }
+      }
     }
     m.source = j.value("source", std::string());
     const std::string precision = j.value("precision", std::string("fp32"));
@@ -127,10 +133,10 @@ double ModelInfo::threshold_for(int px, const std::string& path, bool native) co
   return it == same.end() ? threshold : it->value;
 }
 
-const ModelInfo::RecoveryDefault* ModelInfo::recovery_for(int px) const {
-  const auto it = nearest(recovery.begin(), recovery.end(), px,
-                          [](const auto& kv) { return kv.first; });
-  return it == recovery.end() ? nullptr : &it->second;
+const ModelInfo::RecoveryDefault* ModelInfo::recovery_for(int px, bool native) const {
+  const auto& m = native || recovery_simulated.empty() ? recovery : recovery_simulated;
+  const auto it = nearest(m.begin(), m.end(), px, [](const auto& kv) { return kv.first; });
+  return it == m.end() ? nullptr : &it->second;
 }
 
 fs::path resolve_model_dir(const std::optional<fs::path>& cli) {

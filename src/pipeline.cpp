@@ -69,14 +69,14 @@ std::string resolution_name(int resolution) {
 }
 
 Recovery resolve_recovery(const ModelStore& store, const std::string& embedder, int px,
-                          const std::string& upscaler, std::optional<bool> adapter) {
+                          const std::string& upscaler, std::optional<bool> adapter, bool native) {
   Recovery r;
   const bool auto_up = upscaler == "auto";
   if (!auto_up && upscaler != "bicubic" && upscaler != "dsr") {
     throw Error("pipeline", "upscaler must be auto, bicubic or dsr, not '" + upscaler + "'");
   }
   if (auto_up || !adapter) {
-    if (const auto* d = store.manifest(embedder).recovery_for(px)) {
+    if (const auto* d = store.manifest(embedder).recovery_for(px, native)) {
       r.upscaler = d->upscaler;
       r.adapter = d->adapter;
     }
@@ -105,8 +105,9 @@ float threshold_for(const ModelStore& store, const std::string& embedder, int re
   const bool recovered = simulating(resolution) || (resolution == kResolutionAuto &&
                                                     info.cutoff_px > 0 && px < info.cutoff_px);
   if (!recovered) return static_cast<float>(info.threshold);
-  const Recovery r = resolve_recovery(store, embedder, px, upscaler, adapter);
-  return static_cast<float>(info.threshold_for(px, r.label(), !simulating(resolution)));
+  const bool native = !simulating(resolution);
+  const Recovery r = resolve_recovery(store, embedder, px, upscaler, adapter, native);
+  return static_cast<float>(info.threshold_for(px, r.label(), native));
 }
 
 MatchResult decide(const FaceResult& face, const Matcher& matcher, int top_k,
@@ -184,8 +185,10 @@ struct Pipeline::Impl {
     return *detector;
   }
 
+  // For the mode asked (set before anything is resolved: set_resolution).
   Recovery recovery_for(int px) const {
-    return resolve_recovery(store, config.embedder, px, asked.upscaler, asked.adapter);
+    return resolve_recovery(store, config.embedder, px, asked.upscaler, asked.adapter,
+                            !simulating(asked.resolution));
   }
 
   // Embeds an aligned 112 px face with the base model.

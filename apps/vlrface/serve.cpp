@@ -3,6 +3,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -156,6 +157,17 @@ std::string url_host(const std::string& host) {
   return host.find(':') != std::string::npos && host[0] != '[' ? "[" + host + "]" : host;
 }
 
+// An address a browser can open: 0.0.0.0 and :: are where the server listens, not places to
+// go to, so this machine's host name stands in for them (NAME.local on a LAN with mDNS).
+std::string open_url(const std::string& host, int port) {
+  std::string h = url_host(host);
+  if (host == "0.0.0.0" || host == "::" || host == "[::]") {
+    char name[256] = {};
+    h = ::gethostname(name, sizeof name - 1) == 0 && name[0] ? name : "THIS-MACHINE";
+  }
+  return "http://" + h + ":" + std::to_string(port) + "/";
+}
+
 }  // namespace
 
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
@@ -282,7 +294,8 @@ int run_serve(const GlobalOptions& g, const ServeOptions& o) {
   if (token.generated) {
     std::cout << "vlrface serve: new access token, saved in " << token.path.string()
               << " and shown only now: " << token.token << "\n"
-              << "vlrface serve: open " << url << "?token=" << token.token << std::endl;
+              << "vlrface serve: open " << open_url(o.host, port) << "?token=" << token.token
+              << std::endl;
   } else if (access.token_required) {
     std::cout << "vlrface serve: access token required (from " << token.path.string() << ")"
               << std::endl;

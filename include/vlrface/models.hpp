@@ -72,6 +72,9 @@ struct ModelInfo {
     bool adapter = false;
   };
   std::map<int, RecoveryDefault> recovery;  // by size; the nearest size applies
+  // Simulated faces (simulate mode, --res N) recover best otherwise ("recovery": {"simulated":
+  // {"16": {...}}}); empty: `recovery` serves both.
+  std::map<int, RecoveryDefault> recovery_simulated;
   int cutoff_px = 0;                        // 0: no recovery in auto mode
   std::string recovery_source;
   // Adapted embedders: the base model whose embedding space (and gallery id) they share.
@@ -82,7 +85,7 @@ struct ModelInfo {
   // or 112) or a path without calibration.
   double threshold_for(int px, const std::string& recovery = "base", bool native = false) const;
   // The recommended recovery for `px` (the nearest size), if any.
-  const RecoveryDefault* recovery_for(int px) const;
+  const RecoveryDefault* recovery_for(int px, bool native = true) const;
 };
 
 // The model directory: `cli` when given, else $VLRFACE_MODELS, else the installed default

@@ -46,14 +46,16 @@ inline constexpr int kResolutionFull = 0;
 
 // The upscaler and adapter that bring a face of `px` back for the embedder: the manifest's
 // recommendation for "auto"/nullopt, else what was asked. Throws Error naming the missing model
-// when an explicit choice has no model; "auto" falls back to bicubic without adapter.
+// when an explicit choice has no model; "auto" falls back to bicubic without adapter. `native`:
+// for a camera's face of that size (auto mode), else for a simulated one (simulate mode).
 struct Recovery {
   std::string upscaler = "bicubic";
   bool adapter = false;
   std::string label() const { return upscaler + (adapter ? "+adapter" : ""); }
 };
 Recovery resolve_recovery(const ModelStore& store, const std::string& embedder, int px,
-                          const std::string& upscaler, std::optional<bool> adapter);
+                          const std::string& upscaler, std::optional<bool> adapter,
+                          bool native = true);
 // The threshold a face of `px` is judged with under these settings (resolution as in
 // PipelineConfig; simulate: the simulated size counts), without loading anything.
 float threshold_for(const ModelStore& store, const std::string& embedder, int resolution,

@@ -744,6 +744,19 @@ TEST_F(ServeApi, AccessToken) {
             200);
   EXPECT_EQ(again.stop(), 0);
   EXPECT_EQ(again.rest().find(token), std::string::npos);
+
+  // On all interfaces the address to open is this machine's name, not 0.0.0.0.
+  Server wide;
+  start(wide, {"--host", "0.0.0.0", "--token-file", (tmp_ / "conf" / "token2").string()});
+  EXPECT_EQ(wide.stop(), 0);
+  char name[256] = {};
+  ASSERT_EQ(::gethostname(name, sizeof name - 1), 0);
+  const std::string out = wide.rest();
+  EXPECT_NE(out.find("open http://" + std::string(name) + ":" + std::to_string(wide.port()) +
+                     "/?token="),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("http://0.0.0.0"), std::string::npos) << out;
 }
 
 // Two processes, one truth: a person enrolled or removed by the CLI while serve runs on the same
@@ -754,9 +767,8 @@ TEST_F(ServeApi, GalleryChangesByTheCliReachTheRunningServer) {
   Server s;
   start(s);
   const int port = s.port();
-  const std::string cli = std::string(VLRFACE_CLI) + " --models " +
-                          vlrtest::model_dir().string() + " --gallery " +
-                          (tmp_ / "g.vlrg").string();
+  const std::string cli = std::string(VLRFACE_CLI) + " --models " + vlrtest::model_dir().string() +
+                          " --gallery " + (tmp_ / "g.vlrg").string();
   // The name /api/identify gives s01's probe (null: unknown or no face).
   const auto identify = [&] {
     const Reply r = http(port, "POST", "/api/identify?res=full", read_file(orl_ / "s01/5.jpg"),
@@ -773,7 +785,9 @@ TEST_F(ServeApi, GalleryChangesByTheCliReachTheRunningServer) {
   EXPECT_TRUE(identify().is_null());
 
   std::string images;
-  for (int i = 1; i <= 3; ++i) images += " " + (orl_ / "s01" / (std::to_string(i) + ".jpg")).string();
+  for (int i = 1; i <= 3; ++i) {
+    images += " " + (orl_ / "s01" / (std::to_string(i) + ".jpg")).string();
+  }
   ASSERT_EQ(std::system((cli + " enroll s01" + images + " >/dev/null 2>&1").c_str()), 0);
   auto changed = std::chrono::steady_clock::now();
   json snap = wait_snapshot(port, live_top_is_s01, 10);
@@ -787,7 +801,10 @@ TEST_F(ServeApi, GalleryChangesByTheCliReachTheRunningServer) {
   ASSERT_EQ(std::system((cli + " gallery remove s01 >/dev/null 2>&1").c_str()), 0);
   changed = std::chrono::steady_clock::now();
   snap = wait_snapshot(
-      port, [&](const json& j) { return j.contains("faces") && !j["faces"].empty() && !live_top_is_s01(j); },
+      port,
+      [&](const json& j) {
+        return j.contains("faces") && !j["faces"].empty() && !live_top_is_s01(j);
+      },
       10);
   EXPECT_FALSE(live_top_is_s01(snap)) << snap.dump();
   EXPECT_LT(seen_in(), 5.0) << "removal by the CLI reached the live view only after that long";

@@ -135,6 +135,30 @@ TEST(Recovery, NativeFacesHaveTheirOwnThresholds) {
   }
 }
 
+// Real small faces and simulated ones may be best served differently: simulate mode reads the
+// manifest's "simulated" choice, auto mode "sizes".
+TEST(Recovery, SimulatedFacesHaveTheirOwnChoice) {
+  TempDir d;
+  add_model(d, "emb", "embedder",
+            R"(,"recovery":{"cutoff_px":40,"sizes":{"16":{"upscaler":"bicubic","adapter":false}},)"
+            R"("simulated":{"16":{"upscaler":"dsr","adapter":true}}})");
+  add_model(d, "dsr16", "upscaler", R"(,"resolution":16)");
+  add_model(d, "emb_r16", "embedder", R"(,"base":"emb","resolution":16)");
+  vlrface::ModelStore store(d.path());
+  auto r = vlrface::resolve_recovery(store, "emb", 16, "auto", std::nullopt, /*native=*/true);
+  EXPECT_EQ(r.label(), "bicubic");
+  r = vlrface::resolve_recovery(store, "emb", 16, "auto", std::nullopt, /*native=*/false);
+  EXPECT_EQ(r.label(), "dsr+adapter");
+  // Without a "simulated" map, "sizes" serves both.
+  TempDir one;
+  add_model(one, "emb", "embedder", kRecovery);
+  add_model(one, "dsr16", "upscaler", R"(,"resolution":16)");
+  add_model(one, "emb_r16", "embedder", R"(,"base":"emb","resolution":16)");
+  vlrface::ModelStore s1(one.path());
+  EXPECT_EQ(vlrface::resolve_recovery(s1, "emb", 16, "auto", std::nullopt, false).label(),
+            vlrface::resolve_recovery(s1, "emb", 16, "auto", std::nullopt, true).label());
+}
+
 TEST(Recovery, ResolutionNamesRoundTrip) {
   EXPECT_EQ(vlrface::parse_resolution("auto"), vlrface::kResolutionAuto);
   EXPECT_EQ(vlrface::parse_resolution("full"), vlrface::kResolutionFull);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <charconv>
@@ -21,6 +22,7 @@
 #include <system_error>
 #include <utility>
 
+#include "gallery_check.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/image_io.hpp"
 
@@ -30,6 +32,8 @@ namespace vlrface {
 // them.
 namespace gallery_json {
 std::string base64_encode(std::string_view bytes);
+// Error unless `out` is missing or a regular file (lstat: a symbolic link is refused as one).
+void require_replaceable(const std::filesystem::path& out);
 void write_file_atomically(const std::filesystem::path& out, std::string_view text);
 // (name, image paths as written in the file) per entry, in file order.
 std::vector<std::pair<std::string, std::vector<std::string>>> read_reference(
@@ -39,32 +43,16 @@ std::vector<std::pair<std::string, std::vector<std::string>>> read_reference(
 namespace {
 
 namespace fs = std::filesystem;
+using detail::printable;
 
 constexpr int kFaceSize = 112;
-constexpr std::int64_t kApplicationId = 0x564C5247;  // "VLRG": `file` and sqlite tools show it
+constexpr std::int64_t kApplicationId = detail::kGalleryApplicationId;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::size_t kMaxNameBytes = 128;
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
 
 std::string errno_text(int err) {
   return std::generic_category().message(err);
-}
-
-// Names end up in error messages and terminals; control bytes there would garble the output.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 // Returns the code points of `s`, or nullopt when it is not valid UTF-8 (nlohmann::json refuses
@@ -162,8 +150,15 @@ std::optional<std::string> embedding_problem(const std::vector<float>& e) {
   const std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   const std::string f = file.string();
   switch (rc & 0xFF) {
-    case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
+      // A file whose header names it a vlrface gallery is a damaged gallery: say how much of it
+      // is still readable, as the checks on opening do.
+      if (db != nullptr && detail::application_id(db) == kApplicationId) {
+        throw Error("gallery",
+                    f + ": damaged: " + detail + " (" + detail::readable_summary(db) + ")");
+      }
+      [[fallthrough]];
+    case SQLITE_NOTADB:
       throw Error("gallery", f + ": is not a vlrface gallery or is damaged (" + detail + ")");
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -218,6 +213,7 @@ class Statement {
     sqlite_fail(db_, file_, "query", rc);
   }
   std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  int type(int col) const { return sqlite3_column_type(stmt_, col); }
   std::string text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
     return p != nullptr ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
@@ -259,6 +255,11 @@ class Transaction {
   sqlite3* db_;
   const fs::path& file_;
 };
+
+// What each blob's checksum column holds: the CRC-32, as a non-negative SQLite integer.
+std::int64_t crc_of(std::string_view bytes) {
+  return static_cast<std::int64_t>(gallery_crc32(bytes));
+}
 
 struct PreparedFace {
   std::string jpeg;
@@ -321,6 +322,7 @@ struct Gallery::Impl {
   std::string model_id;        // the model of the stored embeddings
   GallerySettings settings;
   sqlite3* db = nullptr;
+  std::int64_t data_version = 0;  // PRAGMA data_version when refresh_if_changed() last looked
 
   Impl() = default;
   ~Impl() { sqlite3_close_v2(db); }
@@ -332,6 +334,20 @@ struct Gallery::Impl {
   [[noreturn]] void fail(const std::string& what) const {
     throw Error("gallery", file.string() + ": " + what);
   }
+  // Damage found: the message says how much is still readable and what to do.
+  [[noreturn]] void damaged(const std::string& what) const {
+    fail("damaged: " + what + " (" + detail::readable_summary(db) + ")");
+  }
+
+  // The blob in column `col` of `q`, after checking it against the CRC-32 in column `crc_col`.
+  std::string_view verified(const Statement& q, int col, int crc_col,
+                            const std::string& what) const {
+    const std::string_view bytes = q.blob(col);
+    if (q.type(crc_col) != SQLITE_INTEGER || q.integer(crc_col) != crc_of(bytes)) {
+      damaged(what + " fails its checksum");
+    }
+    return bytes;
+  }
 
   void create_schema() {
     Transaction t(db, file, true);
@@ -340,11 +356,12 @@ struct Gallery::Impl {
     exec(R"sql(
       CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
       CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,
-                          template BLOB NOT NULL, created_at TEXT);
+                          template BLOB NOT NULL, created_at TEXT, template_crc INTEGER);
       CREATE TABLE faces(id INTEGER PRIMARY KEY,
                          person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
                          image BLOB NOT NULL, embedding BLOB NOT NULL,
-                         source TEXT, created_at TEXT);
+                         source TEXT, created_at TEXT,
+                         embedding_crc INTEGER, image_crc INTEGER);
       -- Without it every per-person lookup and cascading delete scans all faces.
       CREATE INDEX faces_person ON faces(person_id);
     )sql");
@@ -366,7 +383,9 @@ struct Gallery::Impl {
     return q.step() ? q.integer(0) : 0;
   }
 
-  void check_existing(GalleryOpen open) {
+  // Returns the file's schema version (older ones are upgraded by the caller, once the
+  // statements here are finished: VACUUM refuses to run beside them).
+  std::int64_t check_existing(GalleryOpen open) {
     const std::string not_gallery = "is not a vlrface gallery (";
     // Reading the header first is what makes SQLite notice a damaged or truncated file.
     const std::int64_t app_id = pragma("application_id");
@@ -392,12 +411,68 @@ struct Gallery::Impl {
            std::to_string(kGallerySchemaVersion) + "); upgrade vlrface");
     }
     if (version < 1) fail(not_gallery + "schema version " + std::to_string(version) + ")");
+    // Before anything is trusted or written: a damaged gallery is refused with what is still
+    // readable, never read as if nothing were wrong (every person "unknown").
+    check_integrity();
     model_id = meta["model_id"];
     if (model_id.empty()) fail(not_gallery + "no model_id)");
     if (model_id != build_model_id && open == GalleryOpen::kStrict) {
       fail("made by embedding model '" + printable(model_id) + "', this build uses '" +
            printable(build_model_id) + "'; re-embed it with `vlrface gallery reembed`");
     }
+    return version;
+  }
+
+  // SQLite's structural check and every row's checksum and length: check_gallery() without the
+  // report.
+  void check_integrity() {
+    GalleryCheck report;
+    report.problems = detail::sqlite_integrity(db, 10);
+    detail::check_rows(db, report);
+    if (report.clean()) return;
+    std::string what = report.problems.front();
+    if (report.problems.size() > 1) {
+      what += "; " + std::to_string(report.problems.size() - 1) + " more";
+    }
+    fail("damaged: " + what + " (" + detail::readable_summary(report) + ")");
+  }
+
+  // Schema 1 had no checksums: they are computed from the rows as they are now, which
+  // check_integrity() has just checked as far as version 1 allows (structure and lengths).
+  void upgrade_from_1() {
+    // Removals made before secure_delete was on may have left people's bytes in free pages:
+    // VACUUM rewrites the file without them, once, before the upgrade.
+    exec("VACUUM");
+    Transaction t(db, file, true);
+    {
+      // Another process may have upgraded it while this one waited for the lock.
+      Statement q = sql("SELECT value FROM meta WHERE key = 'schema_version'");
+      if (q.step() && q.text(0) != "1") return;
+    }
+    exec("ALTER TABLE people ADD COLUMN template_crc INTEGER");
+    exec("ALTER TABLE faces ADD COLUMN embedding_crc INTEGER");
+    exec("ALTER TABLE faces ADD COLUMN image_crc INTEGER");
+    // Computed first, written after: updating rows of a table while a SELECT walks it is not
+    // well defined in SQLite.
+    std::vector<std::array<std::int64_t, 3>> rows;
+    {
+      Statement q = sql("SELECT id, template FROM people");
+      while (q.step()) rows.push_back({q.integer(0), crc_of(q.blob(1)), 0});
+    }
+    Statement put_template = sql("UPDATE people SET template_crc = ? WHERE id = ?");
+    for (const auto& [id, crc, unused] : rows) put_template.reset().bind(1, crc).bind(2, id).step();
+    rows.clear();
+    {
+      Statement q = sql("SELECT id, embedding, image FROM faces");
+      while (q.step()) rows.push_back({q.integer(0), crc_of(q.blob(1)), crc_of(q.blob(2))});
+    }
+    Statement put_face = sql("UPDATE faces SET embedding_crc = ?, image_crc = ? WHERE id = ?");
+    for (const auto& [id, embedding, image] : rows) {
+      put_face.reset().bind(1, embedding).bind(2, image).bind(3, id).step();
+    }
+    exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    exec("PRAGMA user_version = 2");
+    t.commit();
   }
 
   // Mixing embeddings of two models in one gallery would make every match meaningless.
@@ -459,8 +534,8 @@ struct Gallery::Impl {
     }
     std::optional<std::size_t> dims = stored_dims();
     Statement put = sql(std::string("INSERT INTO faces(person_id, image, embedding, source, "
-                                    "created_at) VALUES (?, ?, ?, ?, ") +
-                        kNow + ")");
+                                    "created_at, embedding_crc, image_crc) VALUES (?, ?, ?, ?, ") +
+                        kNow + ", ?, ?)");
     for (std::size_t i = 0; i < faces.size(); ++i) {
       const std::size_t n = faces[i].embedding.size();
       if (dims && n != *dims) {
@@ -469,11 +544,14 @@ struct Gallery::Impl {
              " values");
       }
       dims = n;
+      const std::string embedding = to_blob(faces[i].embedding);
       put.reset()
           .bind(1, *id)
           .bind_blob(2, faces[i].jpeg)
-          .bind_blob(3, to_blob(faces[i].embedding))
+          .bind_blob(3, embedding)
           .bind(4, faces[i].source)
+          .bind(5, crc_of(embedding))
+          .bind(6, crc_of(faces[i].jpeg))
           .step();
     }
     update_template(*id);
@@ -481,11 +559,11 @@ struct Gallery::Impl {
 
   void update_template(std::int64_t id) {
     std::vector<double> sum;
-    Statement q = sql("SELECT id, embedding FROM faces WHERE person_id = ?");
+    Statement q = sql("SELECT id, embedding, embedding_crc FROM faces WHERE person_id = ?");
     q.bind(1, id);
     while (q.step()) {
       const std::string what = "the embedding of face #" + std::to_string(q.integer(0));
-      const std::vector<float> e = decode_embedding(q.blob(1), what);
+      const std::vector<float> e = decode_embedding(verified(q, 1, 2, what), what);
       if (sum.empty()) sum.assign(e.size(), 0.0);
       const double norm = l2_norm(e);
       if (e.size() != sum.size() || norm == 0) fail("is damaged (" + what + " is invalid)");
@@ -499,8 +577,9 @@ struct Gallery::Impl {
     for (std::size_t i = 0; i < sum.size(); ++i) {
       t[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0.0);
     }
-    Statement put = sql("UPDATE people SET template = ? WHERE id = ?");
-    put.bind_blob(1, to_blob(t)).bind(2, id).step();
+    const std::string blob = to_blob(t);
+    Statement put = sql("UPDATE people SET template = ?, template_crc = ? WHERE id = ?");
+    put.bind_blob(1, blob).bind(2, crc_of(blob)).bind(3, id).step();
   }
 };
 
@@ -522,11 +601,15 @@ Gallery::Gallery(const fs::path& file, const std::string& model_id, GallerySetti
     if (rc != SQLITE_OK) sqlite_fail(g.db, file, "opening", rc);
     sqlite3_busy_timeout(g.db, kBusyTimeoutMs);
     g.exec("PRAGMA foreign_keys = ON");
+    // A removed person's images and embeddings are overwritten with zeros, not merely marked
+    // free: without it their bytes stay readable in the file's free pages.
+    g.exec("PRAGMA secure_delete = ON");
     if (created) {
       g.create_schema();
-    } else {
-      g.check_existing(open);
+    } else if (g.check_existing(open) < kGallerySchemaVersion) {
+      g.upgrade_from_1();
     }
+    g.data_version = g.pragma("data_version");
   } catch (...) {
     if (created) {
       // Only a file made by this constructor is removed; existing files are never touched.
@@ -617,10 +700,17 @@ std::vector<PersonTemplate> Gallery::templates() const {
 
 void Gallery::for_each_template(const std::function<void(PersonTemplate&&)>& f) const {
   Impl& g = *impl_;
-  Statement q = g.sql("SELECT name, template FROM people ORDER BY name");
+  Statement q = g.sql("SELECT name, template, template_crc FROM people ORDER BY name");
+  std::optional<std::size_t> dims;
   while (q.step()) {
     std::string name = q.text(0);
-    auto t = g.decode_embedding(q.blob(1), "the template of '" + printable(name) + "'");
+    const std::string what = "the template of '" + printable(name) + "'";
+    auto t = g.decode_embedding(g.verified(q, 1, 2, what), what);
+    if (dims && t.size() != *dims) {
+      g.damaged(what + " has " + std::to_string(t.size()) + " values, the others " +
+                std::to_string(*dims));
+    }
+    dims = t.size();
     f({std::move(name), std::move(t)});
   }
 }
@@ -629,8 +719,9 @@ std::vector<StoredFace> Gallery::faces(const std::string& name) const {
   Impl& g = *impl_;
   Transaction t(g.db, g.file, false);  // one snapshot for both queries
   const std::int64_t id = g.require_person(name);
-  Statement q =
-      g.sql("SELECT id, image, embedding, source FROM faces WHERE person_id = ? ORDER BY id");
+  Statement q = g.sql(
+      "SELECT id, image, embedding, source, image_crc, embedding_crc FROM faces "
+      "WHERE person_id = ? ORDER BY id");
   q.bind(1, id);
   std::vector<StoredFace> out;
   while (q.step()) {
@@ -638,13 +729,14 @@ std::vector<StoredFace> Gallery::faces(const std::string& name) const {
     f.id = q.integer(0);
     f.person = name;
     const std::string what = "face #" + std::to_string(f.id) + " of '" + printable(name) + "'";
-    const std::string_view jpeg = q.blob(1);
+    const std::string_view jpeg = g.verified(q, 1, 4, "the image of " + what);
     try {
       f.aligned = decode_image(std::vector<std::uint8_t>(jpeg.begin(), jpeg.end()), what);
     } catch (const Error& e) {
       g.fail(std::string("is damaged (") + e.what() + ")");
     }
-    f.embedding = g.decode_embedding(q.blob(2), "the embedding of " + what);
+    f.embedding = g.decode_embedding(g.verified(q, 2, 5, "the embedding of " + what),
+                                     "the embedding of " + what);
     f.source = q.text(3);
     out.push_back(std::move(f));
   }
@@ -655,6 +747,87 @@ std::vector<StoredFace> Gallery::faces(const std::string& name) const {
 std::size_t Gallery::size() const {
   Statement q = impl_->sql("SELECT count(*) FROM people");
   return q.step() ? static_cast<std::size_t>(q.integer(0)) : 0;
+}
+
+bool Gallery::refresh_if_changed() {
+  Impl& g = *impl_;
+  const std::int64_t version = g.pragma("data_version");
+  if (version == g.data_version) return false;
+  g.data_version = version;
+  // The other process may have re-embedded the gallery, or a newer vlrface upgraded it.
+  std::map<std::string, std::string> meta;
+  Statement q = g.sql("SELECT key, value FROM meta WHERE key IN ('model_id', 'schema_version')");
+  while (q.step()) meta[q.text(0)] = q.text(1);
+  const std::string& v = meta["schema_version"];
+  std::int64_t schema = 0;
+  std::from_chars(v.data(), v.data() + v.size(), schema);
+  if (schema > kGallerySchemaVersion) {
+    g.fail("schema version " + std::to_string(schema) + " is newer than this build supports (" +
+           std::to_string(kGallerySchemaVersion) + "); upgrade vlrface");
+  }
+  if (!meta["model_id"].empty()) g.model_id = meta["model_id"];
+  return true;
+}
+
+void Gallery::backup(const fs::path& out) const {
+  Impl& g = *impl_;
+  const std::string o = out.string();
+  // A backup never replaces anything: not an older backup, not a link to one.
+  struct stat st {};
+  if (::lstat(out.c_str(), &st) == 0) {
+    throw Error("gallery", o + ": already exists; a backup is only written to a new file");
+  }
+  if (const int err = errno; err != ENOENT) {
+    throw Error("gallery", o + ": cannot be accessed (" + errno_text(err) + ")");
+  }
+  // Created here, owner-only, rather than by SQLite (0644): the copy holds the same biometric
+  // data. O_EXCL: if something appeared since the lstat, this fails instead of writing into it.
+  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    throw Error("gallery", o + ": cannot be created (" + errno_text(err) + ")");
+  }
+  ::fchmod(fd, 0600);  // whatever the umask
+  ::close(fd);
+  sqlite3* dst = nullptr;
+  try {
+    int rc = sqlite3_open_v2(out.c_str(), &dst, SQLITE_OPEN_READWRITE, nullptr);
+    if (rc != SQLITE_OK) sqlite_fail(dst, out, "opening the backup", rc);
+    sqlite3_busy_timeout(dst, kBusyTimeoutMs);
+    sqlite3_backup* b = sqlite3_backup_init(dst, "main", g.db, "main");
+    if (b == nullptr) sqlite_fail(dst, out, "starting the backup", sqlite3_errcode(dst));
+    // All pages in one step: one consistent snapshot. A writer holding the gallery's lock makes
+    // the step answer BUSY: it is retried for as long as the busy timeout allows.
+    for (int waited_ms = 0;;) {
+      rc = sqlite3_backup_step(b, -1);
+      if (rc == SQLITE_OK) continue;  // more pages (not expected with -1)
+      if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited_ms >= kBusyTimeoutMs) break;
+      sqlite3_sleep(50);
+      waited_ms += 50;
+    }
+    const int finish = sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) sqlite_fail(g.db, g.file, "backing up to " + o, rc);
+    if (finish != SQLITE_OK) sqlite_fail(dst, out, "finishing the backup", finish);
+    sqlite3_close_v2(dst);
+    dst = nullptr;
+    // A copy that fails its own check is no backup.
+    const GalleryCheck check = check_gallery(out);
+    if (!check.clean()) {
+      throw Error("gallery", o + ": the backup fails its check (" + check.problems.front() + ")");
+    }
+  } catch (...) {
+    sqlite3_close_v2(dst);
+    std::error_code ec;
+    fs::remove(out, ec);  // only the file created above
+    throw;
+  }
+  // Without this a crash could forget the new file although its data reached the disk.
+  const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
 }
 
 void Gallery::reembed(const std::function<std::vector<float>(const cv::Mat&)>& embed,
@@ -668,14 +841,14 @@ void Gallery::reembed(const std::function<std::vector<float>(const cv::Mat&)>& e
     Statement q = g.sql("SELECT id FROM faces ORDER BY id");
     while (q.step()) ids.push_back(q.integer(0));
   }
-  Statement get = g.sql("SELECT image FROM faces WHERE id = ?");
-  Statement put = g.sql("UPDATE faces SET embedding = ? WHERE id = ?");
+  Statement get = g.sql("SELECT image, image_crc FROM faces WHERE id = ?");
+  Statement put = g.sql("UPDATE faces SET embedding = ?, embedding_crc = ? WHERE id = ?");
   std::optional<std::size_t> dims;
   for (const std::int64_t id : ids) {
     const std::string what = "face #" + std::to_string(id);
     get.reset().bind(1, id);
     if (!get.step()) g.fail("is damaged (" + what + " vanished)");
-    const std::string_view jpeg = get.blob(0);
+    const std::string_view jpeg = g.verified(get, 0, 1, "the image of " + what);
     cv::Mat img;
     try {
       img = decode_image(std::vector<std::uint8_t>(jpeg.begin(), jpeg.end()), what);
@@ -694,7 +867,8 @@ void Gallery::reembed(const std::function<std::vector<float>(const cv::Mat&)>& e
              " values, earlier faces got " + std::to_string(*dims));
     }
     dims = e.size();
-    put.reset().bind_blob(1, to_blob(e)).bind(2, id).step();
+    const std::string blob = to_blob(e);
+    put.reset().bind_blob(1, blob).bind(2, crc_of(blob)).bind(3, id).step();
   }
   std::vector<std::int64_t> people;
   {
@@ -710,6 +884,7 @@ void Gallery::reembed(const std::function<std::vector<float>(const cv::Mat&)>& e
 
 void Gallery::export_json(const fs::path& out) const {
   Impl& g = *impl_;
+  gallery_json::require_replaceable(out);  // before the work, not only before the rename
   std::error_code ec;
   if (fs::equivalent(out, g.file, ec)) g.fail("refusing to export over the gallery itself");
   nlohmann::ordered_json doc;
@@ -719,20 +894,26 @@ void Gallery::export_json(const fs::path& out) const {
   doc["people"] = nlohmann::ordered_json::array();
   {
     Transaction t(g.db, g.file, false);  // one consistent snapshot
-    Statement people = g.sql("SELECT id, name, template FROM people ORDER BY name");
-    Statement faces =
-        g.sql("SELECT source, embedding, image FROM faces WHERE person_id = ? ORDER BY id");
+    Statement people = g.sql("SELECT id, name, template, template_crc FROM people ORDER BY name");
+    Statement faces = g.sql(
+        "SELECT id, source, embedding, image, embedding_crc, image_crc FROM faces "
+        "WHERE person_id = ? ORDER BY id");
     while (people.step()) {
       nlohmann::ordered_json person;
       person["name"] = people.text(1);
-      person["template"] = g.decode_embedding(people.blob(2), "a template");
+      const std::string who = "'" + printable(people.text(1)) + "'";
+      person["template"] =
+          g.decode_embedding(g.verified(people, 2, 3, "the template of " + who), "a template");
       person["faces"] = nlohmann::ordered_json::array();
       faces.reset().bind(1, people.integer(0));
       while (faces.step()) {
+        const std::string what = "face #" + std::to_string(faces.integer(0)) + " of " + who;
         nlohmann::ordered_json face;
-        face["source"] = faces.text(0);
-        face["embedding"] = g.decode_embedding(faces.blob(1), "an embedding");
-        face["image_jpeg_base64"] = gallery_json::base64_encode(faces.blob(2));
+        face["source"] = faces.text(1);
+        face["embedding"] =
+            g.decode_embedding(g.verified(faces, 2, 4, "the embedding of " + what), "an embedding");
+        face["image_jpeg_base64"] =
+            gallery_json::base64_encode(g.verified(faces, 3, 5, "the image of " + what));
         person["faces"].push_back(std::move(face));
       }
       doc["people"].push_back(std::move(person));

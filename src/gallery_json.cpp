@@ -39,7 +39,34 @@ bool write_all(int fd, std::string_view text) {
   return true;
 }
 
+// What a file that is not a regular one is, for the refusal.
+const char* kind_of(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
 }  // namespace
+
+void require_replaceable(const fs::path& out) {
+  // rename() replaces whatever the name holds: a symbolic link (the link goes, its target is
+  // left stale), a FIFO someone reads, a device node (/dev/full would become a file). Only a
+  // regular file, or nothing, may be replaced. lstat: a link is judged as the link itself.
+  struct stat st {};
+  if (::lstat(out.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return;
+    write_fail(out, "cannot be accessed", err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw Error("gallery", out.string() + ": is " + kind_of(st.st_mode) +
+                               ", not a regular file; refusing to replace it (name a new file)");
+  }
+}
 
 std::string base64_encode(std::string_view bytes) {
   static constexpr char kAlphabet[] =
@@ -69,6 +96,7 @@ std::string base64_encode(std::string_view bytes) {
 }
 
 void write_file_atomically(const fs::path& out, std::string_view text) {
+  require_replaceable(out);
   const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
   // Same folder, so rename() replaces the old file atomically; created 0600 with O_EXCL, so the
   // biometric data is never readable by others, not even while it is being written.
@@ -88,8 +116,20 @@ void write_file_atomically(const fs::path& out, std::string_view text) {
   if (err == 0 && !write_all(fd, text)) err = errno;
   if (err == 0 && ::fsync(fd) != 0) err = errno;
   if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(tmp.c_str(), out.c_str()) != 0) err = errno;
   if (err != 0) {
+    ::unlink(tmp.c_str());
+    write_fail(out, "cannot be written", err);
+  }
+  // Again just before the rename: writing took a while, and the name may have been replaced by
+  // a link or a FIFO meanwhile.
+  try {
+    require_replaceable(out);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::rename(tmp.c_str(), out.c_str()) != 0) {
+    err = errno;
     ::unlink(tmp.c_str());
     write_fail(out, "cannot be written", err);
   }

@@ -1,4 +1,4 @@
-// gallery list | remove | rename | export | import | reembed.
+// gallery list | remove | rename | export | import | reembed | check | backup.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -7,6 +7,19 @@
 #include "vlrface/error.hpp"
 
 namespace vlrface::cli {
+
+namespace {
+
+// Scripts can tell "damaged" from "could not be checked" (1, like every other error).
+constexpr int kDamagedStatus = 2;
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
 
 int run_gallery_list(const GlobalOptions& g, bool json) {
   Context ctx(g);
@@ -58,6 +71,51 @@ int run_gallery_import(const GlobalOptions& g, const std::string& reference_json
       reference_json, [&](const cv::Mat& face) { return embedder.embed(face); });
   std::cout << "imported " << n << " people from " << reference_json << " (re-embedded with "
             << embedder.model_id() << ")\n";
+  return 0;
+}
+
+int run_gallery_check(const GlobalOptions& g, bool json) {
+  Context ctx(g);
+  const std::filesystem::path path = ctx.gallery_path();
+  // check_gallery opens the file read-only, without the checks that make a damaged gallery
+  // refuse to open: it is what such a refusal points to.
+  const GalleryCheck r = check_gallery(path);
+  if (json) {
+    std::cout << nlohmann::json{{"gallery", path.string()},
+                                {"clean", r.clean()},
+                                {"schema_version", r.schema_version},
+                                {"model_id", r.model_id},
+                                {"people", r.people_total},
+                                {"problems", r.problems},
+                                {"readable", r.readable},
+                                {"damaged", r.damaged}}
+                     .dump(2)
+              << "\n";
+    return r.clean() ? 0 : kDamagedStatus;
+  }
+  const std::string about =
+      " (schema " + std::to_string(r.schema_version) + ", model " + r.model_id + ")";
+  if (r.clean()) {
+    std::cout << path.string() << ": ok" << about << ": " << r.people_total
+              << " people, structure and every row's checksum verified\n";
+    return 0;
+  }
+  std::cout << path.string() << ": DAMAGED" << about << "\n";
+  for (const auto& p : r.problems) std::cout << "  " << p << "\n";
+  std::cout << r.readable.size() << " of " << r.people_total
+            << " people readable (their data can be recovered)"
+            << (r.readable.empty() ? "" : ": " + joined(r.readable)) << "\n";
+  if (!r.damaged.empty()) std::cout << "damaged: " << joined(r.damaged) << "\n";
+  std::cout << "Restore a backup (vlrface gallery backup FILE makes one), or enrol the damaged "
+               "people again in a new gallery.\n";
+  return kDamagedStatus;
+}
+
+int run_gallery_backup(const GlobalOptions& g, const std::string& out) {
+  Context ctx(g);
+  Gallery gallery = ctx.open_gallery(false, GalleryOpen::kAllowModelMismatch);
+  gallery.backup(out);
+  std::cout << "backed up " << gallery.size() << " people to " << out << " (checked)\n";
   return 0;
 }
 

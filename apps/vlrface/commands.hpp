@@ -46,5 +46,8 @@ int run_gallery_rename(const GlobalOptions& g, const std::string& from, const st
 int run_gallery_export(const GlobalOptions& g, const std::string& out);
 int run_gallery_import(const GlobalOptions& g, const std::string& reference_json);
 int run_gallery_reembed(const GlobalOptions& g);
+// Exit status 0 when the gallery is clean, 2 when it is damaged (1: it could not be checked).
+int run_gallery_check(const GlobalOptions& g, bool json);
+int run_gallery_backup(const GlobalOptions& g, const std::string& out);
 
 }  // namespace vlrface::cli

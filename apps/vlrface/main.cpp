@@ -106,6 +106,15 @@ int main(int argc, char** argv) {
   g_import->add_option("file", file, "the reference app's gallery.json")->required();
   auto* g_reembed = c_gallery->add_subcommand(
       "reembed", "recompute all embeddings with the current model from the stored faces");
+  bool check_json = false;
+  auto* g_check = c_gallery->add_subcommand(
+      "check",
+      "check for damage (SQLite's check and every row's checksum), listing who can be "
+      "recovered; exit 0 clean, 2 damaged");
+  g_check->add_flag("--json", check_json, "print JSON");
+  auto* g_backup = c_gallery->add_subcommand(
+      "backup", "copy the gallery, consistently even while it is in use, to a new file (0600)");
+  g_backup->add_option("file", file, "the new backup file (must not exist)")->required();
 
   BenchOptions bench;
   auto* c_bench = add_bench_command(app, bench);
@@ -134,6 +143,8 @@ int main(int argc, char** argv) {
     if (*g_export) return run_gallery_export(g, file);
     if (*g_import) return run_gallery_import(g, file);
     if (*g_reembed) return run_gallery_reembed(g);
+    if (*g_check) return run_gallery_check(g, check_json);
+    if (*g_backup) return run_gallery_backup(g, file);
     if (*c_eval) return run_eval(g, eval_options);
     if (*c_bench) return run_bench(g, bench);
     if (*c_serve) {

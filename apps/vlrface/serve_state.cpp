@@ -54,7 +54,8 @@ ServeState::ServeState(const GlobalOptions& g, const ServeOptions& o)
   const ModelInfo& info = ctx_.store().get(embedder_);  // a missing model fails here, by name
   model_id_ = info.id;
   default_threshold_ = static_cast<float>(info.threshold);
-  ctx_.open_gallery(/*create=*/true);  // refuses another model's gallery now, not per request
+  // Refuses another model's gallery now, not per request; then stays open to watch the file.
+  watch_.emplace(ctx_.open_gallery(/*create=*/true));
 
   source_ = live::SourceSpec::parse(o.camera);
   source_.width = o.width;
@@ -142,7 +143,23 @@ Gallery ServeState::open_gallery() const {
 }
 
 void ServeState::gallery_changed() {
+  // This change is ours: taken note of here, so that housekeeping does not reload it again.
+  gallery_file_changed();
   if (auto e = engine()) e->reload_gallery();
+}
+
+bool ServeState::gallery_file_changed() {
+  std::lock_guard lock(watch_mu_);
+  if (!watch_) return false;
+  try {
+    const bool changed = watch_->refresh_if_changed();
+    watch_error_.clear();
+    return changed;
+  } catch (const std::exception& e) {
+    if (watch_error_ != e.what()) spdlog::warn("serve: watching the gallery: {}", e.what());
+    watch_error_ = e.what();
+    return false;
+  }
 }
 
 std::vector<FaceResult> RequestModels::process(const cv::Mat& image) {
@@ -202,8 +219,22 @@ void ServeState::housekeeping() {
   double last_cpu = cpu_seconds(), last_t = now_seconds();
   std::unique_lock lock(house_mu_);
   while (!stopping_) {
-    house_cv_.wait_for(lock, std::chrono::seconds(2));
+    // Every second: a person removed or enrolled by the CLI is seen by the live view and
+    // /api/identify (both match with the engine's templates) within about that long.
+    house_cv_.wait_for(lock, std::chrono::seconds(1));
     if (stopping_) break;
+    if (gallery_file_changed()) {
+      lock.unlock();  // a reload of a large gallery must not hold up request_stop()
+      try {
+        if (auto e = engine()) e->reload_gallery();
+        spdlog::info("serve: the gallery changed on disk; templates reloaded");
+      } catch (const std::exception& e) {
+        // The engine keeps the templates it had; the next change tries again.
+        spdlog::warn("serve: the gallery changed on disk but cannot be reloaded: {}", e.what());
+      }
+      lock.lock();
+      if (stopping_) break;
+    }
     const double cpu = cpu_seconds(), t = now_seconds();
     cpu_percent_ = round1(100 * (cpu - last_cpu) / std::max(1e-3, t - last_t));
     last_cpu = cpu;

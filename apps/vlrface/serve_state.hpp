@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -95,7 +96,8 @@ class ServeState {
 
   // Opens the gallery for one change or read (a Gallery per call: SQLite does the locking).
   Gallery open_gallery() const;
-  // After a change: the engine re-reads its templates.
+  // After a change: the engine re-reads its templates. Changes by other processes (the CLI) are
+  // noticed by the housekeeping thread within a second and reloaded the same way.
   void gallery_changed();
 
   // Request-side detection and embedding (identify, enrolment from uploads and captures), one
@@ -134,6 +136,8 @@ class ServeState {
   std::shared_ptr<live::LiveEngine> make_engine(const std::string& embedder,
                                                 const live::LiveSettings& s) const;
   void housekeeping();
+  // Whether the gallery file changed since the last look (PRAGMA data_version, cheap).
+  bool gallery_file_changed();
   void run_capture(std::shared_ptr<CaptureJob> job);
 
   GlobalOptions global_;
@@ -168,6 +172,11 @@ class ServeState {
     std::shared_ptr<const std::string> jpeg;
   };
   Encoded encoded_[2];  // raw, annotated
+
+  // A connection kept open only to notice other processes' commits to the gallery.
+  std::mutex watch_mu_;
+  std::optional<Gallery> watch_;
+  std::string watch_error_;  // the last failure logged, so that it is logged once
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> stopped_{false};

@@ -9,6 +9,13 @@
 // another model can be opened with GalleryOpen::kAllowModelMismatch and re-embedded from its
 // stored images with reembed()). Every change runs in one transaction, so a crash never leaves a
 // half-enrolled person.
+// Integrity: every stored embedding, template and face image carries its CRC-32. Opening checks
+// the file (PRAGMA integrity_check) and every row's checksum and length, so a damaged gallery
+// fails with Error("gallery", "<file>: damaged: ... (N of M people readable; ...)") instead of
+// quietly matching nobody; data read later is checked again as it is loaded. check_gallery()
+// reports what is damaged without opening the gallery for use.
+// Another process's changes: refresh_if_changed() says (cheaply) whether the file changed since
+// this object last looked, for holders of long-lived copies of its data (the live view).
 // Thread safety: one Gallery per thread; separate Gallery objects on the same file are safe
 // (SQLite locking).
 #pragma once
@@ -18,13 +25,16 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <opencv2/core.hpp>
 
 namespace vlrface {
 
-inline constexpr int kGallerySchemaVersion = 1;
+// 2: CRC-32 columns beside every embedding, template and image (version 1 galleries are
+// upgraded in place when opened).
+inline constexpr int kGallerySchemaVersion = 2;
 
 struct GallerySettings {
   // A gallery that does not exist yet is created, unless this is false (then opening fails).
@@ -60,6 +70,29 @@ struct StoredFace {
   std::string source;
 };
 
+// What check_gallery() found. Clean when `problems` is empty.
+struct GalleryCheck {
+  int schema_version = 0;
+  std::string model_id;
+  // One line per damaged thing: SQLite's own integrity_check lines, then rows whose checksum or
+  // length is wrong ("face #12 of 'bob': the embedding fails its checksum").
+  std::vector<std::string> problems;
+  std::vector<std::string> readable;  // people whose template and every face are intact
+  std::vector<std::string> damaged;   // people with at least one damaged row
+  std::size_t people_total = 0;       // people rows SQLite could list
+  bool clean() const { return problems.empty(); }
+};
+
+// The full check, on demand (`vlrface gallery check`): PRAGMA integrity_check plus every row's
+// checksum and length. Opens the file read-only and never writes to it, so it also works on a
+// gallery that refuses to open. Throws Error("gallery", ...) only when the file is missing or is
+// no vlrface gallery at all; damage is reported, not thrown.
+GalleryCheck check_gallery(const std::filesystem::path& file);
+
+// CRC-32 (the zlib/PNG polynomial, as Python's zlib.crc32) of `bytes`: what the gallery stores
+// beside each blob.
+std::uint32_t gallery_crc32(std::string_view bytes);
+
 // Throws Error("gallery", ...) for an empty name, one longer than 128 bytes, one with '/', '\\',
 // control characters or leading/trailing spaces, and "." or "..".
 void validate_person_name(const std::string& name);
@@ -91,13 +124,27 @@ class Gallery {
   std::vector<StoredFace> faces(const std::string& name) const;  // Error if unknown
   std::size_t size() const;                          // number of people
 
+  // True when another connection -- another Gallery object, another process such as the CLI --
+  // committed a change to the file since the last call (or since opening); then also re-reads
+  // the model id. Changes made through this object do not count. Cheap (PRAGMA data_version: a
+  // shared lock and a header read), so a long-lived holder of templates can poll it every
+  // second and reload only when it says so.
+  bool refresh_if_changed();
+
+  // Copies the gallery with SQLite's online backup API (a consistent snapshot, even while other
+  // processes use it) into the new file `out`, created owner-only (0600); refuses an `out` that
+  // exists, whatever it is. The copy is checked with check_gallery() before this returns.
+  void backup(const std::filesystem::path& out) const;
+
   // Recomputes every stored embedding from its stored image with `embed`, recomputes the
   // templates and records `new_model_id`; one transaction.
   void reembed(const std::function<std::vector<float>(const cv::Mat&)>& embed,
                const std::string& new_model_id);
 
   // JSON export: {"format":"vlrface-gallery-export","version":1,"model_id":...,"people":[{"name",
-  // "template":[...],"faces":[{"source","embedding":[...],"image_jpeg_base64"}]}]}.
+  // "template":[...],"faces":[{"source","embedding":[...],"image_jpeg_base64"}]}]}. Written to a
+  // temporary file beside `out` (0600) and renamed over it; an `out` that exists and is not a
+  // regular file (a symbolic link, FIFO, device, directory, socket) is refused, never replaced.
   void export_json(const std::filesystem::path& out) const;
 
   // Imports the reference app's gallery.json ({"people":[{"name","image_paths":[relative to the

@@ -1,4 +1,6 @@
 // vlrface — command-line front end. Thin: parses arguments, calls the core, prints results.
+#include <cmath>
+#include <cstdlib>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -67,6 +69,17 @@ int main(int argc, char** argv) {
   c_enroll->add_option("images", enroll.inputs, "image files or folders of images")->required();
   c_enroll->add_flag("--aligned", enroll.aligned, "images are already aligned 112x112 faces");
 
+  // A cosine threshold: a finite number in [-1, 1] (CLI::Range lets NaN through).
+  const CLI::Validator kCosine(
+      [](std::string& v) -> std::string {
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (end == v.c_str() || *end != '\0' || !std::isfinite(x) || x < -1 || x > 1) {
+          return "a threshold is a cosine similarity: a number from -1 to 1, not '" + v + "'";
+        }
+        return "";
+      },
+      "COSINE in [-1, 1]");
   IdentifyOptions ident;
   auto* c_ident = app.add_subcommand("identify", "name the faces in images");
   c_ident->add_option("images", ident.inputs, "image files or folders of images")->required();
@@ -74,7 +87,9 @@ int main(int argc, char** argv) {
                          ident.detect_upsample);
   c_ident->add_option("--top", ident.top_k, "candidates to list per face")->capture_default_str();
   c_ident->add_option("--threshold", ident.threshold,
-                      "cosine below which a face is unknown (default: the model's)");
+                      "cosine at or below which a face is unknown (default: each face's, "
+                      "calibrated for its size and recovery)")
+      ->check(kCosine);
   c_ident->add_flag("--json", ident.json, "print JSON");
   c_ident->add_flag("--aligned", ident.aligned, "images are already aligned 112x112 faces");
 
@@ -85,7 +100,8 @@ int main(int argc, char** argv) {
   add_resolution_options(c_verify, verify.resolution, verify.upscaler, verify.adapter,
                          verify.detect_upsample);
   c_verify->add_option("--threshold", verify.threshold,
-                       "cosine at or above which they match (default: the model's)");
+                       "cosine above which they match (default: calibrated for the faces' sizes)")
+      ->check(kCosine);
   c_verify->add_flag("--json", verify.json, "print JSON");
 
   auto* c_gallery = app.add_subcommand("gallery", "inspect and edit the gallery");

@@ -53,6 +53,21 @@ TEST(Cli, BadNamesAndResolutionsAreRejectedBeforeAnyWork) {
   EXPECT_TRUE(contains(r.output, "'3'")) << r.output;
 }
 
+TEST(Cli, ThresholdsMustBeCosines) {
+  TempDir d;
+  for (const char* t : {"2", "-1.5", "nan", "inf", "0.3x", "''"}) {
+    for (const std::string cmd : {"identify x.jpg", "verify a.jpg b.jpg"}) {
+      const auto r = run_cli("--models " + (d / "none").string() + " " + cmd + " --threshold " + t);
+      EXPECT_NE(r.status, 0) << cmd << " --threshold " << t;
+      EXPECT_TRUE(contains(r.output, "a number from -1 to 1")) << t << ": " << r.output;
+      EXPECT_FALSE(contains(r.output, "edgeface")) << "refused before models: " << r.output;
+    }
+  }
+  // In range: accepted by the parser (then the missing models are the error).
+  const auto ok = run_cli("--models " + (d / "none").string() + " identify x.jpg --threshold 0.4");
+  EXPECT_FALSE(contains(ok.output, "a number from -1 to 1")) << ok.output;
+}
+
 TEST(Cli, BadPrecisionsAreRejectedBeforeAnyWork) {
   TempDir d;
   const std::string models = "--models " + (d / "none").string();

@@ -1,5 +1,6 @@
 #include "vlrface/gallery.hpp"
 
+#include <cctype>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -104,6 +105,13 @@ std::optional<std::string> person_name_problem(const std::string& name) {
   }
   if (name.front() == ' ' || name.back() == ' ') return shown + " starts or ends with a space";
   if (name == "." || name == "..") return shown + " is reserved";
+  // The CLI prints "unknown" for a face it does not know and JSON has null for it: a person of
+  // either name would read as no match.
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "unknown" || lower == "null") {
+    return shown + " is reserved: it is what a face that matches no one is called";
+  }
   return std::nullopt;
 }
 

@@ -216,11 +216,16 @@ TEST(GalleryNames, RejectsBadNames) {
                              "a\x7f",
                              "\xff\xfe",
                              "ab\xc3",
-                             "a\xc2\x85"};
+                             "a\xc2\x85",
+                             "unknown",
+                             "Unknown",
+                             "null",
+                             "NULL"};
   for (const auto& name : bad) {
     EXPECT_THROW(validate_person_name(name), Error) << "'" << name << "'";
   }
   EXPECT_CONTAINS(error_of([] { validate_person_name("a/b"); }), "'a/b'");
+  EXPECT_CONTAINS(error_of([] { validate_person_name("Unknown"); }), "is reserved");
   EXPECT_CONTAINS(error_of([] { validate_person_name("a\x01"); }), "\\x01");
 }
 

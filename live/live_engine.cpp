@@ -141,6 +141,9 @@ struct LiveEngine::Impl {
   // Enrolment captures (capture_faces), offered every processed frame.
   FaceCollector collector;
 
+  std::mutex listener_mu;  // set_frame_listener() vs the processing thread
+  FrameListener listener;
+
   Impl(const ModelStore& s, std::filesystem::path g, LiveSettings st, SourceSpec src,
        const std::string& embedder)
       : store(s),
@@ -522,6 +525,16 @@ struct LiveEngine::Impl {
     s->frame_number = ++processed;
     s->latency_ms = (done - d.captured_at) * 1000;
     s->pipeline_depth = depth;
+    {
+      std::lock_guard lk(listener_mu);
+      if (listener) {
+        try {
+          listener(*s, m);
+        } catch (const std::exception&) {
+          // An event that cannot be made must not cost the live view its frame.
+        }
+      }
+    }
     publish(std::move(s));
   }
 
@@ -629,6 +642,11 @@ std::vector<cv::Mat> LiveEngine::capture_faces(int count, int timeout_ms,
     if (!d.running) throw Error("live", "cannot capture faces: the engine is not running");
   }
   return d.collector.collect(count, timeout_ms, progress);
+}
+
+void LiveEngine::set_frame_listener(FrameListener listener) {
+  std::lock_guard lk(impl_->listener_mu);
+  impl_->listener = std::move(listener);
 }
 
 void LiveEngine::with_models(const std::function<void(Pipeline&, Detector&)>& f) {

@@ -124,6 +124,15 @@ class LiveEngine {
   // the live view waits for it.
   void with_models(const std::function<void(Pipeline&, Detector&)>& f);
 
+  // Called on the processing thread with each frame's snapshot (the tracker's voted names in
+  // it) and the templates the frame was matched against, before the snapshot is published:
+  // events (events/live_events.hpp) are decided here, once per track rather than per frame.
+  // Keep it quick (queue, never send): the next frame waits. An exception it throws is
+  // swallowed (the frame is still published). Empty: none. May be set while running.
+  using FrameListener =
+      std::function<void(const Snapshot&, const std::shared_ptr<const Matcher>&)>;
+  void set_frame_listener(FrameListener listener);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

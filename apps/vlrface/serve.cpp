@@ -7,9 +7,11 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "serve_auth.hpp"
@@ -17,6 +19,7 @@
 #include "serve_http.hpp"
 #include "serve_routes.hpp"
 #include "serve_state.hpp"
+#include "sinks.hpp"
 #include "vlrface/error.hpp"
 
 namespace vlrface::cli {
@@ -168,6 +171,36 @@ std::string open_url(const std::string& host, int port) {
   return "http://" + h + ":" + std::to_string(port) + "/";
 }
 
+// The enrolled names for the event sinks' discovery configs, asked on a sink's thread: it waits
+// while the state is being made, and gets an error once the state is gone (or never came).
+class PeopleSource {
+ public:
+  std::vector<std::string> get() {
+    std::unique_lock lk(mu_);  // held while reading: the state cannot go meanwhile
+    cv_.wait(lk, [&] { return state_ || closed_; });
+    if (!state_) throw Error("serve", "stopping");
+    std::vector<std::string> names;
+    for (const auto& p : state_->open_gallery().people()) names.push_back(p.name);
+    return names;
+  }
+  void set(ServeState* s) {
+    std::lock_guard lk(mu_);
+    state_ = closed_ ? nullptr : s;
+    closed_ = closed_ || !s;
+    cv_.notify_all();
+  }
+  struct Close {
+    PeopleSource& p;
+    ~Close() { p.set(nullptr); }
+  };
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  ServeState* state_ = nullptr;
+  bool closed_ = false;
+};
+
 }  // namespace
 
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
@@ -218,6 +251,19 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& o) {
       ->capture_default_str();
   c->add_option("--stream-quality", o.stream_quality, "JPEG quality of the live stream")
       ->capture_default_str();
+  c->add_option("--mqtt", o.mqtt,
+                "publish one event per decided face track to this broker, with Home Assistant "
+                "discovery: mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (docs/INTEGRATIONS.md)");
+  c->add_option("--mqtt-user", o.mqtt_user, "MQTT user name");
+  c->add_option("--mqtt-password-file", o.mqtt_password_file,
+                "file whose first line is the MQTT password (owner-only, chmod 600)");
+  c->add_option("--mqtt-ca-file", o.mqtt_ca_file,
+                "mqtts: CA certificate (PEM) of the broker (default: the system's CAs)");
+  c->add_option("--camera-name", o.camera_name,
+                "this camera's name in topics and events ([A-Za-z0-9_-]; default: host name)");
+  c->add_option("--webhook", o.webhook, "POST each event as JSON to this http(s) URL");
+  c->add_flag("--event-crops", o.event_crops,
+              "add a small JPEG of the face to each event (biometric data: off by default)");
   return c;
 }
 
@@ -266,7 +312,26 @@ int run_serve(const GlobalOptions& g, const ServeOptions& o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  ServeState state(g, o);
+  // Events: the sinks start connecting now (a broker that is away only delays events), and the
+  // listener is attached to each engine the state makes.
+  auto people = std::make_shared<PeopleSource>();
+  ServeOptions so = o;
+  const auto live_events = events::make_live_events(
+      {o.mqtt, o.mqtt_user, o.mqtt_password_file, o.mqtt_ca_file, o.camera_name, o.webhook, 30,
+       o.event_crops},
+      [people] { return people->get(); });
+  if (live_events) {
+    so.on_engine = [live_events](live::LiveEngine& e) {
+      e.set_frame_listener([live_events](const live::Snapshot& s,
+                                         const std::shared_ptr<const Matcher>& m) {
+        live_events->on_frame(s, m);
+      });
+    };
+  }
+  PeopleSource::Close close_if_unmade{*people};
+  ServeState state(g, so);
+  people->set(&state);
+  PeopleSource::Close close_before_state{*people};
   httplib::Server svr;
   Router router;
   add_live_routes(router, state);

@@ -12,9 +12,14 @@
 
 #include <CLI/CLI.hpp>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "context.hpp"
+
+namespace vlrface::live {
+class LiveEngine;
+}
 
 namespace vlrface::cli {
 
@@ -39,6 +44,13 @@ struct ServeOptions {
   int max_upload_mb = 8;
   int max_image_side = 4096;
   int stream_quality = 75;  // JPEG quality of /api/stream
+  // Events, one per decided track (events/, docs/INTEGRATIONS.md): an MQTT broker and/or a
+  // webhook. Empty: none.
+  std::string mqtt, mqtt_user, mqtt_password_file, mqtt_ca_file, camera_name, webhook;
+  bool event_crops = false;
+  // Not an option: run_serve sets it to attach the event listener to every live engine the
+  // state makes (at start and after a model reload).
+  std::function<void(live::LiveEngine&)> on_engine;
 };
 
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& options);

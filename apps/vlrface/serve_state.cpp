@@ -83,8 +83,10 @@ ServeState::~ServeState() {
 
 std::shared_ptr<live::LiveEngine> ServeState::make_engine(const std::string& embedder,
                                                           const live::LiveSettings& s) const {
-  return std::make_shared<live::LiveEngine>(ctx_.store(), ctx_.gallery_path(), s, source_,
-                                            embedder);
+  auto e = std::make_shared<live::LiveEngine>(ctx_.store(), ctx_.gallery_path(), s, source_,
+                                              embedder);
+  if (options_.on_engine) options_.on_engine(*e);  // events (serve --mqtt/--webhook)
+  return e;
 }
 
 void ServeState::start() {

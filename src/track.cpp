@@ -1,11 +1,26 @@
 #include "vlrface/track.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <tuple>
 
 #include "vlrface/error.hpp"
 
 namespace vlrface {
+namespace {
+
+std::vector<float> normalised(const std::vector<float>& v) {
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * x;
+  std::vector<float> out(v);
+  if (n > 0) {
+    const float k = static_cast<float>(1 / std::sqrt(n));
+    for (float& x : out) x *= k;
+  }
+  return out;
+}
+
+}  // namespace
 
 float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
   const float x0 = std::max(a.x, b.x);
@@ -18,8 +33,10 @@ float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
 }
 
 Tracker::Tracker(TrackerOptions options) : options_(options) {
-  if (options_.vote_window < 1 || options_.min_votes < 1 || options_.max_missed < 0) {
-    throw Error("track", "vote_window and min_votes must be >= 1, max_missed >= 0");
+  if (options_.vote_window < 1 || options_.min_votes < 1 || options_.max_missed < 0 ||
+      options_.identity_window < 1) {
+    throw Error("track",
+                "vote_window, min_votes and identity_window must be >= 1, max_missed >= 0");
   }
 }
 
@@ -48,6 +65,10 @@ std::vector<std::int64_t> Tracker::update(const std::vector<cv::Rect2f>& boxes,
   std::map<std::int64_t, bool> matched;
   for (const auto& [o, id, b] : pairs) {
     if (ids[b] != 0 || matched[id]) continue;
+    // Someone else in the same place (the previous person left, another stepped in): a new
+    // track, so the old name and its votes do not carry over to them. The old track is only
+    // missed, and continues should its person come back within max_missed frames.
+    if (!same_identity(tracks_.at(id), observations[b])) continue;
     ids[b] = id;
     matched[id] = true;
   }
@@ -71,11 +92,35 @@ std::vector<std::int64_t> Tracker::update(const std::vector<cv::Rect2f>& boxes,
     t.state.box = boxes[b];
     t.state.missed = 0;
     ++t.state.age;
-    t.history.push_back(observations[b]);
+    Observation o = observations[b];
+    if (!o.embedding.empty()) {
+      t.embeddings.push_back(normalised(o.embedding));
+      while (static_cast<int>(t.embeddings.size()) > options_.identity_window) {
+        t.embeddings.pop_front();
+      }
+    }
+    o.embedding = {};  // the vote needs names only; the window above keeps what identity needs
+    t.history.push_back(std::move(o));
     while (static_cast<int>(t.history.size()) > options_.vote_window) t.history.pop_front();
     vote(t);
   }
   return ids;
+}
+
+// The most similar of the recent embeddings decides, not their mean: a frame that was blurred
+// or half turned then does not split the track on its own, while another person is far from
+// all of them.
+bool Tracker::same_identity(const Track& t, const Observation& o) const {
+  if (o.embedding.empty() || t.embeddings.empty()) return true;
+  const std::vector<float> e = normalised(o.embedding);
+  float best = -2;
+  for (const auto& r : t.embeddings) {
+    if (r.size() != e.size()) return true;  // another model's embeddings: nothing to compare
+    double dot = 0;
+    for (std::size_t i = 0; i < e.size(); ++i) dot += static_cast<double>(e[i]) * r[i];
+    best = std::max(best, static_cast<float>(dot));
+  }
+  return best > o.same_threshold;
 }
 
 // A name wins only with at least min_votes AND more than half of the recorded votes, where an
@@ -137,6 +182,8 @@ void Tracker::reset() {
 void Tracker::clear_votes() {
   for (auto& [id, t] : tracks_) {
     t.history.clear();
+    // After a model switch the embeddings would not compare; the face is the same either way.
+    t.embeddings.clear();
     t.state.name.reset();
     t.state.similarity = 0;
   }

@@ -1,5 +1,8 @@
 // vlrface/track.hpp — short-term face tracking by box overlap, and a vote over recent frames,
-// so a live name does not flicker from frame to frame.
+// so a live name does not flicker from frame to frame. A box that overlaps a track but whose
+// embedding is far from the track's recent ones is another person who stepped into the same
+// place: it starts a new track (new id, no votes), so the previous person's name is not shown
+// on them while the vote catches up.
 //
 // Usage:
 //   vlrface::Tracker tracker({});
@@ -24,11 +27,18 @@ struct TrackerOptions {
   int max_missed = 5;        // frames a track survives without a box
   int vote_window = 7;       // frames in the vote
   int min_votes = 3;         // a name needs this many of the window (and a strict majority)
+  int identity_window = 5;   // recent embeddings a new box is compared with
 };
 
 struct Observation {
   std::optional<std::string> name;  // this frame's decision (nullopt: unknown)
   float similarity = 0;
+  // The face's embedding (empty: none, e.g. too small to recognise: no identity check) and the
+  // cosine at or below which two faces are different people (the threshold the face was judged
+  // with). A box whose embedding is at or below `same_threshold` against every one of the
+  // track's recent embeddings does not continue that track.
+  std::vector<float> embedding;
+  float same_threshold = 0;
 };
 
 struct TrackState {
@@ -57,9 +67,12 @@ class Tracker {
  private:
   struct Track {
     TrackState state;
-    std::deque<Observation> history;
+    std::deque<Observation> history;             // names and similarities, embeddings dropped
+    std::deque<std::vector<float>> embeddings;   // the last identity_window (L2-normalised)
   };
   void vote(Track& t) const;
+  // Whether `o` can be the person of `t` (true when either has no embedding to compare).
+  bool same_identity(const Track& t, const Observation& o) const;
   TrackerOptions options_;
   std::map<std::int64_t, Track> tracks_;
   std::int64_t next_id_ = 1;

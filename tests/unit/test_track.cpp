@@ -158,10 +158,95 @@ TEST(Tracker, ClearVotesKeepsTracks) {
   EXPECT_EQ(*feed(t, {named("bob")}).name, "bob");
 }
 
+// Synthetic 128-d embeddings: a person is a random direction, their frames that direction plus
+// a little noise (frame-to-frame cosine ~0.95), another person an independent direction (cosine
+// ~0 with the first).
+std::vector<float> direction(int seed) {
+  cv::Mat v(1, 128, CV_32F);
+  cv::RNG rng(static_cast<std::uint64_t>(seed));
+  rng.fill(v, cv::RNG::NORMAL, 0, 1);
+  cv::normalize(v, v);
+  return std::vector<float>(v.begin<float>(), v.end<float>());
+}
+std::vector<float> frame_of(const std::vector<float>& person, int frame) {
+  cv::Mat v(1, static_cast<int>(person.size()), CV_32F, const_cast<float*>(person.data()));
+  cv::Mat noise(v.size(), CV_32F);
+  cv::RNG rng(static_cast<std::uint64_t>(1000 + frame));
+  rng.fill(noise, cv::RNG::NORMAL, 0, 0.025);
+  cv::Mat out = v + noise;
+  return std::vector<float>(out.begin<float>(), out.end<float>());
+}
+Observation seen(std::optional<std::string> name, const std::vector<float>& embedding,
+                 float sim = 0.6f) {
+  Observation o{std::move(name), sim};
+  o.embedding = embedding;
+  o.same_threshold = 0.3f;
+  return o;
+}
+
+TEST(Tracker, SomeoneElseInTheSamePlaceGetsANewTrackAndNoOldName) {
+  Tracker t;
+  const cv::Rect2f box(100, 100, 50, 50);
+  const auto alice = direction(1), bob = direction(2);
+  std::int64_t id = 0;
+  for (int f = 0; f < 6; ++f) {
+    const auto ids = t.update({box}, {seen("alice", frame_of(alice, f))});
+    if (id) {
+      EXPECT_EQ(ids[0], id) << "alice's own frames must keep her track (frame " << f << ")";
+    }
+    id = ids[0];
+  }
+  ASSERT_TRUE(t.state(id).name);
+  EXPECT_EQ(*t.state(id).name, "alice");
+  // Bob steps into the same place in the very next frame: same box, another face.
+  const auto b = t.update({cv::Rect2f(102, 101, 50, 50)}, {seen("bob", frame_of(bob, 10))})[0];
+  EXPECT_NE(b, id) << "another person must not continue alice's track";
+  EXPECT_FALSE(t.state(b).name) << "from the first frame on, not alice (and not yet bob: 1 vote)";
+  // Bob's votes count from his own first frame: named after min_votes of his frames.
+  t.update({box}, {seen("bob", frame_of(bob, 11))});
+  const auto b3 = t.update({box}, {seen("bob", frame_of(bob, 12))})[0];
+  EXPECT_EQ(b3, b);
+  ASSERT_TRUE(t.state(b).name);
+  EXPECT_EQ(*t.state(b).name, "bob");
+}
+
+TEST(Tracker, OneOddFrameDoesNotSplitATrack) {
+  Tracker t;
+  const cv::Rect2f box(100, 100, 50, 50);
+  const auto alice = direction(3);
+  const auto first = t.update({box}, {seen("alice", frame_of(alice, 0))})[0];
+  t.update({box}, {seen("alice", frame_of(alice, 1))});
+  // A blurred, half-turned frame: still nearer alice than the threshold (cosine ~0.7).
+  std::vector<float> odd = frame_of(alice, 2);
+  const auto other = direction(4);
+  for (std::size_t i = 0; i < odd.size(); ++i) odd[i] += other[i];
+  EXPECT_EQ(t.update({box}, {seen(std::nullopt, odd)})[0], first);
+  // Frames without an embedding (too small to recognise) are never split off.
+  EXPECT_EQ(t.update({box}, {unknown()})[0], first);
+  EXPECT_EQ(t.update({box}, {seen("alice", frame_of(alice, 3))})[0], first);
+}
+
+TEST(Tracker, ThePreviousPersonComingBackContinuesTheirTrack) {
+  Tracker t;  // max_missed 5
+  const cv::Rect2f box(100, 100, 50, 50);
+  const auto alice = direction(5), bob = direction(6);
+  const auto a = t.update({box}, {seen("alice", frame_of(alice, 0))})[0];
+  const auto b = t.update({box}, {seen("bob", frame_of(bob, 0))})[0];
+  ASSERT_NE(a, b);
+  // Alice back a frame later: her own track again (missed once), not bob's.
+  EXPECT_EQ(t.update({box}, {seen("alice", frame_of(alice, 1))})[0], a);
+  // Two people side by side, each keeps their own track.
+  const auto both = t.update({box, cv::Rect2f(300, 100, 50, 50)},
+                             {seen("alice", frame_of(alice, 2)), seen("bob", frame_of(bob, 2))});
+  EXPECT_EQ(both[0], a);
+  EXPECT_NE(both[1], a);
+}
+
 TEST(Tracker, RejectsMismatchedInput) {
   Tracker t;
   EXPECT_THROW(t.update({{0, 0, 1, 1}}, {}), vlrface::Error);
   EXPECT_THROW(Tracker({.vote_window = 0}), vlrface::Error);
+  EXPECT_THROW(Tracker({.identity_window = 0}), vlrface::Error);
 }
 
 }  // namespace

@@ -68,7 +68,9 @@ inline bool port_open(int port) {
 // A mosquitto process with its own config, persistence file and log in `dir`.
 class Broker {
  public:
-  explicit Broker(std::filesystem::path dir) : dir_(std::move(dir)), port_(free_port()) {
+  // `extra`: more configuration (another listener, TLS files).
+  explicit Broker(std::filesystem::path dir, const std::string& extra = "")
+      : dir_(std::move(dir)), port_(free_port()) {
     std::filesystem::create_directories(dir_);
     std::ofstream conf(dir_ / "mosquitto.conf");
     conf << "listener " << port_ << " 127.0.0.1\n"
@@ -79,6 +81,7 @@ class Broker {
          << "log_type all\n";
     // As root, mosquitto would otherwise switch to the 'mosquitto' user, who cannot write here.
     if (const passwd* pw = ::getpwuid(::geteuid())) conf << "user " << pw->pw_name << "\n";
+    conf << extra;
   }
   ~Broker() { kill9(); }
   Broker(const Broker&) = delete;

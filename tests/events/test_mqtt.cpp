@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -204,6 +205,56 @@ TEST_F(Mqtt, LastWillSaysOfflineWhenTheProcessIsKilled) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].payload, "offline");
   EXPECT_TRUE(r[0].retain);
+}
+
+// mqtts://: the broker's certificate is checked against --mqtt-ca-file and its host name; a
+// broker signed by another CA is refused. Certificates made here with the openssl program.
+TEST_F(Mqtt, TlsVerifiesTheBroker) {
+  VLR_REQUIRE_MOSQUITTO();
+  if (std::system("openssl version >/dev/null 2>&1") != 0) {
+    if (vlrtest::broker_required()) FAIL() << "the openssl program is missing (Debian: openssl)";
+    GTEST_SKIP() << "the openssl program is missing (Debian: openssl)";
+  }
+  const fs::path pki = dir_ / "pki";
+  fs::create_directories(pki);
+  const std::string p = pki.string() + "/";
+  std::ofstream(pki / "san.ext") << "subjectAltName=DNS:localhost\n";
+  const std::string make =
+      "cd " + p + " && for ca in ca other; do openssl req -x509 -newkey rsa:2048 -nodes "
+      "-keyout $ca.key -out $ca.pem -days 2 -subj /CN=vlrface-test-$ca; done && "
+      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost "
+      "&& openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+      "-out server.pem -days 2 -extfile san.ext";
+  ASSERT_EQ(std::system((make + " >/dev/null 2>&1").c_str()), 0) << make;
+  const int tls_port = vlrtest::free_port();
+  vlrtest::Broker broker(dir_ / "broker", "listener " + std::to_string(tls_port) +
+                                              " 127.0.0.1\ncafile " + p + "ca.pem\ncertfile " +
+                                              p + "server.pem\nkeyfile " + p + "server.key\n");
+  ASSERT_TRUE(broker.start()) << broker.log_text();
+  ASSERT_TRUE(wait_until([&] { return vlrtest::port_open(tls_port); }, 5));
+  vlrtest::Subscriber sub(broker.port(), {"vlrface/door/face"});  // the plain listener
+  ASSERT_TRUE(sub.ok() && sub.wait_subscribed());
+
+  MqttOptions o = options(0);
+  vlrface::events::parse_mqtt_url("mqtts://localhost:" + std::to_string(tls_port), o);
+  o.ca_file = p + "ca.pem";
+  MqttSink sink(o, [] { return std::vector<std::string>{}; });
+  sink.face(event(1, "alice"));
+  const auto got = sub.wait([](const auto& all) { return !all.empty(); });
+  ASSERT_EQ(got.size(), 1u) << broker.log_text();
+  EXPECT_EQ(json::parse(got[0].payload)["track_id"], 1);
+  EXPECT_TRUE(sink.stats().connected);
+
+  MqttOptions wrong = o;
+  wrong.ca_file = p + "other.pem";
+  wrong.client_id = "vlrface-door-wrong-ca";
+  MqttSink refused(wrong, [] { return std::vector<std::string>{}; });
+  ASSERT_TRUE(wait_until([&] { return refused.stats().state.rfind("retrying", 0) == 0; }, 10))
+      << refused.stats().state;
+  EXPECT_FALSE(refused.stats().connected);
+  refused.face(event(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(track_ids(sub.messages()).count(2), 0u) << "sent to a broker it could not verify";
 }
 
 // Kills the broker (after it saved the subscriber's session), sends `during` events while it is

@@ -8,8 +8,9 @@
 //   vlrface::events::MqttSink sink(o, [] { return std::vector<std::string>{"alice"}; });
 //   sink.face(event);   // queued; published with QoS 1 once connected
 // Delivery: an event leaves the queue only when the broker acknowledged it (PUBACK). While the
-// broker is away, events wait in the queue (queue_capacity, 1000 by default, counting those sent
-// but not yet acknowledged); when it is full the OLDEST waiting event is dropped and counted
+// broker is away, events wait in the queue (queue_capacity, 1000 messages by default, counting
+// those sent but not yet acknowledged; a presence "ON" is a message too, and follows each named
+// event); when it is full the OLDEST waiting message is dropped and counted
 // (stats().dropped), because the newest say who is there now. Events sent but unacknowledged
 // when the connection broke are sent again (QoS 1: at least once, a duplicate is possible).
 // Reconnection waits min_backoff_s, doubling up to max_backoff_s, reset by a successful connect.

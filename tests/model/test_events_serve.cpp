@@ -1,13 +1,16 @@
-// `vlrface serve --mqtt` end to end: a video of an enrolled ORL person plays as the camera, a real
-// broker (Debian's mosquitto, started here) receives the events; the face event carries the
-// enrolled name, each decided track is published once, Home Assistant discovery names the
-// person, and SIGTERM ends with "offline".
+// `vlrface serve --mqtt --webhook` end to end: a video of an enrolled ORL person plays as the
+// camera, a real broker (Debian's mosquitto, started here) and a local HTTP receiver get the
+// events; the face event carries the enrolled name, each decided track is published once, Home
+// Assistant discovery names the person, the webhook gets the same events, and SIGTERM ends with
+// "offline".
 #include <fcntl.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -52,7 +55,7 @@ std::string read_text(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-TEST(ServeEvents, EnrolledPersonArrivesOverMqtt) {
+TEST(ServeEvents, EnrolledPersonArrivesOverMqttAndWebhook) {
   vlrface::ModelStore store(vlrtest::model_dir());
   VLR_REQUIRE_MODEL(store, "edgeface_xxs");
   VLR_REQUIRE_MODEL(store, "yunet");
@@ -96,11 +99,35 @@ TEST(ServeEvents, EnrolledPersonArrivesOverMqtt) {
   vlrtest::Subscriber sub(broker.port(), {"vlrface/#", "homeassistant/#"});
   ASSERT_TRUE(sub.ok() && sub.wait_subscribed());
 
+  // The webhook's receiver.
+  httplib::Server hook;
+  std::mutex hook_mu;
+  std::vector<json> hooked;
+  hook.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lk(hook_mu);
+    hooked.push_back(json::parse(req.body, nullptr, false));
+    res.status = 204;
+  });
+  const int hook_port = hook.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(hook_port, 0);
+  std::thread hook_thread([&] { hook.listen_after_bind(); });
+  struct StopHook {
+    httplib::Server& s;
+    std::thread& t;
+    ~StopHook() {
+      while (!s.is_running() && t.joinable()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      s.stop();
+      t.join();
+    }
+  } stop_hook{hook, hook_thread};
+
   std::vector<std::string> serve = global;
   const std::vector<std::string> extra = {"serve",   "--camera", video.string(), "--loop",
                                           "--port",  "0",        "--mqtt",
                                           "mqtt://127.0.0.1:" + std::to_string(broker.port()),
-                                          "--camera-name", "testcam"};
+                                          "--camera-name", "testcam", "--webhook",
+                                          "http://127.0.0.1:" + std::to_string(hook_port) +
+                                              "/hook"};
   serve.insert(serve.end(), extra.begin(), extra.end());
   const pid_t pid = spawn(serve, tmp / "serve.log");
   const auto named = [](const std::vector<vlrtest::Received>& all) {
@@ -112,10 +139,14 @@ TEST(ServeEvents, EnrolledPersonArrivesOverMqtt) {
   auto got = sub.wait(named, 120);
   // A few seconds more: a track that kept its name must not be published again.
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  got = sub.messages();
   ::kill(pid, SIGTERM);
   const int status = wait_exit(pid, 30);
   const std::string log = read_text(tmp / "serve.log");
+  // A clean stop sends what is queued, then "offline": after it, every event is in.
+  got = sub.wait([](const auto& all) {
+    const auto a = vlrtest::on_topic(all, "vlrface/testcam/availability");
+    return !a.empty() && a.back().payload == "offline";
+  }, 10);
   ASSERT_TRUE(named(got)) << "no face event named s01; serve log:\n" << log;
   EXPECT_EQ(status, 0) << log;
 
@@ -133,14 +164,21 @@ TEST(ServeEvents, EnrolledPersonArrivesOverMqtt) {
     EXPECT_TRUE(decisions.insert({e["track_id"].get<std::int64_t>(), name}).second)
         << "track " << e["track_id"] << " published twice as '" << name << "'";
   }
+  // The webhook got the same decisions (it is flushed before serve exits).
+  std::set<std::pair<std::int64_t, std::string>> hooked_decisions;
+  {
+    std::lock_guard lk(hook_mu);
+    for (const json& e : hooked) {
+      ASSERT_TRUE(e.is_object());
+      hooked_decisions.insert({e["track_id"].get<std::int64_t>(),
+                               e["name"].is_null() ? "" : e["name"].get<std::string>()});
+    }
+  }
+  EXPECT_EQ(hooked_decisions, decisions);
   EXPECT_FALSE(vlrtest::on_topic(got, "vlrface/testcam/person/s01").empty());
   const auto cfg = vlrtest::on_topic(got, "homeassistant/binary_sensor/vlrface_testcam/s01/config");
   ASSERT_FALSE(cfg.empty()) << "discovery config of the enrolled person";
   EXPECT_EQ(json::parse(cfg.back().payload)["name"], "s01 present");
-  got = sub.wait([](const auto& all) {
-    const auto a = vlrtest::on_topic(all, "vlrface/testcam/availability");
-    return !a.empty() && a.back().payload == "offline";
-  }, 10);
   const auto avail = vlrtest::on_topic(got, "vlrface/testcam/availability");
   ASSERT_FALSE(avail.empty());
   EXPECT_EQ(avail.front().payload, "online");

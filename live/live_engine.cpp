@@ -130,6 +130,9 @@ struct LiveEngine::Impl {
   mutable std::condition_variable snap_cv;
   std::shared_ptr<const Snapshot> snap;
   std::string source_state = "stopped";
+  std::optional<std::chrono::system_clock::time_point> down_since;  // as Snapshot's
+  std::string source_error;
+  int source_failures = 0;
 
   std::mutex run_mu;  // serialises start() and stop()
   std::atomic<bool> stopping{false};
@@ -249,12 +252,28 @@ struct LiveEngine::Impl {
 
   // --- publishing -------------------------------------------------------------------------
 
-  void set_state(const std::string& state) {
+  // `error`: why the source went down, with "retrying ..." and "ended".
+  void set_state(const std::string& state, const std::string& error = {}) {
     std::lock_guard lk(snap_mu);
+    const bool down = state.rfind("retrying", 0) == 0 || state == "ended";
+    if (state == "running") {
+      down_since.reset();
+      source_error.clear();
+    } else if (down) {
+      if (!down_since) {
+        down_since = std::chrono::system_clock::now();
+        ++source_failures;
+      }
+      source_error = error;
+    }
+    // "opening" between two retries keeps the failure and when it began.
     if (state == source_state) return;
     source_state = state;
     auto s = std::make_shared<Snapshot>(*snap);
     s->source_state = state;
+    s->source_down_since = down_since;
+    s->source_error = source_error;
+    s->source_failures = source_failures;
     if (state != "running") s->fps = 0;
     // While (re)opening there is no current picture: a stale last frame would look live.
     if (state == "opening" || state.rfind("retrying", 0) == 0) {
@@ -269,6 +288,9 @@ struct LiveEngine::Impl {
     std::lock_guard lk(snap_mu);
     s->source_state = source_state;
     s->source = source_name;
+    s->source_down_since = down_since;
+    s->source_error = source_error;
+    s->source_failures = source_failures;
     snap = std::move(s);
     snap_cv.notify_all();
   }
@@ -328,7 +350,7 @@ struct LiveEngine::Impl {
         if (stopping) break;
         if (err.empty()) {
           if (is_finite_source(spec)) {
-            set_state("ended");
+            set_state("ended", source_name + ": played to its end (--loop plays it again)");
             std::unique_lock lk(frame_mu);
             stop_cv.wait(lk, [&] { return stopping.load(); });
             break;
@@ -341,7 +363,7 @@ struct LiveEngine::Impl {
           backoff = kMinBackoffS;
         }
       }
-      set_state("retrying in " + fmt_seconds(backoff) + " s: " + err);
+      set_state("retrying in " + fmt_seconds(backoff) + " s: " + err, err);
       {
         std::unique_lock lk(frame_mu);
         stop_cv.wait_for(lk, std::chrono::duration<double>(backoff),
@@ -484,6 +506,10 @@ struct LiveEngine::Impl {
       if (!lf.too_small) {
         const float threshold = applied.threshold < -1 ? r.threshold : applied.threshold;
         lf.threshold = threshold;
+        // The tracker starts a new track when someone else steps into this face's place; judged
+        // with the calibrated threshold, so a strict user setting does not split one person.
+        o.embedding = r.embedding;
+        o.same_threshold = r.threshold;
         if (applied.task == "verify") {
           const std::optional<float> sim = m->similarity_to(r.embedding, applied.verify_name);
           o.similarity = sim.value_or(0.0f);
@@ -556,6 +582,11 @@ void LiveEngine::start() {
   d.stopping = false;
   d.t0 = Clock::now();
   d.done_times.clear();
+  {
+    std::lock_guard sl(d.snap_mu);
+    d.down_since.reset();  // a failure before stop() is not this run's
+    d.source_error.clear();
+  }
   d.set_state("opening");
   d.collector.open();
   d.depth = Impl::pipeline_depth();

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -77,6 +78,13 @@ struct Snapshot {
   // "ended" (a video file or folder without loop played to its end; the last frame stays).
   std::string source_state;
   std::string source;                 // SourceSpec::describe()
+  // Since when the source has delivered no frames because it failed or ended (nullopt while
+  // it runs, and while it opens for the first time), why (the last error, or how it ended),
+  // and how many times it went down since start(): a watcher that polls sees every failure,
+  // even one shorter than its polling interval.
+  std::optional<std::chrono::system_clock::time_point> source_down_since;
+  std::string source_error;
+  int source_failures = 0;
 };
 
 class LiveEngine {

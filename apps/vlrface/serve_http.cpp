@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <stb/stb_image.h>
 
+#include <ctime>
 #include <limits>
 #include <set>
 
@@ -59,6 +60,15 @@ json box_json(const cv::Rect2f& b) {
           {"y", round_to(b.y, 1)},
           {"width", round_to(b.width, 1)},
           {"height", round_to(b.height, 1)}};
+}
+
+std::string utc_iso8601(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 void send_error(Res& res, int status, const std::string& message) {

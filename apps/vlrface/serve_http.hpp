@@ -12,6 +12,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -49,6 +50,8 @@ inline double sim4(double x) {
   return round_to(x, 4);
 }
 json box_json(const cv::Rect2f& box);
+// "2026-11-28T14:03:05Z": when something happened, for a monitor or a person in another zone.
+std::string utc_iso8601(std::chrono::system_clock::time_point t);
 void send_error(Res& res, int status, const std::string& message);
 // Reason phrase for the statuses this server uses.
 const char* status_text(int status);

@@ -56,8 +56,64 @@ json snapshot_json(const live::Snapshot& s, const live::LiveSettings& settings) 
           {"faces", faces}};
 }
 
-json settings_json(const live::LiveEngine& e) {
+// 200 only while frames are processed: a monitor that tests the status code alone learns that
+// the camera failed, ended or has not delivered its first frame yet.
+json health_json(const live::Snapshot& s) {
+  std::string status = "ok";
+  if (s.source_state == "ended") {
+    status = "source_ended";
+  } else if (s.source_down_since) {
+    status = "source_failed";  // retrying, or opening again after a failure
+  } else if (s.source_state != "running") {
+    status = s.source_state == "stopped" ? "stopped" : "starting";
+  }
+  json h = {{"status", status},
+            {"version", "0.1.0"},
+            {"source", s.source},
+            {"source_state", s.source_state},
+            {"source_failures", s.source_failures},
+            {"frame_number", s.frame_number}};
+  if (s.source_down_since) {
+    h["source_error"] = s.source_error;
+    h["source_down_since"] = utc_iso8601(*s.source_down_since);
+    h["source_down_for_s"] = round_to(
+        std::chrono::duration<double>(std::chrono::system_clock::now() - *s.source_down_since)
+            .count(),
+        1);
+  }
+  return h;
+}
+
+// What the shown default threshold is calibrated for: a 16 px face in native mode (each face
+// has its own; the snapshot gives it per face), the simulated size in simulate mode. The models
+// table lists the full-resolution threshold, which no small face is judged with.
+std::string threshold_basis(const live::LiveSettings& s, ServeState& state) {
+  const bool native = s.mode == "native";
+  const int px = native ? 16 : s.resolution;
+  std::string recovery = "base";
+  try {
+    const std::string embedder = state.embedder();
+    const ModelInfo& info = state.store().manifest(embedder);
+    if (!native || (info.cutoff_px > 0 && px < info.cutoff_px)) {
+      recovery = resolve_recovery(state.store(), embedder, px, s.upscaler,
+                                  parse_adapter_choice(s.adapter), native)
+                     .label();
+    }
+  } catch (const std::exception&) {
+    recovery = "?";  // validated when the settings were applied; a label is no reason to fail
+  }
+  return std::to_string(px) + " px, " + recovery + ", " + (native ? "native" : "simulated") +
+         " faces";
+}
+
+json settings_json(const live::LiveEngine& e, ServeState& state) {
   const live::LiveSettings s = e.settings();
+  const std::string basis = threshold_basis(s, state);
+  double model_threshold = 0;
+  try {
+    model_threshold = state.store().manifest(state.embedder()).threshold;
+  } catch (const std::exception&) {
+  }
   return {{"resolution", s.resolution},
           {"mode", s.mode},
           {"upscaler", s.upscaler},
@@ -69,9 +125,12 @@ json settings_json(const live::LiveEngine& e) {
           // Native mode judges each face with the threshold of its own size and recovery (the
           // snapshot gives it per face); this is the one of a 16 px face.
           {"default_threshold", sim4(e.default_threshold())},
-          {"threshold_note", s.mode == "native"
-                                 ? "per face: calibrated for its size and recovery (shown: 16 px)"
-                                 : "calibrated for " + std::to_string(s.resolution) + " px"},
+          {"threshold_basis", basis},
+          {"model_threshold", sim4(model_threshold)},
+          {"threshold_note",
+           s.mode == "native"
+               ? "per face: calibrated for its size and recovery (shown: " + basis + ")"
+               : "calibrated for " + basis},
           {"choices",
            {{"resolution", {16, 24, 32}},
             {"mode", {"simulate", "native"}},
@@ -217,11 +276,17 @@ void face_image(const Params& p, Res& res, ServeState& state) {
 
 void add_live_routes(Router& r, ServeState& state) {
   r.add("GET", "/api/health", [&](const Req&, Res& res, const Params&) {
-    const auto snap = state.live()->snapshot();
-    send_json(res, {{"status", "ok"},
-                    {"version", "0.1.0"},
-                    {"source_state", snap ? snap->source_state : "starting"},
-                    {"frame_number", snap ? snap->frame_number : 0}});
+    const auto eng = state.engine();
+    if (!eng) {
+      send_json(res,
+                {{"status", "engine_down"},
+                 {"version", "0.1.0"},
+                 {"error", "the live engine is not running (a model reload failed; see the log)"}},
+                503);
+      return;
+    }
+    const json h = health_json(*eng->snapshot());
+    send_json(res, h, h["status"] == "ok" ? 200 : 503);
   });
   r.add("GET", "/api/metrics",
         [&](const Req&, Res& res, const Params&) { send_json(res, state.metrics()); });
@@ -236,7 +301,7 @@ void add_live_routes(Router& r, ServeState& state) {
   r.add("GET", R"(/api/faces/(\d{1,18})/(lowres|upscaled)\.png)",
         [&](const Req&, Res& res, const Params& p) { face_image(p, res, state); });
   r.add("GET", "/api/settings",
-        [&](const Req&, Res& res, const Params&) { send_json(res, settings_json(*state.live())); });
+        [&](const Req&, Res& res, const Params&) { send_json(res, settings_json(*state.live(), state)); });
   r.add("PUT", "/api/settings", [&](const Req& req, Res& res, const Params&) {
     const auto eng = state.live();
     const live::LiveSettings s = merge_settings(json_body(req), eng->settings(), state);
@@ -245,7 +310,7 @@ void add_live_routes(Router& r, ServeState& state) {
     } catch (const Error& e) {
       throw HttpError(400, e.what());
     }
-    send_json(res, settings_json(*eng));
+    send_json(res, settings_json(*eng, state));
   });
 }
 

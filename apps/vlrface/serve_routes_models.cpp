@@ -16,6 +16,12 @@ json models_json(ServeState& state) {
           {"name", name},
           {"kind", kind},
           {"active", kind == std::string("embedder") ? name == active : name == kDefaultDetector}};
+      if (kind == std::string("embedder")) {
+        // Known from the manifest even when the file is damaged: the page must not offer it.
+        const ModelInfo& manifest = state.store().manifest(name);
+        m["adapted"] = is_adapted_embedder(manifest);
+        if (!manifest.base.empty()) m["base"] = manifest.base;
+      }
       try {
         const ModelInfo& info = state.store().get(name);  // also checks the file's sha256
         m["id"] = info.id;

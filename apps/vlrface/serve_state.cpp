@@ -8,6 +8,7 @@
 #include <fstream>
 #include <opencv2/imgproc.hpp>
 
+#include "capture_check.hpp"
 #include "serve_auth.hpp"
 #include "serve_draw.hpp"
 #include "vlrface/embed.hpp"
@@ -46,12 +47,23 @@ double round1(double x) {
   return std::round(x * 10) / 10;
 }
 
+std::string fmt4(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", x);
+  return buf;
+}
+
 }  // namespace
 
 ServeState::ServeState(const GlobalOptions& g, const ServeOptions& o)
     : global_(g), options_(o), ctx_(g), started_(now_seconds()) {
   embedder_ = g.embedder;
   const ModelInfo& info = ctx_.store().get(embedder_);  // a missing model fails here, by name
+  if (is_adapted_embedder(info)) {
+    throw Error("serve", "--model " + embedder_ +
+                             ": an adapted model for small faces cannot be the main embedder; "
+                             "use " + (info.base.empty() ? std::string(kDefaultEmbedder) : info.base));
+  }
   model_id_ = info.id;
   default_threshold_ = static_cast<float>(info.threshold);
   // Refuses another model's gallery now, not per request; then stays open to watch the file.
@@ -237,6 +249,7 @@ void ServeState::housekeeping() {
       lock.lock();
       if (stopping_) break;
     }
+    report_source();
     const double cpu = cpu_seconds(), t = now_seconds();
     cpu_percent_ = round1(100 * (cpu - last_cpu) / std::max(1e-3, t - last_t));
     last_cpu = cpu;
@@ -249,6 +262,36 @@ void ServeState::housekeeping() {
       spdlog::info("serve: request-side models unloaded after {} s idle", kPipelineIdleSeconds);
     }
   }
+}
+
+void ServeState::report_source() {
+  const auto eng = engine();
+  if (!eng) return;
+  const auto snap = eng->snapshot();
+  if (eng.get() != reported_engine_) {
+    reported_engine_ = eng.get();
+    reported_failures_ = 0;
+    reported_error_.clear();
+    reported_down_ = false;
+  }
+  const live::Snapshot& s = *snap;
+  if (s.source_down_since) {
+    if (s.source_failures != reported_failures_ || s.source_error != reported_error_) {
+      const bool ended = s.source_state == "ended";
+      spdlog::warn("serve: {}: {} at {}: {}{}", s.source, ended ? "ended" : "failed",
+                   utc_iso8601(*s.source_down_since), s.source_error,
+                   ended ? "; /api/health answers 503"
+                         : "; retrying, /api/health answers 503 until frames come again");
+    }
+    reported_down_ = true;
+  } else if (reported_down_ || s.source_failures > reported_failures_) {
+    // Also a failure that came and went between two looks: it is said, if only afterwards.
+    spdlog::warn("serve: {}: frames again{}", s.source,
+                 reported_down_ ? "" : " after a short failure");
+    reported_down_ = false;
+  }
+  reported_failures_ = s.source_failures;
+  reported_error_ = s.source_error;
 }
 
 std::shared_ptr<CaptureJob> ServeState::start_capture(const std::string& name, int count,
@@ -303,6 +346,34 @@ void ServeState::run_capture(std::shared_ptr<CaptureJob> job) {
     with_pipeline(0, [&](RequestModels& m) {
       for (const cv::Mat& f : faces) enrol.push_back({f, m.embed_full(f), "camera"});
     });
+    // Whoever was in view is enrolled: refuse a capture of several people, and say when the
+    // person is enrolled already (under another name). The embeddings are full-resolution ones,
+    // so the threshold in use is the model's full-resolution one, or the user's setting.
+    const auto eng = live();
+    const live::LiveSettings ls = eng->settings();
+    const float threshold = ls.threshold >= -1 ? ls.threshold : default_threshold();
+    std::vector<std::vector<float>> embeddings;
+    for (const EnrollFace& f : enrol) embeddings.push_back(f.embedding);
+    const live::CaptureAgreement agreement = live::check_agreement(embeddings, threshold);
+    if (!agreement.agree) {
+      finish("failed", agreement.message(threshold), 0);
+      return;
+    }
+    const std::vector<Candidate> known =
+        live::already_enrolled(*eng->matcher(), embeddings, threshold, job->name);
+    if (!known.empty()) {
+      std::string who;
+      for (const Candidate& c : known) {
+        who += (who.empty() ? "" : ", ") + c.name + " (similarity " +
+               fmt4(c.similarity) + ")";
+      }
+      std::lock_guard lock(jobs_mu_);
+      job->already_enrolled = known;
+      job->warning = "these faces match " + who + ", already enrolled (threshold " +
+                     fmt4(threshold) +
+                     "): the same person under two names? Enrolled as '" + job->name +
+                     "' anyway; remove one if so";
+    }
     Gallery g = open_gallery();
     if (job->create && g.has_person(job->name)) {
       finish("failed", "the name '" + job->name + "' was taken meanwhile", 0);
@@ -330,6 +401,12 @@ json ServeState::capture_json(const CaptureJob& job) const {
             {"enrolled", job.enrolled},
             {"url", "/api/capture/" + job.id}};
   if (!job.error.empty()) j["error"] = job.error;
+  json known = json::array();
+  for (const Candidate& c : job.already_enrolled) {
+    known.push_back({{"name", c.name}, {"similarity", sim4(c.similarity)}});
+  }
+  j["already_enrolled"] = known;
+  if (!job.warning.empty()) j["warning"] = job.warning;
   return j;
 }
 

@@ -47,6 +47,10 @@ struct CaptureJob {
   std::string error;
   int enrolled = 0;
   double started = 0;
+  // Enrolled people the captured faces match (other than `name` itself): enrolled anyway, with
+  // a warning that says who and how similar.
+  std::vector<Candidate> already_enrolled;
+  std::string warning;
 };
 
 // The models a request may use inside ServeState::with_pipeline (valid only there).
@@ -136,6 +140,9 @@ class ServeState {
   std::shared_ptr<live::LiveEngine> make_engine(const std::string& embedder,
                                                 const live::LiveSettings& s) const;
   void housekeeping();
+  // A line on the terminal (stderr) when the frame source fails, ends, changes its error or
+  // delivers frames again; called by housekeeping every second.
+  void report_source();
   // Whether the gallery file changed since the last look (PRAGMA data_version, cheap).
   bool gallery_file_changed();
   void run_capture(std::shared_ptr<CaptureJob> job);
@@ -184,8 +191,19 @@ class ServeState {
   std::condition_variable house_cv_;
   std::thread house_thread_;
   std::atomic<double> cpu_percent_{0};
+
+  // What report_source() last said, about which engine (a model reload starts a new one).
+  const void* reported_engine_ = nullptr;
+  int reported_failures_ = 0;
+  std::string reported_error_;
+  bool reported_down_ = false;
 };
 
 double now_seconds();  // monotonic
+
+// Adapted embedders (edgeface_xxs_r16, a `*_lr` student, any manifest with a `base`) serve inside
+// the recovery of small faces; as the main embedder they would judge large faces with a model
+// never meant for them. The models page does not offer them and a reload refuses them.
+bool is_adapted_embedder(const ModelInfo& info);
 
 }  // namespace vlrface::cli

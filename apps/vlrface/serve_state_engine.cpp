@@ -45,6 +45,13 @@ double round2(double x) {
 
 }  // namespace
 
+bool is_adapted_embedder(const ModelInfo& info) {
+  const std::string lr = "_lr";
+  const bool lr_name =
+      info.name.size() > lr.size() && info.name.compare(info.name.size() - lr.size(), lr.size(), lr) == 0;
+  return info.kind == "embedder" && (!info.base.empty() || lr_name);
+}
+
 std::shared_ptr<const std::string> ServeState::next_stream_jpeg(StreamCursor& cursor, bool annotate,
                                                                 int timeout_ms) {
   const auto eng = engine();
@@ -80,6 +87,13 @@ json ServeState::reload_models(const std::string& name, bool reembed) {
   const ModelInfo& info = store().get(name);
   if (info.kind != "embedder") {
     throw HttpError(400, "'" + name + "' is a " + info.kind + ", not an embedding model");
+  }
+  // Refused before the gallery is touched: nothing is re-embedded for a model that cannot run.
+  if (is_adapted_embedder(info)) {
+    throw HttpError(400, "'" + name + "' is an adapted model for small faces" +
+                             (info.base.empty() ? std::string() : " (of " + info.base + ")") +
+                             ", used inside their recovery; choose a main embedder such as " +
+                             (info.base.empty() ? std::string(kDefaultEmbedder) : info.base));
   }
   int reembedded = 0;
   {

@@ -279,6 +279,45 @@ class ServeApi : public ::testing::Test {
     return true;
   }
 
+  // A 640x480 MJPEG video of these images (twice their size, centred), each for half a second.
+  fs::path make_video(const std::vector<fs::path>& images, const std::string& name) {
+    const fs::path dir = tmp_ / (name + "-frames");
+    fs::create_directories(dir);
+    for (std::size_t i = 0; i < images.size(); ++i) {
+      fs::copy_file(images[i], dir / ("f" + std::to_string(i) + ".jpg"));
+    }
+    const fs::path video = tmp_ / (name + ".avi");
+    const std::string cmd = "ffmpeg -v error -y -framerate 2 -i " + (dir / "f%d.jpg").string() +
+                            " -vf scale=320:320,pad=640:480:160:80:color=0x5a5a5a,fps=10,"
+                            "format=yuvj420p -c:v mjpeg -q:v 3 " +
+                            video.string();
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    return video;
+  }
+
+  // Waits until /api/health answers `status` or `seconds` pass; returns the last answer.
+  Reply wait_health(int port, int status, int seconds) {
+    Reply r;
+    for (int i = 0; i < seconds * 5; ++i) {
+      r = get(port, "/api/health");
+      if (r.status == status) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return r;
+  }
+
+  // Waits until /api/health's "status" is `status` or `seconds` pass; returns the last answer.
+  Reply wait_health_status(int port, const std::string& status, int seconds) {
+    Reply r;
+    for (int i = 0; i < seconds * 5; ++i) {
+      r = get(port, "/api/health");
+      const json j = r.js();
+      if (j.is_object() && j.value("status", "") == status) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return r;
+  }
+
   void missing(const std::string& why) {
     if (vlrtest::models_required()) {
       ADD_FAILURE() << "VLRFACE_REQUIRE_MODELS is set: " << why;
@@ -338,9 +377,12 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
   EXPECT_EQ(s.first_line(),
             "vlrface serve: listening on http://127.0.0.1:" + std::to_string(port) + "/\n");
 
-  const Reply health = get(port, "/api/health");
+  // 200 once frames are processed (503 "starting" before the first one).
+  const Reply health = wait_health(port, 200, 30);
   ASSERT_EQ(health.status, 200) << health.body;
   EXPECT_EQ(health.js()["status"], "ok");
+  EXPECT_EQ(health.js()["source_state"], "running");
+  EXPECT_FALSE(health.js().contains("source_error")) << health.body;
   EXPECT_EQ(health.header("content-type"), "application/json");
 
   // A face is in view (the gallery is empty: unknown).
@@ -404,6 +446,18 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
   EXPECT_EQ(set.js()["mode"], "native");
   set = send_json(port, "PUT", "/api/settings", {{"threshold", nullptr}});
   EXPECT_TRUE(set.js()["threshold_is_default"].get<bool>());
+  // The shown threshold says what it is calibrated for (native mode: a 16 px face and the
+  // recovery chosen for it), beside the models table's full-size one.
+  const std::string basis = set.js()["threshold_basis"].get<std::string>();
+  EXPECT_EQ(basis.rfind("16 px, ", 0), 0u) << basis;
+  EXPECT_NE(basis.find(", native faces"), std::string::npos) << basis;
+  EXPECT_NE(set.js()["threshold_note"].get<std::string>().find(basis), std::string::npos);
+  EXPECT_GT(set.js()["model_threshold"].get<double>(), 0);
+  set = send_json(port, "PUT", "/api/settings", {{"mode", "simulate"}, {"resolution", 24}});
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(set.js()["threshold_basis"].get<std::string>().rfind("24 px, ", 0), 0u) << set.body;
+  EXPECT_NE(set.js()["threshold_basis"].get<std::string>().find("simulated faces"),
+            std::string::npos);
   const Reply bad =
       http(port, "PUT", "/api/settings", "{\"resolution\": ", {"Content-Type: application/json"});
   EXPECT_EQ(bad.status, 400);
@@ -541,6 +595,11 @@ TEST_F(ServeApi, GalleryCaptureAndIdentify) {
   }
   EXPECT_EQ(job["state"], "done") << job.dump();
   EXPECT_EQ(job["enrolled"], 2);
+  // The camera shows s01, who is enrolled already: enrolled anyway, with a warning naming s01.
+  ASSERT_FALSE(job["already_enrolled"].empty()) << job.dump();
+  EXPECT_EQ(job["already_enrolled"][0]["name"], "s01") << job.dump();
+  EXPECT_GT(job["already_enrolled"][0]["similarity"].get<double>(), 0.2);
+  EXPECT_NE(job["warning"].get<std::string>().find("s01"), std::string::npos) << job.dump();
   EXPECT_EQ(get(port, "/api/capture/0123abcd").status, 404);
   EXPECT_EQ(send_json(port, "POST", "/api/people", {{"name", "n"}, {"capture", 0}}).status, 400);
   EXPECT_EQ(get(port, "/api/people/camera%20person").js()["faces"], 2);
@@ -560,7 +619,7 @@ TEST_F(ServeApi, SlowClientsDoNotStarveOthers) {
   Server s;
   start(s, {"--header-timeout-ms", "4000"});  // workers: 3 + 4 streams = 7
   const int port = s.port();
-  ASSERT_EQ(get(port, "/api/health").status, 200);
+  ASSERT_EQ(get(port, "/api/metrics").status, 200);
   std::vector<int> slow;
   for (int i = 0; i < 10; ++i) {  // more than the 7 workers
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -593,7 +652,7 @@ TEST_F(ServeApi, SlowClientsDoNotStarveOthers) {
   // Other clients are answered at once, while the attack goes on.
   for (int i = 0; i < 3; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    const Reply r = get(port, "/api/health");
+    const Reply r = get(port, "/api/metrics");
     const double s_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(r.status, 200) << "request " << i << " during the attack";
     EXPECT_LT(s_taken, 2.0) << "request " << i << " waited behind slow clients";
@@ -606,7 +665,7 @@ TEST_F(ServeApi, SlowClientsDoNotStarveOthers) {
   trickle.join();
   EXPECT_EQ(closed.load(), static_cast<int>(slow.size())) << "slow connections still open";
   for (int fd : slow) ::close(fd);
-  EXPECT_EQ(get(port, "/api/health").status, 200);
+  EXPECT_EQ(get(port, "/api/metrics").status, 200);
   EXPECT_EQ(s.stop(), 0);
 }
 
@@ -628,6 +687,28 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
   EXPECT_EQ(reload.js()["embedder"], "edgeface_xxs");
   EXPECT_EQ(send_json(port, "POST", "/api/models/reload", {{"embedder", "nope"}}).status, 404);
   EXPECT_EQ(send_json(port, "POST", "/api/models/reload", {{"embedder", "yunet"}}).status, 400);
+  // The adapted models serve inside the recovery of small faces: listed as such, refused as the
+  // main embedder, and the gallery is not re-embedded for them.
+  int adapted = 0;
+  for (const auto& m : mj["models"]) {
+    if (m["kind"] != "embedder") continue;
+    const std::string name = m["name"].get<std::string>();
+    const bool internal = name.find("_r") != std::string::npos ||
+                          (name.size() > 3 && name.compare(name.size() - 3, 3, "_lr") == 0);
+    EXPECT_EQ(m["adapted"].get<bool>(), internal) << m.dump();
+    if (!internal) continue;
+    ++adapted;
+    const std::string gallery_before = get(port, "/api/models").js()["gallery_model_id"];
+    const Reply refused = send_json(port, "POST", "/api/models/reload",
+                                    {{"embedder", name}, {"reembed", true}});
+    EXPECT_EQ(refused.status, 400) << name << ": " << refused.body;
+    EXPECT_NE(refused.error().find("adapted model"), std::string::npos) << refused.body;
+    EXPECT_EQ(get(port, "/api/models").js()["gallery_model_id"], gallery_before) << name;
+    EXPECT_EQ(get(port, "/api/models").js()["active"]["embedder"], "edgeface_xxs");
+  }
+  if (vlrface::ModelStore(vlrtest::model_dir()).has("edgeface_xxs_r16")) {
+    EXPECT_GT(adapted, 0) << "edgeface_xxs_r16 is prepared but not listed as adapted";
+  }
   // After the reload the engine runs again.
   EXPECT_FALSE(wait_snapshot(
                    port, [](const json& j) { return !j["faces"].empty(); }, 20)["faces"]
@@ -680,7 +761,7 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
                  {"Host: 127.0.0.1.evil.example", "Origin: http://127.0.0.1.evil.example"})
                 .status,
             403);
-  EXPECT_EQ(http(port, "GET", "/api/health", "", {"Host: LOCALHOST"}).status, 200);
+  EXPECT_EQ(http(port, "GET", "/api/metrics", "", {"Host: LOCALHOST"}).status, 200);
   // Transfer-Encoding in any spelling is refused before the body is read.
   for (const char* te : {"Transfer-Encoding: Chunked", "transfer-encoding: CHUNKED",
                          "Transfer-Encoding: gzip, chunked"}) {
@@ -693,8 +774,142 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
   EXPECT_EQ(http(port, "POST", "/api/identify", "x", {"Origin: http://evil.example"}).status, 403);
   // Garbage on the wire is answered, and the server carries on.
   EXPECT_EQ(http(port, "BREW", "/api/health").status / 100, 4);
-  EXPECT_EQ(get(port, "/api/health").status, 200);
+  EXPECT_EQ(get(port, "/api/metrics").status, 200);
 
+  EXPECT_EQ(s.stop(), 0) << read_file(tmp_ / "serve.log");
+}
+
+// A frame source that fails, ends or does not exist is visible: /api/health answers 503 with
+// which source, why and since when, and the terminal (stderr) gets a line; both say when frames
+// come again.
+TEST_F(ServeApi, FailedEndedOrMissingSourceIsVisible) {
+  PREPARE_OR_SKIP();
+  const auto log = [&] { return read_file(tmp_ / "serve.log"); };
+  {  // A video file that is not a video: failed, retried, and picked up once it is one.
+    const fs::path good = video_;
+    video_ = tmp_ / "broken.avi";
+    std::string junk(20000, '\0');
+    for (std::size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>(i * 7919 % 251);
+    std::ofstream(video_, std::ios::binary) << junk;
+    Server s;
+    start(s);
+    const Reply down = wait_health_status(s.port(), "source_failed", 30);
+    ASSERT_EQ(down.status, 503) << down.body;
+    const json h = down.js();
+    ASSERT_EQ(h["status"], "source_failed") << down.body;
+    EXPECT_NE(h["source"].get<std::string>().find("broken.avi"), std::string::npos) << down.body;
+    EXPECT_NE(h["source_error"].get<std::string>().find("broken.avi"), std::string::npos)
+        << down.body;
+    const std::string since = h["source_down_since"].get<std::string>();
+    EXPECT_EQ(since.size(), 20u) << since;  // 2026-11-28T14:03:05Z
+    EXPECT_EQ(since.back(), 'Z');
+    EXPECT_GE(h["source_down_for_s"].get<double>(), 0);
+    EXPECT_GE(h["source_failures"].get<int>(), 1);
+    // The terminal says so, once per failure (not once per retry).
+    for (int i = 0; i < 25 && log().find("failed at") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_NE(log().find("broken.avi"), std::string::npos) << log();
+    EXPECT_NE(log().find("failed at " + since), std::string::npos) << log();
+    // Repaired (the next retry opens a real video): ok again, and the terminal says that too.
+    fs::copy_file(good, tmp_ / "repaired.avi");
+    fs::rename(tmp_ / "repaired.avi", video_);
+    const Reply up = wait_health(s.port(), 200, 40);
+    EXPECT_EQ(up.status, 200) << up.body;
+    EXPECT_EQ(up.js()["status"], "ok");
+    for (int i = 0; i < 25 && log().find("frames again") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_NE(log().find("frames again"), std::string::npos) << log();
+    std::size_t lines = 0;
+    for (std::size_t p = log().find("failed at"); p != std::string::npos;
+         p = log().find("failed at", p + 1)) {
+      ++lines;
+    }
+    EXPECT_EQ(lines, 1u) << "one line per failure, not per retry:\n" << log();
+    EXPECT_EQ(s.stop(), 0) << log();
+    video_ = good;
+  }
+  {  // A video that plays to its end (no --loop): 503 "source_ended", with a line.
+    Server s;
+    std::vector<std::string> args = serve_args();
+    args.erase(std::find(args.begin(), args.end(), "--loop"));
+    ASSERT_TRUE(s.start(args, tmp_ / "serve.log")) << log();
+    const Reply ended = wait_health_status(s.port(), "source_ended", 60);
+    ASSERT_EQ(ended.status, 503) << ended.body;
+    EXPECT_EQ(ended.js()["status"], "source_ended") << ended.body;
+    EXPECT_EQ(ended.js()["source_state"], "ended");
+    EXPECT_GT(ended.js()["frame_number"].get<int>(), 0);
+    EXPECT_TRUE(ended.js().contains("source_down_since"));
+    for (int i = 0; i < 25 && log().find("ended at") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_NE(log().find("ended at"), std::string::npos) << log();
+    EXPECT_EQ(s.stop(), 0) << log();
+  }
+  {  // A camera device that does not exist: failed from the start, never ok.
+    Server s;
+    std::vector<std::string> args = serve_args();
+    *std::find(args.begin(), args.end(), video_.string()) = "/dev/video97";
+    ASSERT_TRUE(s.start(args, tmp_ / "serve.log")) << log();
+    // "starting" (503) until the first attempt fails, then "source_failed"; never ok.
+    Reply r;
+    for (int i = 0; i < 150; ++i) {
+      r = get(s.port(), "/api/health");
+      ASSERT_EQ(r.status, 503) << r.body;
+      if (r.js()["status"] == "source_failed") break;
+      ASSERT_EQ(r.js()["status"], "starting") << r.body;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_EQ(r.js()["status"], "source_failed") << r.body;
+    EXPECT_NE(r.js()["source_error"].get<std::string>().find("/dev/video97"), std::string::npos)
+        << r.body;
+    for (int i = 0; i < 25 && log().find("failed at") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_NE(log().find("/dev/video97"), std::string::npos) << log();
+    EXPECT_NE(log().find("failed at"), std::string::npos) << log();
+    EXPECT_EQ(s.stop(), 0) << log();
+  }
+  {  // A file path that does not exist is refused at start, by name.
+    Server s;
+    std::vector<std::string> args = serve_args();
+    const std::string gone = (tmp_ / "no-such-clip.mp4").string();
+    *std::find(args.begin(), args.end(), video_.string()) = gone;
+    EXPECT_FALSE(s.start(args, tmp_ / "serve.log"));
+    EXPECT_EQ(s.wait(20), 1);
+    EXPECT_NE(log().find(gone), std::string::npos) << log();
+    EXPECT_NE(log().find("does not exist"), std::string::npos) << log();
+  }
+}
+
+TEST_F(ServeApi, CaptureOfTwoPeopleIsRefused) {
+  PREPARE_OR_SKIP();
+  // s01 and s02 take turns in front of the camera, half a second each.
+  std::vector<fs::path> images;
+  for (int i = 4; i <= 8; ++i) {
+    images.push_back(orl_ / "s01" / (std::to_string(i) + ".jpg"));
+    images.push_back(orl_ / "s02" / (std::to_string(i) + ".jpg"));
+  }
+  video_ = make_video(images, "two-people");
+  Server s;
+  start(s);
+  const int port = s.port();
+  Reply cap = send_json(port, "POST", "/api/people", {{"name", "mixed"}, {"capture", 4}});
+  ASSERT_EQ(cap.status, 202) << cap.body;
+  json job;
+  for (int i = 0; i < 200; ++i) {
+    job = get(port, cap.js()["url"].get<std::string>()).js();
+    if (job["state"] == "done" || job["state"] == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(job["state"], "failed") << job.dump();
+  const std::string why = job["error"].get<std::string>();
+  EXPECT_NE(why.find("not all the same person"), std::string::npos) << why;
+  EXPECT_NE(why.find("threshold"), std::string::npos) << why;
+  EXPECT_EQ(job["enrolled"], 0);
+  EXPECT_EQ(get(port, "/api/people/mixed").status, 404) << "nothing is enrolled";
+  EXPECT_EQ(get(port, "/api/people").js()["total"], 0);
   EXPECT_EQ(s.stop(), 0) << read_file(tmp_ / "serve.log");
 }
 
@@ -723,7 +938,7 @@ TEST_F(ServeApi, AccessToken) {
   EXPECT_EQ(get(port, "/api/stream").status, 401);
   EXPECT_EQ(get(port, "/app.js").status, 401);
   EXPECT_EQ(http(port, "GET", "/api/health", "", {"Authorization: Bearer wrong"}).status, 401);
-  EXPECT_EQ(http(port, "GET", "/api/health", "", {"Authorization: Bearer " + token}).status, 200);
+  EXPECT_EQ(http(port, "GET", "/api/metrics", "", {"Authorization: Bearer " + token}).status, 200);
   EXPECT_EQ(get(port, "/").status, 303);  // to the login page
   EXPECT_EQ(get(port, "/login").status, 200);
   const Reply q = get(port, "/?token=" + token);
@@ -740,8 +955,9 @@ TEST_F(ServeApi, AccessToken) {
   // Second run: the same token, not printed again.
   Server again;
   start(again, {"--token-file", token_file.string()});
-  EXPECT_EQ(http(again.port(), "GET", "/api/health", "", {"Authorization: Bearer " + token}).status,
-            200);
+  EXPECT_EQ(
+      http(again.port(), "GET", "/api/metrics", "", {"Authorization: Bearer " + token}).status,
+      200);
   EXPECT_EQ(again.stop(), 0);
   EXPECT_EQ(again.rest().find(token), std::string::npos);
 

@@ -15,6 +15,7 @@ PACKAGES=(
   libopencv-dev opencv-data libsqlite3-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libssl-dev libgtest-dev libstb-dev libjpeg-dev libcpp-httplib-dev ffmpeg chromium
   libmosquitto-dev mosquitto
+  libpq-dev postgresql
   python3 python3-torch python3-onnx python3-opencv python3-numpy
 )
 missing=()

@@ -308,6 +308,13 @@ std::uint32_t gallery_crc32(std::string_view bytes) {
 
 GalleryCheck check_gallery(const std::filesystem::path& file) {
   using detail::Query;
+  if (is_database_gallery(file.native())) {
+    // Not the URL: it may hold a password.
+    throw Error("gallery",
+                "the gallery database: `gallery check` reads SQLite files; on PostgreSQL every "
+                "row's checksum is verified as it is read (`gallery backup FILE` reads them all "
+                "and checks the copy)");
+  }
   const std::string f = file.string();
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) {

@@ -1,5 +1,7 @@
-// File-format helpers of gallery.cpp: base64, atomic file writes and reading the reference app's
-// gallery.json. Declared in gallery.cpp, their only user.
+// File-format helpers of the gallery's export/import: base64, atomic file writes and reading the
+// reference app's gallery.json.
+#include "gallery_json.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,6 +97,28 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
+std::optional<std::string> base64_decode(std::string_view text) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (const char c : text) {
+    const auto pos = kAlphabet.find(c);
+    if (pos == std::string_view::npos) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
 void write_file_atomically(const fs::path& out, std::string_view text) {
   require_replaceable(out);
   const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
@@ -141,8 +165,7 @@ void write_file_atomically(const fs::path& out, std::string_view text) {
   }
 }
 
-std::vector<std::pair<std::string, std::vector<std::string>>> read_reference(
-    const fs::path& json_file) {
+ReferenceEntries read_reference(const fs::path& json_file) {
   const std::string file = json_file.string();
   std::error_code ec;
   if (!fs::is_regular_file(json_file, ec)) throw Error("gallery", file + ": no such file");
@@ -154,6 +177,10 @@ std::vector<std::pair<std::string, std::vector<std::string>>> read_reference(
   } catch (const nlohmann::json::exception& e) {
     throw Error("gallery", file + ": is not valid JSON (" + e.what() + ")");
   }
+  return read_reference(doc, file);
+}
+
+ReferenceEntries read_reference(const nlohmann::json& doc, const std::string& file) {
   const auto people = doc.is_object() ? doc.find("people") : doc.end();
   if (people == doc.end() || !people->is_array()) {
     throw Error("gallery", file + ": is not a reference-app gallery (no \"people\" array)");

@@ -1,10 +1,13 @@
-// gallery list | remove | rename | export | import | reembed | check | backup.
+// gallery list | remove | rename | export | import | copy | reembed | check | backup.
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
+#include <optional>
 
 namespace vlrface::cli {
 
@@ -58,19 +61,60 @@ int run_gallery_rename(const GlobalOptions& g, const std::string& from, const st
 int run_gallery_export(const GlobalOptions& g, const std::string& out) {
   Context ctx(g);
   Gallery gallery = ctx.open_gallery(false, GalleryOpen::kAllowModelMismatch);
+  if (out == "-") {
+    // The document is the output: the summary goes to stderr, where it cannot corrupt it.
+    gallery.export_json(std::cout);
+    std::cerr << "exported " << gallery.size() << " people to standard output\n";
+    return 0;
+  }
   gallery.export_json(out);
   std::cout << "exported " << gallery.size() << " people to " << out << "\n";
   return 0;
 }
 
-int run_gallery_import(const GlobalOptions& g, const std::string& reference_json) {
+int run_gallery_import(const GlobalOptions& g, const std::string& file) {
   Context ctx(g);
-  Embedder embedder(ctx.embedder_info());
-  Gallery gallery = ctx.open_gallery(true);
-  const int n = gallery.import_reference(
-      reference_json, [&](const cv::Mat& face) { return embedder.embed(face); });
-  std::cout << "imported " << n << " people from " << reference_json << " (re-embedded with "
-            << embedder.model_id() << ")\n";
+  const bool from_stdin = file == "-";
+  std::ifstream in_file;
+  if (!from_stdin) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) throw Error("gallery", file + ": no such file");
+    in_file.open(file, std::ios::binary);
+    if (!in_file) throw Error("gallery", file + ": cannot be opened for reading");
+  }
+  const std::string name = from_stdin ? std::string("standard input") : file;
+  // The reference app's image paths are relative to its gallery.json (to the current folder
+  // when it comes on stdin).
+  const std::filesystem::path image_dir =
+      from_stdin ? std::filesystem::path(".") : std::filesystem::path(file).parent_path();
+  // An export carries its embeddings and needs no model; only the reference format loads one.
+  std::optional<Embedder> embedder;
+  Gallery gallery = ctx.open_gallery(true, GalleryOpen::kAllowModelMismatch);
+  const GalleryImport r = gallery.import_json(
+      from_stdin ? std::cin : in_file, name, image_dir, [&]() -> FaceEmbedder {
+        embedder.emplace(ctx.embedder_info());
+        return [&](const cv::Mat& face) { return embedder->embed(face); };
+      });
+  std::cout << "imported " << r.people << " people (" << r.faces_added << " faces) from " << name;
+  if (r.reference) {
+    std::cout << " (re-embedded with " << r.model_id << ")\n";
+    return 0;
+  }
+  std::cout << " (model " << r.model_id << ")\n";
+  if (r.faces_skipped > 0) {
+    std::cout << r.faces_skipped << " faces were already in the gallery and were skipped\n";
+  }
+  return 0;
+}
+
+int run_gallery_copy(const GlobalOptions& g, const std::string& from, const std::string& to) {
+  (void)g;
+  const int n = copy_gallery(from, to);
+  // Opened again to say where it went: file() never shows a database password.
+  Gallery target(to, "(copy)", GallerySettings{false, 95}, GalleryOpen::kAllowModelMismatch);
+  Gallery source(from, "(copy)", GallerySettings{false, 95}, GalleryOpen::kAllowModelMismatch);
+  std::cout << "copied " << n << " people from " << source.file().string() << " to "
+            << target.file().string() << " (model " << target.model_id() << ")\n";
   return 0;
 }
 

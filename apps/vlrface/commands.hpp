@@ -44,7 +44,10 @@ int run_gallery_list(const GlobalOptions& g, bool json);
 int run_gallery_remove(const GlobalOptions& g, const std::string& name);
 int run_gallery_rename(const GlobalOptions& g, const std::string& from, const std::string& to);
 int run_gallery_export(const GlobalOptions& g, const std::string& out);
-int run_gallery_import(const GlobalOptions& g, const std::string& reference_json);
+// `file` is an export or the reference app's gallery.json; "-" reads standard input.
+int run_gallery_import(const GlobalOptions& g, const std::string& file);
+// FROM and TO are gallery files or postgresql:// URLs.
+int run_gallery_copy(const GlobalOptions& g, const std::string& from, const std::string& to);
 int run_gallery_reembed(const GlobalOptions& g);
 // Exit status 0 when the gallery is clean, 2 when it is damaged (1: it could not be checked).
 int run_gallery_check(const GlobalOptions& g, bool json);

@@ -41,14 +41,16 @@ fs::path Context::gallery_path() const {
 
 Gallery Context::open_gallery(bool create, GalleryOpen mode) const {
   const fs::path path = gallery_path();
-  if (create && path.has_parent_path() && !fs::exists(path.parent_path())) {
+  // A postgresql:// gallery is no file: Gallery itself connects, creates and checks it.
+  const bool database = is_database_gallery(path.native());
+  if (!database && create && path.has_parent_path() && !fs::exists(path.parent_path())) {
     fs::create_directories(path.parent_path());
     // Biometric data: the folder we create is the owner's alone.
     ::chmod(path.parent_path().c_str(), 0700);
   }
   GallerySettings settings;
   settings.create_if_missing = create;
-  if (!create && !fs::exists(path)) {
+  if (!database && !create && !fs::exists(path)) {
     throw Error("gallery", path.string() + ": no such gallery (enroll someone first, or pass "
                                            "--gallery)");
   }

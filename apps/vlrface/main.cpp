@@ -116,10 +116,16 @@ int main(int argc, char** argv) {
   g_rename->add_option("name", name)->required();
   g_rename->add_option("new_name", new_name)->required();
   auto* g_export = c_gallery->add_subcommand("export", "write the gallery as JSON");
-  g_export->add_option("file", file, "output JSON file")->required();
-  auto* g_import =
-      c_gallery->add_subcommand("import", "import the reference app's gallery.json (re-embedded)");
-  g_import->add_option("file", file, "the reference app's gallery.json")->required();
+  g_export->add_option("file", file, "output JSON file (- for standard output)")->required();
+  auto* g_import = c_gallery->add_subcommand(
+      "import", "import what `gallery export` wrote (faces already present are skipped), or the "
+                "reference app's gallery.json (re-embedded)");
+  g_import->add_option("file", file, "the JSON file (- for standard input)")->required();
+  std::string copy_to;
+  auto* g_copy = c_gallery->add_subcommand(
+      "copy", "copy a gallery into a new or empty one, between files and postgresql:// databases");
+  g_copy->add_option("from", file, "the gallery to copy (file or postgresql://...)")->required();
+  g_copy->add_option("to", copy_to, "where to (file or postgresql://...)")->required();
   auto* g_reembed = c_gallery->add_subcommand(
       "reembed", "recompute all embeddings with the current model from the stored faces");
   bool check_json = false;
@@ -158,6 +164,7 @@ int main(int argc, char** argv) {
     if (*g_rename) return run_gallery_rename(g, name, new_name);
     if (*g_export) return run_gallery_export(g, file);
     if (*g_import) return run_gallery_import(g, file);
+    if (*g_copy) return run_gallery_copy(g, file, copy_to);
     if (*g_reembed) return run_gallery_reembed(g);
     if (*g_check) return run_gallery_check(g, check_json);
     if (*g_backup) return run_gallery_backup(g, file);

@@ -1,28 +1,36 @@
-// vlrface/gallery.hpp — enrolled people, their face images and embeddings, in one SQLite file.
+// vlrface/gallery.hpp — enrolled people, their face images and embeddings: one SQLite file, or
+// a PostgreSQL database shared by several nodes.
 //
 // Usage:
 //   vlrface::Gallery g("people.vlrg", "edgeface_xxs/46be7cc7");   // creates the file (mode 0600)
+//   vlrface::Gallery g("postgresql://cam@db.local/vlrface?sslmode=verify-full", model_id);
 //   g.enroll("alice", {{aligned112, embedding}});                   // one transaction
 //   for (const auto& t : g.templates()) ...                          // mean template per person
+// Where the gallery lives is decided by the string alone: one that starts with postgresql:// (or
+// postgres://) is a libpq connection URI, anything else a file. Both backends hold the same rows
+// and offer the same operations; `copy_gallery` moves a gallery between them.
 // On open the schema version and the embedding model id are checked: a gallery written by a
 // newer schema, or by another embedding model, is refused with an Error that says so (a gallery of
 // another model can be opened with GalleryOpen::kAllowModelMismatch and re-embedded from its
 // stored images with reembed()). Every change runs in one transaction, so a crash never leaves a
-// half-enrolled person.
+// half-enrolled person, and increments the gallery's revision().
 // Integrity: every stored embedding, template and face image carries its CRC-32. Opening checks
 // the file (PRAGMA integrity_check) and every row's checksum and length, so a damaged gallery
 // fails with Error("gallery", "<file>: damaged: ... (N of M people readable; ...)") instead of
 // quietly matching nobody; data read later is checked again as it is loaded. check_gallery()
 // reports what is damaged without opening the gallery for use.
-// Another process's changes: refresh_if_changed() says (cheaply) whether the file changed since
-// this object last looked, for holders of long-lived copies of its data (the live view).
-// Thread safety: one Gallery per thread; separate Gallery objects on the same file are safe
-// (SQLite locking).
+// Another process's changes: refresh_if_changed() says (cheaply) whether the gallery changed since
+// this object last looked, for holders of long-lived copies of its data (the live view); on
+// PostgreSQL it follows LISTEN/NOTIFY and reconnects after the server went away.
+// A database password never appears in file(), in messages or in logs.
+// Thread safety: one Gallery per thread; separate Gallery objects on the same gallery are safe
+// (SQLite locking; PostgreSQL transactions).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -97,6 +105,31 @@ std::uint32_t gallery_crc32(std::string_view bytes);
 // control characters or leading/trailing spaces, and "." or "..".
 void validate_person_name(const std::string& name);
 
+// True when `location` names a PostgreSQL gallery (postgresql:// or postgres://) rather than a
+// file.
+bool is_database_gallery(std::string_view location);
+
+// Computes a face's embedding from its aligned 112x112 BGR image.
+using FaceEmbedder = std::function<std::vector<float>(const cv::Mat&)>;
+
+// What import_json() did. Importing the same export twice adds nothing the second time: faces
+// whose embedding is already stored (bit for bit, for anyone) are skipped and counted.
+struct GalleryImport {
+  bool reference = false;      // the reference app's gallery.json (re-embedded), not an export
+  std::string model_id;        // the model of the imported embeddings
+  int people = 0;              // people who got at least one face
+  int people_created = 0;      // of which new
+  int faces_added = 0;
+  int faces_skipped = 0;       // already in the gallery
+};
+
+class Gallery;
+
+// Copies every person, face image and embedding of the gallery `from` into `to` (a file or a
+// postgresql:// URL), created when missing; `to` must have nobody in it yet. Keeps the model id.
+// Returns the number of people copied.
+int copy_gallery(const std::string& from, const std::string& to);
+
 class Gallery {
  public:
   Gallery(const std::filesystem::path& file, const std::string& model_id,
@@ -131,9 +164,14 @@ class Gallery {
   // second and reload only when it says so.
   bool refresh_if_changed();
 
+  // A counter that every change to the gallery increments (whoever made it). Reads it from the
+  // gallery: one query.
+  std::int64_t revision() const;
+
   // Copies the gallery with SQLite's online backup API (a consistent snapshot, even while other
   // processes use it) into the new file `out`, created owner-only (0600); refuses an `out` that
   // exists, whatever it is. The copy is checked with check_gallery() before this returns.
+  // A PostgreSQL gallery is backed up the same way, into a new SQLite file (one snapshot).
   void backup(const std::filesystem::path& out) const;
 
   // Recomputes every stored embedding from its stored image with `embed`, recomputes the
@@ -146,6 +184,20 @@ class Gallery {
   // temporary file beside `out` (0600) and renamed over it; an `out` that exists and is not a
   // regular file (a symbolic link, FIFO, device, directory, socket) is refused, never replaced.
   void export_json(const std::filesystem::path& out) const;
+  // The same document, written to `out` (`gallery export -`: standard output).
+  void export_json(std::ostream& out) const;
+
+  // Imports a document read from `in` (`name` says where it came from, in messages):
+  //  - a `gallery export` (format "vlrface-gallery-export"): people, faces, images and embeddings
+  //    as they are, templates recomputed. Its model must be the gallery's, unless the gallery has
+  //    nobody yet: then the gallery takes the export's model. Faces already present are skipped,
+  //    so importing the same export again changes nothing;
+  //  - the reference app's gallery.json: as import_reference(), images relative to `image_dir`,
+  //    embedded with make_embedder() (called only for this format).
+  // All or nothing: one transaction.
+  GalleryImport import_json(std::istream& in, const std::string& name,
+                            const std::filesystem::path& image_dir,
+                            const std::function<FaceEmbedder()>& make_embedder);
 
   // Imports the reference app's gallery.json ({"people":[{"name","image_paths":[relative to the
   // json's folder],"embedding":[...]}]}): its embeddings come from another model, so each image is
@@ -155,6 +207,7 @@ class Gallery {
                        const std::function<std::vector<float>(const cv::Mat&)>& embed);
 
  private:
+  friend struct GalleryInternals;  // the core's own gallery files reach the backend through it
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,734 @@
+// The SQLite backend of the gallery: one file, created owner-only, checked when opened (structure
+// and every row's CRC-32), schema 1 upgraded in place; SQLite's locking lets several processes use
+// it at once.
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "gallery_check.hpp"
+#include "gallery_common.hpp"
+#include "gallery_store.hpp"
+#include "vlrface/error.hpp"
+
+namespace vlrface::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::int64_t kApplicationId = kGalleryApplicationId;
+constexpr int kBusyTimeoutMs = 5000;
+constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
+
+std::string errno_text(int err) {
+  return std::generic_category().message(err);
+}
+
+[[noreturn]] void sqlite_fail(sqlite3* db, const fs::path& file, const std::string& what, int rc) {
+  const std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const std::string f = file.string();
+  switch (rc & 0xFF) {
+    case SQLITE_CORRUPT:
+      // A file whose header names it a vlrface gallery is a damaged gallery: say how much of it
+      // is still readable, as the checks on opening do.
+      if (db != nullptr && application_id(db) == kApplicationId) {
+        throw Error("gallery", f + ": damaged: " + detail + " (" + readable_summary(db) + ")");
+      }
+      [[fallthrough]];
+    case SQLITE_NOTADB:
+      throw Error("gallery", f + ": is not a vlrface gallery or is damaged (" + detail + ")");
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      throw Error("gallery", f + ": is locked by another process (" + detail + ")");
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      throw Error("gallery", f + ": cannot be written (" + detail + ")");
+    default:
+      throw Error("gallery", f + ": " + what + " failed (" + detail + ")");
+  }
+}
+
+void exec_sql(sqlite3* db, const fs::path& file, const char* sql) {
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
+  sqlite3_free(message);  // sqlite3_errmsg still holds the same text
+  if (rc != SQLITE_OK) sqlite_fail(db, file, std::string("'") + sql + "'", rc);
+}
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const fs::path& file, std::string_view sql) : db_(db), file_(file) {
+    const int rc =
+        sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+    if (rc != SQLITE_OK) sqlite_fail(db, file, "query", rc);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    return *this;
+  }
+  Statement& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, std::string_view text) {
+    return check(
+        sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
+  }
+  Statement& bind_blob(int i, std::string_view bytes) {
+    // A null pointer would bind SQL NULL, which NOT NULL columns reject.
+    return check(sqlite3_bind_blob(stmt_, i, bytes.empty() ? "" : bytes.data(),
+                                   static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
+  }
+  // True while a row is available.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    sqlite_fail(db_, file_, "query", rc);
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  int type(int col) const { return sqlite3_column_type(stmt_, col); }
+  std::string text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p != nullptr ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+  // Valid until the next step/reset.
+  std::string_view blob(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p != nullptr ? std::string_view(p, sqlite3_column_bytes(stmt_, col))
+                        : std::string_view();
+  }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK) sqlite_fail(db_, file_, "binding a query parameter", rc);
+    return *this;
+  }
+
+  sqlite3* db_;
+  const fs::path& file_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Transaction {
+ public:
+  Transaction(sqlite3* db, const fs::path& file, bool write) : db_(db), file_(file) {
+    // IMMEDIATE takes the write lock up front, so a concurrent writer waits in the busy handler
+    // instead of failing halfway through with SQLITE_BUSY.
+    exec_sql(db, file, write ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
+  ~Transaction() {
+    // Covers exceptions and a failed COMMIT (which may leave the transaction open).
+    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit() { exec_sql(db_, file_, "COMMIT"); }
+
+ private:
+  sqlite3* db_;
+  const fs::path& file_;
+};
+
+// Returns true when the file was created here (empty, mode 0600). Existing files are only read.
+bool create_or_check_file(const fs::path& file, bool create_if_missing) {
+  const std::string f = file.string();
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    const int stat_err = errno;
+    if (stat_err != ENOENT) {
+      throw Error("gallery", f + ": cannot be accessed (" + errno_text(stat_err) + ")");
+    }
+    if (!create_if_missing) throw Error("gallery", f + ": no such gallery file");
+    // Created here rather than by SQLite, which would use 0644: the gallery holds biometric data.
+    // SQLite gives its journal files the database's mode, so they stay private too.
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    const int open_err = errno;
+    if (fd >= 0) {
+      ::fchmod(fd, 0600);  // an unusual umask (e.g. 0277) must not leave it unwritable
+      ::close(fd);
+      return true;
+    }
+    if (open_err != EEXIST) {
+      throw Error("gallery", f + ": cannot be created (" + errno_text(open_err) + ")");
+    }
+    // Another process created it just now: check it like any existing file.
+    if (::stat(file.c_str(), &st) != 0) {
+      const int err = errno;
+      throw Error("gallery", f + ": cannot be accessed (" + errno_text(err) + ")");
+    }
+  }
+  const std::string not_gallery = f + ": is not a vlrface gallery (";
+  if (S_ISDIR(st.st_mode)) throw Error("gallery", not_gallery + "it is a directory)");
+  if (!S_ISREG(st.st_mode)) throw Error("gallery", not_gallery + "not a regular file)");
+  // An empty file is somebody's file, not a new gallery: never write into it.
+  if (st.st_size == 0) throw Error("gallery", not_gallery + "the file is empty)");
+  char header[16] = {};
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error("gallery", f + ": cannot be opened for reading");
+  in.read(header, sizeof header);
+  if (in.gcount() != sizeof header || std::memcmp(header, "SQLite format 3", 16) != 0) {
+    throw Error("gallery", not_gallery + "not an SQLite database)");
+  }
+  return false;
+}
+
+class SqliteStore final : public GalleryStore {
+ public:
+  SqliteStore(const fs::path& file, const std::string& build_model_id) : file_(file) {
+    (void)build_model_id;
+  }
+  ~SqliteStore() override { sqlite3_close_v2(db_); }
+
+  void open(const std::string& build_model_id, const GallerySettings& settings) {
+    const bool created = create_or_check_file(file_, settings.create_if_missing);
+    try {
+      // No SQLITE_OPEN_CREATE: the file exists by now, and SQLite must not create one with 0644.
+      const int rc = sqlite3_open_v2(file_.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr);
+      if (rc != SQLITE_OK) sqlite_fail(db_, file_, "opening", rc);
+      sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+      exec("PRAGMA foreign_keys = ON");
+      // A removed person's images and embeddings are overwritten with zeros, not merely marked
+      // free: without it their bytes stay readable in the file's free pages.
+      exec("PRAGMA secure_delete = ON");
+      if (created) {
+        create_schema(build_model_id);
+      } else if (check_existing() < kGallerySchemaVersion) {
+        upgrade_from_1();
+      }
+      data_version_ = pragma("data_version");
+      revision_ = read_revision();
+    } catch (...) {
+      if (created) {
+        // Only a file made by this constructor is removed; existing files are never touched.
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        std::error_code ec;
+        fs::remove(file_, ec);
+      }
+      throw;
+    }
+  }
+
+  const fs::path& where() const override { return file_; }
+  std::string model_id() const override { return model_id_; }
+  sqlite3* db() const { return db_; }
+
+  InsertCount insert(const std::vector<NewPerson>& people, const InsertOptions& o) override {
+    Transaction t(db_, file_, true);
+    InsertCount count;
+    const std::string stored_model = meta_value("model_id");
+    if (stored_model != o.model_id) {
+      if (!o.adopt_model_if_empty || count_people() != 0) {
+        fail("cannot add faces of model '" + printable(o.model_id) + "': it holds embeddings of '" +
+             printable(stored_model) + "'; re-embed it first with `vlrface gallery reembed`");
+      }
+      Statement put = sql("UPDATE meta SET value = ? WHERE key = 'model_id'");
+      put.bind(1, o.model_id).step();
+    }
+    std::set<std::string> known;
+    if (o.skip_known_faces) {
+      Statement q = sql("SELECT embedding FROM faces");
+      while (q.step()) known.emplace(q.blob(0));
+    }
+    std::optional<std::size_t> dims = stored_dims();
+    Statement put = sql(std::string("INSERT INTO faces(person_id, image, embedding, source, "
+                                    "created_at, embedding_crc, image_crc) VALUES (?, ?, ?, ?, ") +
+                        kNow + ", ?, ?)");
+    for (const NewPerson& p : people) {
+      auto id = person_id(p.name);
+      const bool existed = id.has_value();
+      int added = 0;
+      for (std::size_t i = 0; i < p.faces.size(); ++i) {
+        const NewFace& f = p.faces[i];
+        const std::size_t n = f.embedding.size();
+        if (dims && n != *dims) {
+          fail(p.what + ": face " + std::to_string(i + 1) + " has a " + std::to_string(n) +
+               "-value embedding, the gallery's embeddings have " + std::to_string(*dims) +
+               " values");
+        }
+        dims = n;
+        const std::string embedding = to_blob(f.embedding);
+        if (o.skip_known_faces && !known.insert(embedding).second) {
+          ++count.faces_skipped;
+          continue;
+        }
+        if (!id) {
+          // Created with the first face it gets: a person whose faces are all known already is
+          // not added empty.
+          Statement add = sql(std::string("INSERT INTO people(name, template, created_at) "
+                                          "VALUES (?, x'', ") +
+                              kNow + ")");
+          add.bind(1, p.name).step();
+          id = sqlite3_last_insert_rowid(db_);
+        }
+        put.reset()
+            .bind(1, *id)
+            .bind_blob(2, f.jpeg)
+            .bind_blob(3, embedding)
+            .bind(4, f.source)
+            .bind(5, crc_of(embedding))
+            .bind(6, crc_of(f.jpeg))
+            .step();
+        ++added;
+      }
+      if (added == 0) continue;
+      update_template(*id);
+      count.faces_added += added;
+      ++(existed ? count.people_extended : count.people_created);
+    }
+    if (count.faces_added > 0 || stored_model != o.model_id) bump_revision();
+    t.commit();
+    model_id_ = o.model_id;
+    return count;
+  }
+
+  bool remove_person(const std::string& name) override {
+    Transaction t(db_, file_, true);
+    Statement del = sql("DELETE FROM people WHERE name = ?");  // faces go by ON DELETE CASCADE
+    del.bind(1, name).step();
+    if (sqlite3_changes(db_) == 0) return false;
+    bump_revision();
+    t.commit();
+    return true;
+  }
+
+  void rename_person(const std::string& from, const std::string& to) override {
+    Transaction t(db_, file_, true);
+    const auto id = person_id(from);
+    if (!id) fail("cannot rename: no person named '" + printable(from) + "'");
+    if (from == to) return;
+    if (person_id(to)) {
+      fail("cannot rename '" + printable(from) + "': a person named '" + printable(to) +
+           "' already exists");
+    }
+    Statement put = sql("UPDATE people SET name = ? WHERE id = ?");
+    put.bind(1, to).bind(2, *id).step();
+    bump_revision();
+    t.commit();
+  }
+
+  bool has_person(const std::string& name) override { return person_id(name).has_value(); }
+
+  std::vector<PersonInfo> people() override {
+    Statement q = sql(
+        "SELECT p.id, p.name, (SELECT count(*) FROM faces f WHERE f.person_id = p.id) "
+        "FROM people p ORDER BY p.name");
+    std::vector<PersonInfo> out;
+    while (q.step()) out.push_back({q.integer(0), q.text(1), static_cast<int>(q.integer(2))});
+    return out;
+  }
+
+  void for_each_template(const std::function<void(PersonTemplate&&)>& f) override {
+    Statement q = sql("SELECT name, template, template_crc FROM people ORDER BY name");
+    std::optional<std::size_t> dims;
+    while (q.step()) {
+      std::string name = q.text(0);
+      const std::string what = "the template of '" + printable(name) + "'";
+      auto t = decode_embedding(verified(q, 1, 2, what), what);
+      if (dims && t.size() != *dims) {
+        damaged(what + " has " + std::to_string(t.size()) + " values, the others " +
+                std::to_string(*dims));
+      }
+      dims = t.size();
+      f({std::move(name), std::move(t)});
+    }
+  }
+
+  std::optional<std::vector<StoredRow>> faces(const std::string& name) override {
+    Transaction t(db_, file_, false);  // one snapshot for both queries
+    const auto id = person_id(name);
+    if (!id) return std::nullopt;
+    auto out = face_rows(*id, "'" + printable(name) + "'");
+    t.commit();
+    return out;
+  }
+
+  std::size_t size() override { return static_cast<std::size_t>(count_people()); }
+
+  void for_each_person(const std::function<void(PersonRecord&&)>& f) override {
+    Transaction t(db_, file_, false);  // one consistent snapshot
+    Statement people = sql("SELECT id, name, template, template_crc FROM people ORDER BY name");
+    while (people.step()) {
+      PersonRecord r;
+      r.name = people.text(1);
+      const std::string who = "'" + printable(r.name) + "'";
+      r.template_embedding =
+          decode_embedding(verified(people, 2, 3, "the template of " + who), "a template");
+      r.faces = face_rows(people.integer(0), who);
+      f(std::move(r));
+    }
+    t.commit();
+  }
+
+  void replace_embeddings(const std::vector<std::pair<std::int64_t, std::vector<float>>>& by_id,
+                          const std::string& new_model_id) override {
+    Transaction t(db_, file_, true);
+    std::vector<std::int64_t> ids;
+    {
+      Statement q = sql("SELECT id FROM faces ORDER BY id");
+      while (q.step()) ids.push_back(q.integer(0));
+    }
+    std::vector<std::int64_t> given;
+    for (const auto& [id, e] : by_id) given.push_back(id);
+    std::sort(given.begin(), given.end());
+    if (given != ids) {
+      fail("cannot re-embed: the gallery changed while its faces were embedded; run it again");
+    }
+    Statement put = sql("UPDATE faces SET embedding = ?, embedding_crc = ? WHERE id = ?");
+    for (const auto& [id, e] : by_id) {
+      const std::string blob = to_blob(e);
+      put.reset().bind_blob(1, blob).bind(2, crc_of(blob)).bind(3, id).step();
+    }
+    std::vector<std::int64_t> people;
+    {
+      Statement q = sql("SELECT id FROM people");
+      while (q.step()) people.push_back(q.integer(0));
+    }
+    for (const std::int64_t id : people) update_template(id);
+    Statement meta = sql("UPDATE meta SET value = ? WHERE key = 'model_id'");
+    meta.bind(1, new_model_id).step();
+    bump_revision();
+    t.commit();
+    model_id_ = new_model_id;
+  }
+
+  bool refresh_if_changed() override {
+    const std::int64_t version = pragma("data_version");
+    if (version == data_version_) return false;
+    data_version_ = version;
+    // The other process may have re-embedded the gallery, or a newer vlrface upgraded it.
+    std::map<std::string, std::string> meta;
+    Statement q = sql("SELECT key, value FROM meta WHERE key IN ('model_id', 'schema_version')");
+    while (q.step()) meta[q.text(0)] = q.text(1);
+    const std::string& v = meta["schema_version"];
+    std::int64_t schema = 0;
+    std::from_chars(v.data(), v.data() + v.size(), schema);
+    if (schema > kGallerySchemaVersion) {
+      fail("schema version " + std::to_string(schema) + " is newer than this build supports (" +
+           std::to_string(kGallerySchemaVersion) + "); upgrade vlrface");
+    }
+    if (!meta["model_id"].empty()) model_id_ = meta["model_id"];
+    revision_ = read_revision();
+    return true;
+  }
+
+  std::int64_t revision() override { return read_revision(); }
+
+ private:
+  Statement sql(std::string_view query) { return Statement(db_, file_, query); }
+  void exec(const std::string& query) { exec_sql(db_, file_, query.c_str()); }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error("gallery", file_.string() + ": " + what);
+  }
+  // Damage found: the message says how much is still readable and what to do.
+  [[noreturn]] void damaged(const std::string& what) const {
+    fail("damaged: " + what + " (" + readable_summary(db_) + ")");
+  }
+
+  // The blob in column `col` of `q`, after checking it against the CRC-32 in column `crc_col`.
+  std::string_view verified(const Statement& q, int col, int crc_col,
+                            const std::string& what) const {
+    const std::string_view bytes = q.blob(col);
+    if (q.type(crc_col) != SQLITE_INTEGER || q.integer(crc_col) != crc_of(bytes)) {
+      damaged(what + " fails its checksum");
+    }
+    return bytes;
+  }
+
+  std::vector<float> decode_embedding(std::string_view blob, const std::string& what) const {
+    auto v = from_blob(blob);
+    if (!v) fail("is damaged (" + what + " has " + std::to_string(blob.size()) + " bytes)");
+    return std::move(*v);
+  }
+
+  std::vector<StoredRow> face_rows(std::int64_t person, const std::string& who) {
+    Statement q = sql(
+        "SELECT id, source, embedding, image, embedding_crc, image_crc FROM faces "
+        "WHERE person_id = ? ORDER BY id");
+    q.bind(1, person);
+    std::vector<StoredRow> out;
+    while (q.step()) {
+      StoredRow r;
+      r.id = q.integer(0);
+      r.source = q.text(1);
+      const std::string what = "face #" + std::to_string(r.id) + " of " + who;
+      r.embedding = decode_embedding(verified(q, 2, 4, "the embedding of " + what),
+                                     "the embedding of " + what);
+      r.jpeg = std::string(verified(q, 3, 5, "the image of " + what));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  std::int64_t pragma(const char* name) {
+    Statement q = sql(std::string("PRAGMA ") + name);
+    return q.step() ? q.integer(0) : 0;
+  }
+
+  std::string meta_value(const char* key) {
+    Statement q = sql("SELECT value FROM meta WHERE key = ?");
+    q.bind(1, std::string_view(key));
+    return q.step() ? q.text(0) : std::string();
+  }
+
+  std::int64_t count_people() {
+    Statement q = sql("SELECT count(*) FROM people");
+    return q.step() ? q.integer(0) : 0;
+  }
+
+  // A counter every change made by vlrface increments (a meta row; absent in galleries written
+  // before it existed: 0).
+  std::int64_t read_revision() {
+    const std::string v = meta_value("revision");
+    std::int64_t r = 0;
+    std::from_chars(v.data(), v.data() + v.size(), r);
+    return r;
+  }
+  void bump_revision() {
+    exec("INSERT INTO meta(key, value) VALUES ('revision', '1') ON CONFLICT(key) DO UPDATE "
+         "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
+  }
+
+  void create_schema(const std::string& build_model_id) {
+    Transaction t(db_, file_, true);
+    exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+    exec("PRAGMA user_version = " + std::to_string(kGallerySchemaVersion));
+    exec(R"sql(
+      CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+      CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,
+                          template BLOB NOT NULL, created_at TEXT, template_crc INTEGER);
+      CREATE TABLE faces(id INTEGER PRIMARY KEY,
+                         person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+                         image BLOB NOT NULL, embedding BLOB NOT NULL,
+                         source TEXT, created_at TEXT,
+                         embedding_crc INTEGER, image_crc INTEGER);
+      -- Without it every per-person lookup and cascading delete scans all faces.
+      CREATE INDEX faces_person ON faces(person_id);
+    )sql");
+    Statement put = sql("INSERT INTO meta(key, value) VALUES (?, ?)");
+    const std::pair<const char*, std::string> rows[] = {
+        {"format", "vlrface-gallery"},
+        {"schema_version", std::to_string(kGallerySchemaVersion)},
+        {"model_id", build_model_id}};
+    for (const auto& [key, value] : rows) {
+      put.reset().bind(1, std::string_view(key)).bind(2, value).step();
+    }
+    exec(std::string("INSERT INTO meta(key, value) VALUES ('created_at', ") + kNow + ")");
+    t.commit();
+    model_id_ = build_model_id;
+  }
+
+  // Returns the file's schema version (older ones are upgraded by the caller, once the
+  // statements here are finished: VACUUM refuses to run beside them).
+  std::int64_t check_existing() {
+    const std::string not_gallery = "is not a vlrface gallery (";
+    // Reading the header first is what makes SQLite notice a damaged or truncated file.
+    const std::int64_t app_id = pragma("application_id");
+    const std::int64_t user_version = pragma("user_version");
+    if (app_id != kApplicationId) fail(not_gallery + "an SQLite database of another program)");
+    Statement has_meta = sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+    if (!has_meta.step()) fail(not_gallery + "no meta table)");
+    std::map<std::string, std::string> meta;
+    Statement rows = sql("SELECT key, value FROM meta");
+    while (rows.step()) meta[rows.text(0)] = rows.text(1);
+    if (meta["format"] != "vlrface-gallery") {
+      fail(not_gallery + "format is '" + printable(meta["format"]) + "')");
+    }
+    const std::string& v = meta["schema_version"];
+    std::int64_t version = 0;
+    if (std::from_chars(v.data(), v.data() + v.size(), version).ec != std::errc()) {
+      fail(not_gallery + "schema_version '" + printable(v) + "')");
+    }
+    // Either marker being newer means a newer vlrface touched the file.
+    version = std::max(version, user_version);
+    if (version > kGallerySchemaVersion) {
+      fail("schema version " + std::to_string(version) + " is newer than this build supports (" +
+           std::to_string(kGallerySchemaVersion) + "); upgrade vlrface");
+    }
+    if (version < 1) fail(not_gallery + "schema version " + std::to_string(version) + ")");
+    // Before anything is trusted or written: a damaged gallery is refused with what is still
+    // readable, never read as if nothing were wrong (every person "unknown").
+    check_integrity();
+    model_id_ = meta["model_id"];
+    if (model_id_.empty()) fail(not_gallery + "no model_id)");
+    return version;
+  }
+
+  // SQLite's structural check and every row's checksum and length: check_gallery() without the
+  // report.
+  void check_integrity() {
+    GalleryCheck report;
+    report.problems = sqlite_integrity(db_, 10);
+    check_rows(db_, report);
+    if (report.clean()) return;
+    std::string what = report.problems.front();
+    if (report.problems.size() > 1) {
+      what += "; " + std::to_string(report.problems.size() - 1) + " more";
+    }
+    fail("damaged: " + what + " (" + readable_summary(report) + ")");
+  }
+
+  // Schema 1 had no checksums: they are computed from the rows as they are now, which
+  // check_integrity() has just checked as far as version 1 allows (structure and lengths).
+  void upgrade_from_1() {
+    // Removals made before secure_delete was on may have left people's bytes in free pages:
+    // VACUUM rewrites the file without them, once, before the upgrade.
+    exec("VACUUM");
+    Transaction t(db_, file_, true);
+    {
+      // Another process may have upgraded it while this one waited for the lock.
+      Statement q = sql("SELECT value FROM meta WHERE key = 'schema_version'");
+      if (q.step() && q.text(0) != "1") return;
+    }
+    exec("ALTER TABLE people ADD COLUMN template_crc INTEGER");
+    exec("ALTER TABLE faces ADD COLUMN embedding_crc INTEGER");
+    exec("ALTER TABLE faces ADD COLUMN image_crc INTEGER");
+    // Computed first, written after: updating rows of a table while a SELECT walks it is not
+    // well defined in SQLite.
+    std::vector<std::array<std::int64_t, 3>> rows;
+    {
+      Statement q = sql("SELECT id, template FROM people");
+      while (q.step()) rows.push_back({q.integer(0), crc_of(q.blob(1)), 0});
+    }
+    Statement put_template = sql("UPDATE people SET template_crc = ? WHERE id = ?");
+    for (const auto& [id, crc, unused] : rows) put_template.reset().bind(1, crc).bind(2, id).step();
+    rows.clear();
+    {
+      Statement q = sql("SELECT id, embedding, image FROM faces");
+      while (q.step()) rows.push_back({q.integer(0), crc_of(q.blob(1)), crc_of(q.blob(2))});
+    }
+    Statement put_face = sql("UPDATE faces SET embedding_crc = ?, image_crc = ? WHERE id = ?");
+    for (const auto& [id, embedding, image] : rows) {
+      put_face.reset().bind(1, embedding).bind(2, image).bind(3, id).step();
+    }
+    exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    exec("PRAGMA user_version = 2");
+    t.commit();
+  }
+
+  std::optional<std::int64_t> person_id(const std::string& name) {
+    Statement q = sql("SELECT id FROM people WHERE name = ?");
+    q.bind(1, name);
+    if (!q.step()) return std::nullopt;
+    return q.integer(0);
+  }
+
+  std::optional<std::size_t> stored_dims() {
+    Statement q = sql("SELECT length(embedding) FROM faces LIMIT 1");
+    if (!q.step()) return std::nullopt;
+    return static_cast<std::size_t>(q.integer(0)) / 4;
+  }
+
+  // Must run inside a write transaction.
+  void update_template(std::int64_t id) {
+    std::vector<std::vector<float>> embeddings;
+    Statement q = sql("SELECT id, embedding, embedding_crc FROM faces WHERE person_id = ?");
+    q.bind(1, id);
+    while (q.step()) {
+      const std::string what = "the embedding of face #" + std::to_string(q.integer(0));
+      embeddings.push_back(decode_embedding(verified(q, 1, 2, what), what));
+    }
+    const auto t = mean_template(embeddings);
+    if (!t) fail("is damaged (an embedding of person #" + std::to_string(id) + " is invalid)");
+    const std::string blob = to_blob(*t);
+    Statement put = sql("UPDATE people SET template = ?, template_crc = ? WHERE id = ?");
+    put.bind_blob(1, blob).bind(2, crc_of(blob)).bind(3, id).step();
+  }
+
+  fs::path file_;
+  std::string model_id_;  // the model of the stored embeddings
+  sqlite3* db_ = nullptr;
+  std::int64_t data_version_ = 0;  // PRAGMA data_version when refresh_if_changed() last looked
+  std::int64_t revision_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<GalleryStore> open_sqlite_store(const fs::path& file,
+                                                const std::string& build_model_id,
+                                                const GallerySettings& settings) {
+  auto store = std::make_unique<SqliteStore>(file, build_model_id);
+  store->open(build_model_id, settings);
+  return store;
+}
+
+bool sqlite_backup(GalleryStore& store, const fs::path& out) {
+  auto* s = dynamic_cast<SqliteStore*>(&store);
+  if (s == nullptr) return false;
+  const std::string o = out.string();
+  // A backup never replaces anything: not an older backup, not a link to one.
+  struct stat st {};
+  if (::lstat(out.c_str(), &st) == 0) {
+    throw Error("gallery", o + ": already exists; a backup is only written to a new file");
+  }
+  if (const int err = errno; err != ENOENT) {
+    throw Error("gallery", o + ": cannot be accessed (" + errno_text(err) + ")");
+  }
+  // Created here, owner-only, rather than by SQLite (0644): the copy holds the same biometric
+  // data. O_EXCL: if something appeared since the lstat, this fails instead of writing into it.
+  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    throw Error("gallery", o + ": cannot be created (" + errno_text(err) + ")");
+  }
+  ::fchmod(fd, 0600);  // whatever the umask
+  ::close(fd);
+  sqlite3* dst = nullptr;
+  try {
+    int rc = sqlite3_open_v2(out.c_str(), &dst, SQLITE_OPEN_READWRITE, nullptr);
+    if (rc != SQLITE_OK) sqlite_fail(dst, out, "opening the backup", rc);
+    sqlite3_busy_timeout(dst, kBusyTimeoutMs);
+    sqlite3_backup* b = sqlite3_backup_init(dst, "main", s->db(), "main");
+    if (b == nullptr) sqlite_fail(dst, out, "starting the backup", sqlite3_errcode(dst));
+    // All pages in one step: one consistent snapshot. A writer holding the gallery's lock makes
+    // the step answer BUSY: it is retried for as long as the busy timeout allows.
+    for (int waited_ms = 0;;) {
+      rc = sqlite3_backup_step(b, -1);
+      if (rc == SQLITE_OK) continue;  // more pages (not expected with -1)
+      if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited_ms >= kBusyTimeoutMs) break;
+      sqlite3_sleep(50);
+      waited_ms += 50;
+    }
+    const int finish = sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) sqlite_fail(s->db(), s->where(), "backing up to " + o, rc);
+    if (finish != SQLITE_OK) sqlite_fail(dst, out, "finishing the backup", finish);
+    sqlite3_close_v2(dst);
+    dst = nullptr;
+    // A copy that fails its own check is no backup.
+    const GalleryCheck check = check_gallery(out);
+    if (!check.clean()) {
+      throw Error("gallery", o + ": the backup fails its check (" + check.problems.front() + ")");
+    }
+  } catch (...) {
+    sqlite3_close_v2(dst);
+    std::error_code ec;
+    fs::remove(out, ec);  // only the file created above
+    throw;
+  }
+  // Without this a crash could forget the new file although its data reached the disk.
+  const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return true;
+}
+
+}  // namespace vlrface::detail

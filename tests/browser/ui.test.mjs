@@ -71,6 +71,28 @@ function expect(cond, what) {
   log('ok:', what);
 }
 
+// Visible <img> elements without a picture (the browser draws a broken-image icon for them).
+async function brokenImages(page) {
+  return page.evaluate(() => [...document.images].filter((i) => {
+    const r = i.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(i).visibility !== 'hidden' &&
+      i.complete && i.naturalWidth === 0;
+  }).map((i) => i.id || i.alt || i.src));
+}
+
+// The metrics card lies wholly inside the window, scrolled to the top.
+async function expectMetricsInView(page, when) {
+  const box = await page.evaluate(() => {
+    window.scrollTo(0, 0);
+    const r = document.getElementById('metrics-card').getBoundingClientRect();
+    return { top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+      h: window.innerHeight, w: window.innerWidth, rows: document.querySelectorAll('#metrics dt').length };
+  });
+  expect(box.rows >= 6 && box.top >= 0 && box.left >= 0 && box.bottom <= box.h && box.right <= box.w,
+    'the metrics are inside the ' + box.w + 'x' + box.h + ' window ' + when + ' (top ' +
+    Math.round(box.top) + ', bottom ' + Math.round(box.bottom) + ')');
+}
+
 async function openPage(context, url, errors) {
   const page = await context.newPage();
   page.on('pageerror', (e) => errors.push(e.message));
@@ -90,12 +112,35 @@ async function main() {
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 860 },
+    viewport: { width: 1280, height: 900 },
   });
   browser = context;
   const errors = [];
   const page = await openPage(context, url, errors);
   expect(await page.title() === 'vlrface', 'the page loads');
+
+  // Before any face is selected: empty frames, no broken-image icon anywhere.
+  await page.waitForFunction(() => document.getElementById('stream').naturalWidth > 0, null,
+    { timeout: 15000 });
+  expect((await brokenImages(page)).length === 0,
+    'no visible <img> without a picture before a face is selected (' +
+    (await brokenImages(page)).join(', ') + ')');
+  expect(await page.evaluate(() => [...document.querySelectorAll('.triptych .pic')]
+    .every((p) => p.getBoundingClientRect().height > 50)), 'the three picture frames are shown empty');
+  // The metrics are on screen with the view at 1280x900, without scrolling.
+  await page.waitForFunction(() => /ms/.test(document.getElementById('stages').textContent), null,
+    { timeout: 15000 });
+  await expectMetricsInView(page, 'before a face is selected');
+  await page.screenshot({ path: path.join(out, 'live-1280x900-start.png') });
+  // The threshold says what it is calibrated for, and why it differs from the models table.
+  await page.waitForFunction(() => /\(/.test(document.getElementById('thr-out').textContent), null,
+    { timeout: 10000 });
+  const thr = await page.textContent('#thr-out');
+  expect(/^0\.\d{4} \(16 px, [a-z+]+, native faces\)$/.test(thr),
+    'the threshold is labelled with its size, recovery and kind of face (' + thr + ')');
+  const note = await page.textContent('#thr-note');
+  expect(/models table's 0\.\d{4} is for full-size faces/.test(note),
+    'the note explains the models table threshold (' + note + ')');
 
   // Enrol s01 through the gallery page's form.
   await page.click('nav a[data-page=gallery]');
@@ -115,6 +160,10 @@ async function main() {
   await page.click('#add-shot');
   await page.waitForFunction(() => /enrolled 1 face\(s\) for camera shot/
     .test(document.getElementById('add-msg').textContent), null, { timeout: 30000 });
+  // The camera shows s01, enrolled a moment ago: the page says who and how similar.
+  const shotMsg = await page.textContent('#add-msg');
+  expect(/Warning: these faces match s01 \(similarity 0\.\d{4}\)/.test(shotMsg),
+    'the capture warns that it matches s01 (' + shotMsg + ')');
   const card = 'li.person[data-name="camera shot"]';
   await page.waitForSelector(card, { timeout: 10000 });
   expect(true, 'a single shot from the camera enrols "camera shot"');
@@ -170,10 +219,24 @@ async function main() {
   await page.waitForFunction(() => /ms/.test(document.getElementById('stages').textContent), null,
     { timeout: 10000 });
   await page.waitForTimeout(700);
+  await expectMetricsInView(page, 'with a face selected');
+  expect((await brokenImages(page)).length === 0, 'no broken image with a face selected');
   await page.screenshot({ path: path.join(out, 'live-desktop.png') });
 
   await page.click('nav a[data-page=models]');
   await page.waitForSelector('#models-table tbody tr', { timeout: 10000 });
+  await page.waitForSelector('input[name=embedder]', { timeout: 10000 });
+  const offered = await page.$$eval('input[name=embedder]', (xs) => xs.map((x) => x.value));
+  const listed = await page.$$eval('#models-table tbody tr td:first-child',
+    (xs) => xs.map((x) => x.textContent.replace(' ✓', '')));
+  const internal = (n) => /_r\d+$/.test(n) || /_lr$/.test(n);
+  expect(offered.includes('edgeface_xxs') && !offered.some(internal),
+    'the models page offers main embedders only (' + offered.join(', ') + ')');
+  if (listed.some(internal)) {
+    const kinds = await page.$$eval('#models-table tbody tr', (rows) => rows
+      .filter((r) => /_r\d+$|_lr$/.test(r.cells[0].textContent)).map((r) => r.cells[1].textContent));
+    expect(kinds.every((k) => /adapted/.test(k)), 'adapted models are listed as such (' + kinds + ')');
+  }
   await page.screenshot({ path: path.join(out, 'models-desktop.png') });
   await page.close();
 

@@ -96,6 +96,7 @@ function renderOverlay() {
   overlay.replaceChildren();
   list.replaceChildren();
   if (!snapshot || !snapshot.width) return;
+  $('viewer').style.setProperty('--aspect', String(snapshot.width / snapshot.height));
   for (const f of snapshot.faces) {
     const b = f.box;
     const box = el('button', {
@@ -157,6 +158,7 @@ function renderSelected(force) {
   const galleryName = f.name || (f.top[0] && f.top[0].name) || '';
   $('gal-name').textContent = galleryName ? galleryName + (f.name ? '' : ' (best guess)') : '—';
   if (f.gallery_url && (force || $('img-gal').dataset.url !== f.gallery_url)) {
+    $('img-gal').onerror = () => { $('img-gal').removeAttribute('src'); };  // removed meanwhile
     $('img-gal').dataset.url = f.gallery_url;
     $('img-gal').src = f.gallery_url;
   } else if (!f.gallery_url) {
@@ -208,7 +210,7 @@ async function pollMetrics() {
         ['source', m.source],
       ];
       $('metrics').replaceChildren(...rows.flatMap(([k, v]) =>
-        [el('dt', { text: k }), el('dd', { text: String(v) })]));
+        [el('dt', { text: k }), el('dd', { text: String(v), title: String(v) })]));
       const st = m.stages_ms || {};
       const total = Math.max(1, st.total || 0);
       $('stages').replaceChildren(...['detect', 'align', 'degrade', 'upscale', 'embed']
@@ -235,7 +237,15 @@ function renderSettings(s) {
   $('upscaler').value = s.upscaler;
   $('adapter').value = s.adapter;
   $('threshold').value = s.threshold;
-  $('thr-out').textContent = s.threshold.toFixed(2) + (s.threshold_is_default ? ' (default)' : '');
+  // Which threshold this is: the calibrated one of the recovery and size in use (a 16 px face in
+  // native mode), not the models table's, which is for full-size faces.
+  $('thr-out').textContent = s.threshold_is_default
+    ? s.threshold.toFixed(4) + ' (' + s.threshold_basis + ')'
+    : s.threshold.toFixed(2) + ' (yours, for every face)';
+  $('thr-note').textContent = (s.mode === 'native'
+    ? 'Each face is judged with the threshold calibrated for its own size and recovery; shown: '
+    : 'Calibrated for ') + s.threshold_basis + ', ' + s.default_threshold.toFixed(4) +
+    '. The models table\'s ' + s.model_threshold.toFixed(4) + ' is for full-size faces (112 px, base).';
   $('verify-row').hidden = s.task !== 'verify';
   $('res-group').disabled = s.mode === 'native';
 }

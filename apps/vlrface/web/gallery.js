@@ -139,7 +139,9 @@ async function capture(count) {
       const s = await api('GET', job.url);
       bar.value = s.captured;
       if (s.state === 'done') {
-        $('add-msg').textContent = 'enrolled ' + s.enrolled + ' face(s) for ' + name;
+        // Enrolled, but the faces match someone enrolled before: say who and how similar.
+        $('add-msg').textContent = 'enrolled ' + s.enrolled + ' face(s) for ' + name +
+          (s.warning ? '. Warning: ' + s.warning : '');
         break;
       }
       if (s.state === 'failed') { $('add-msg').textContent = s.error; break; }
@@ -160,14 +162,18 @@ async function loadModels() {
   const { api, $, el, toast } = window.vlrface;
   try {
     const m = await api('GET', '/api/models');
-    const embedders = m.models.filter((x) => x.kind === 'embedder');
+    // Adapted models (edgeface_xxs_r16, ..._lr) work inside the recovery of small faces; the
+    // server refuses them as the main embedder, so they are not offered.
+    const embedders = m.models.filter((x) => x.kind === 'embedder' && !x.adapted);
     $('embedders').replaceChildren(...embedders.map((x) => el('label', { class: 'choice' },
       el('input', Object.assign({ type: 'radio', name: 'embedder', value: x.name },
         x.active ? { checked: '' } : {}, x.ok ? {} : { disabled: '' })),
       el('span', { text: x.name + (x.active ? ' (active)' : '') }),
-      el('span', { class: 'muted', text: x.ok ? x.id + ', threshold ' + x.threshold : x.error }))));
+      el('span', { class: 'muted', text: x.ok ? x.id + ', threshold ' + x.threshold +
+        ' (full-size faces)' : x.error }))));
     $('models-table').tBodies[0].replaceChildren(...m.models.map((x) => el('tr', {},
-      el('td', { text: x.name + (x.active ? ' ✓' : '') }), el('td', { text: x.kind }),
+      el('td', { text: x.name + (x.active ? ' ✓' : '') }),
+      el('td', { text: x.adapted ? 'embedder (adapted, small faces)' : x.kind }),
       el('td', { text: x.id || x.error || '' }), el('td', { text: x.threshold ?? '' }),
       el('td', { text: x.file || '' }))));
     $('gallery-model').textContent = m.gallery_model_id;

@@ -6,7 +6,8 @@
 //   vlrface::evaluation::Report r = vlrface::evaluation::run(store, dataset, o);
 // Every image goes through Pipeline once at full resolution (the 112 px row, the gallery of
 // identification and the high-resolution side of HR-LR pairs). Simulated rows shrink that aligned
-// face (Pipeline::process_aligned at a working resolution). Native rows shrink the whole image so
+// face (Pipeline in simulate mode, from the image read again and the face found in it: only the
+// face's landmarks are kept between passes, so memory does not grow with crops). Native rows shrink the whole image so
 // that its face is N px wide, place it in a camera-sized frame, and let Pipeline detect, align,
 // recover and embed it as it would a camera frame; a face not found counts as wrong.
 // Both verification protocols are scored for every row: LR-LR (both faces small) and HR-LR (the
@@ -102,6 +103,9 @@ struct Report {
   std::string model_id, embedder_precision, detector_precision, calibration;
   int folds = 0, identities = 0, gallery_images = 0, probes = 0;
   int pairs_with_missing_face = 0, probes_without_face = 0;
+  // --limit-folds on a dataset that also has gallery.txt + probe.txt: only the selected folds'
+  // images were read, so there is no identification.
+  bool identification_skipped = false;
   AlignmentReport alignment;
   std::vector<ConditionResult> results;  // the full row first
 };

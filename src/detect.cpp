@@ -234,6 +234,14 @@ std::vector<Face> HaarDetector::detect(const cv::Mat& bgr) {
   return faces;
 }
 
+std::string detector_fallback_warning(const ModelStore& store) {
+  if (store.has(kDefaultDetector)) return "";
+  return "face detector YuNet not found (" +
+         (store.dir() / (std::string(kDefaultDetector) + ".json")).string() +
+         " is missing): using the Haar cascade fallback, which misses small and turned faces "
+         "and aligns faces only approximately (lower accuracy); " + model_setup_hint();
+}
+
 std::unique_ptr<Detector> make_detector(const ModelStore& store, const DetectorOptions& options,
                                         bool* fallback_used) {
   if (store.has(kDefaultDetector)) {

@@ -1,7 +1,12 @@
 #include "vlrface/models.hpp"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <system_error>
 
 #include <cstdlib>
 #include <cmath>
@@ -23,11 +28,38 @@ fs::path executable_dir() {
   return ec ? fs::current_path() : exe.parent_path();
 }
 
+// The whole of a small text file. A file that cannot be read is reported with the system's
+// reason ("permission denied", "is a directory"), never as a parse error of empty text.
+std::string read_text(const fs::path& file) {
+  auto fail = [&](int err) {
+    std::string why = std::error_code(err, std::generic_category()).message();
+    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+    return Error("models", file.string() + ": cannot be read: " + why);
+  };
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw fail(errno);
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw fail(err);  // a directory opens, then reads EISDIR
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 ModelInfo parse_manifest(const fs::path& manifest, const fs::path& dir) {
-  std::ifstream in(manifest);
+  const std::string text = read_text(manifest);
   nlohmann::json j;
   try {
-    in >> j;
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw Error("models", manifest.string() + ": not valid JSON (" + e.what() + ")");
   }

@@ -2,7 +2,6 @@
 #include "cmd_eval.hpp"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -10,6 +9,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -20,6 +20,7 @@
 #include "vlrface/error.hpp"
 #include "vlrface/plot.hpp"
 #include "vlrface/precision.hpp"
+#include "vlrface/progress.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -32,44 +33,6 @@ using evaluation::ConditionResult;
 using evaluation::Report;
 using evaluation::Verification;
 using Clock = std::chrono::steady_clock;
-
-// A one-line progress bar on a terminal; plain lines every 10 % otherwise.
-class Progress {
- public:
-  Progress() : tty_(::isatty(STDERR_FILENO) == 1) {}
-  void show(const std::string& label, std::size_t done, std::size_t total) {
-    const auto now = Clock::now();
-    if (label != label_) {
-      label_ = label;
-      start_ = now;
-      last_decile_ = -1;
-    }
-    const double s = std::chrono::duration<double>(now - start_).count();
-    const double rate = s > 0 ? static_cast<double>(done) / s : 0;
-    const double left = rate > 0 ? static_cast<double>(total - done) / rate : 0;
-    if (tty_) {
-      constexpr std::size_t kBar = 30;
-      const std::size_t filled = total ? kBar * done / total : kBar;
-      std::fprintf(stderr, "\r%-26s [%s%s] %zu/%zu %.0f/s, %.0f s left\033[K", label.c_str(),
-                   std::string(filled, '#').c_str(), std::string(kBar - filled, ' ').c_str(),
-                   done, total, rate, left);
-      if (done == total) std::fprintf(stderr, "\r\033[K");
-      std::fflush(stderr);
-      return;
-    }
-    const int decile = total ? static_cast<int>(10 * done / total) : 10;
-    if (decile == last_decile_) return;
-    last_decile_ = decile;
-    std::fprintf(stderr, "vlrface: eval: %s: %zu/%zu (%.0f/s, %.0f s left)\n", label.c_str(),
-                 done, total, rate, left);
-  }
-
- private:
-  bool tty_;
-  std::string label_;
-  Clock::time_point start_;
-  int last_decile_ = -1;
-};
 
 std::string fmt(const char* format, double v) {
   char buf[64];
@@ -102,6 +65,10 @@ void print_report(const Report& rep, const std::string& dataset, double calibrat
   if (rep.folds > 0) {
     std::cout << "pairs    " << rep.results.front().lrlr->scores.size() << " in " << rep.folds
               << " folds (" << rep.pairs_with_missing_face << " with a face not found)\n";
+  }
+  if (rep.identification_skipped) {
+    std::cout << "ident.   skipped: --limit-folds reads only the images of the selected folds "
+                 "(run without it for rank-1)\n";
   }
   if (rep.probes > 0) {
     std::cout << "ident.   " << rep.probes << " probes (" << rep.probes_without_face
@@ -391,14 +358,16 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
                 "print, per row, the similarity threshold giving this FAR (HR-LR pairs)");
   c->add_option("--jobs", o.jobs, "worker threads, each with its own networks")
       ->capture_default_str();
-  c->add_option("--limit-folds", o.limit_folds, "use only the first K folds (quick runs)");
+  c->add_option("--limit-folds", o.limit_folds,
+                "use only the first K folds of pairs.txt and read only the images they use "
+                "(quick runs: no identification)");
   c->add_option("--precision", o.precision,
                 "embedder precision, fp32 or int8 (default: the model's, from its manifest)");
   c->add_option("--detector-precision", o.detector_precision,
                 "YuNet precision where images are aligned by detection (see --detect)");
   c->add_flag("--detect", o.detect,
               "align every image by detection, ignoring landmarks.csv (measures the detector)");
-  c->add_flag("--quiet", o.quiet, "no progress lines on stderr");
+  c->add_flag("--quiet", o.quiet, "no progress on stderr (as the global -q)");
   c->add_option("--calibration-count", o.calibration_count,
                 "int8: dataset images whose activations set the int8 ranges")
       ->capture_default_str();
@@ -451,10 +420,20 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   (void)ctx.embedder_info();  // a missing model is reported before the slow passes
   // Parallelism comes from the workers; OpenCV's own threads would only compete with them.
   if (o.jobs > 1) set_inference_threads(1);
-  Progress progress;
-  if (!o.quiet) {
+  // One progress display per stage (full resolution, each simulated row, each native size).
+  std::unique_ptr<Progress> progress;
+  std::string stage_shown;
+  const bool terminal = stderr_is_terminal();
+  if (!o.quiet && !g.quiet) {
     ro.progress = [&](const std::string& stage, std::size_t done, std::size_t total) {
-      progress.show(stage, done, total);
+      if (!progress && stage == stage_shown) return;  // that stage is already finished
+      if (!progress || stage != stage_shown) {
+        progress.reset();  // finishes the previous stage's display
+        progress = std::make_unique<Progress>(std::cerr, terminal, "eval: " + stage, total);
+        stage_shown = stage;
+      }
+      progress->update(done);
+      if (done >= total) progress.reset();
     };
   }
   const Report report = evaluation::run(ctx.store(), dataset, ro);

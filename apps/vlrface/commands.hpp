@@ -8,10 +8,15 @@
 
 namespace vlrface::cli {
 
+// enroll's exit status when people were enrolled but some files (or people) were skipped.
+inline constexpr int kExitSomeSkipped = 3;
+
 struct EnrollOptions {
   std::string name;
   std::vector<std::string> inputs;
-  bool aligned = false;  // inputs are already aligned 112x112 faces
+  std::string from_folders;  // non-empty: one person per sub-folder (name and inputs unused)
+  bool add = false;          // add faces to an existing person; else an existing name is refused
+  bool aligned = false;      // inputs are already aligned 112x112 faces
 };
 
 struct IdentifyOptions {

@@ -1,10 +1,12 @@
 #include "context.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
 
+#include "vlrface/detect.hpp"
 #include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
 
@@ -61,6 +63,12 @@ Gallery Context::open_gallery(bool create, GalleryOpen mode) const {
   return Gallery(path, model_id, settings, mode);
 }
 
+void Context::warn_if_detector_fallback() const {
+  if (fallback_warned_) return;
+  fallback_warned_ = true;
+  if (const std::string w = detector_fallback_warning(store_); !w.empty()) spdlog::warn("{}", w);
+}
+
 Pipeline Context::make_pipeline(int resolution, const std::string& upscaler,
                                 const std::string& adapter, double detect_upsample) const {
   PipelineConfig config;
@@ -69,12 +77,51 @@ Pipeline Context::make_pipeline(int resolution, const std::string& upscaler,
   config.resolution = resolution;
   config.upscaler = upscaler;
   config.adapter = parse_adapter_choice(adapter);
+  // Without an embedder the missing model is the one error to show, not this warning too.
+  if (store_.has(config.embedder)) warn_if_detector_fallback();
   return Pipeline(store_, config);
 }
 
-std::vector<fs::path> expand_inputs(const std::vector<std::string>& args) {
+namespace {
+
+bool is_image_name(const fs::path& p) {
   static const std::vector<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp", ".pgm",
                                                 ".ppm", ".pnm", ".tga", ".gif"};
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return std::find(kExt.begin(), kExt.end(), ext) != kExt.end();
+}
+
+// The images in `dir` (and below it when `recursive`), skipping hidden files and folders.
+std::vector<fs::path> images_in(const fs::path& dir, bool recursive) {
+  std::vector<fs::path> found;
+  std::error_code ec;
+  auto take = [&](const fs::directory_entry& e) {
+    if (e.is_regular_file() && is_image_name(e.path())) found.push_back(e.path());
+  };
+  if (recursive) {
+    fs::recursive_directory_iterator it(dir, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename().string().starts_with(".")) {
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      take(*it);
+    }
+  } else {
+    fs::directory_iterator it(dir, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      if (!it->path().filename().string().starts_with(".")) take(*it);
+    }
+  }
+  if (ec) throw Error("cli", dir.string() + ": cannot be read (" + ec.message() + ")");
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
+std::vector<fs::path> expand_inputs(const std::vector<std::string>& args, bool recursive) {
   std::vector<fs::path> out;
   for (const auto& a : args) {
     const fs::path p(a);
@@ -82,16 +129,15 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& args) {
       out.push_back(p);  // missing files are reported when they are read
       continue;
     }
-    std::vector<fs::path> found;
-    for (const auto& e : fs::directory_iterator(p)) {
-      std::string ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (e.is_regular_file() && std::find(kExt.begin(), kExt.end(), ext) != kExt.end()) {
-        found.push_back(e.path());
+    const std::vector<fs::path> found = images_in(p, recursive);
+    if (found.empty()) {
+      if (!recursive && !images_in(p, true).empty()) {
+        throw Error("cli", p.string() + ": directory holds no images, only sub-folders with "
+                                        "images: to enrol one person per sub-folder, use "
+                                        "enroll --from-folders " + p.string());
       }
+      throw Error("cli", p.string() + ": directory holds no images");
     }
-    if (found.empty()) throw Error("cli", p.string() + ": directory holds no images");
-    std::sort(found.begin(), found.end());
     out.insert(out.end(), found.begin(), found.end());
   }
   return out;

@@ -19,6 +19,7 @@ struct GlobalOptions {
   std::string embedder = kDefaultEmbedder;
   int threads = 1;
   bool verbose = false;
+  bool quiet = false;  // no progress display
 };
 
 std::filesystem::path default_gallery_path();
@@ -32,17 +33,25 @@ class Context {
   // Opens (creating when `create`) the gallery for the active embedding model.
   Gallery open_gallery(bool create, GalleryOpen mode = GalleryOpen::kStrict) const;
   // adapter: "auto", "on" or "off".
+  // Warns (once per Context) when the Haar fallback will replace a missing YuNet.
   Pipeline make_pipeline(int resolution, const std::string& upscaler,
                          const std::string& adapter = "off", double detect_upsample = 1) const;
+  // Says once, on stderr, that the Haar fallback detector replaces YuNet, naming the missing
+  // manifest; nothing when YuNet is there.
+  void warn_if_detector_fallback() const;
   const GlobalOptions& options() const { return options_; }
 
  private:
   GlobalOptions options_;
   ModelStore store_;
+  mutable bool fallback_warned_ = false;
 };
 
-// Files named on the command line, with directories expanded to the images they hold (sorted).
-std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string>& args);
+// Files named on the command line, with directories expanded to the images they hold (sorted;
+// `recursive`: with their sub-folders, hidden ones excepted). A directory without images is an
+// Error naming it (one whose sub-folders hold images points to enroll --from-folders).
+std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string>& args,
+                                                 bool recursive = false);
 
 // The largest face of a result list, or nullptr.
 const FaceResult* largest_face(const std::vector<FaceResult>& faces);

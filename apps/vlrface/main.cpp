@@ -48,6 +48,10 @@ void add_resolution_options(CLI::App* cmd, std::string& res, std::string& upscal
 int main(int argc, char** argv) {
   CLI::App app{"vlrface — face recognition for very-low-resolution faces"};
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too ("vlrface identify x.jpg --gallery g"):
+  // a subcommand hands the options it does not know to its parent. Inherited by every
+  // subcommand added below, so "gallery list --gallery g" works as well.
+  app.fallthrough();
   app.set_version_flag("--version", std::string("vlrface 0.1.0"));
   GlobalOptions g;
   app.add_option("--gallery", g.gallery,
@@ -61,13 +65,27 @@ int main(int argc, char** argv) {
       app.add_option("--threads", g.threads,
                      "inference threads (0: all cores; default 1, for serve 2: detection of the "
                      "next frame then overlaps recognition of this one)");
-  app.add_flag("-v,--verbose", g.verbose, "log progress to stderr");
+  app.add_flag("-v,--verbose", g.verbose, "more detail on stderr (each file's outcome)");
+  app.add_flag("-q,--quiet", g.quiet, "no progress display on stderr (errors still show)");
+  app.footer("Global options may also follow the subcommand: vlrface identify x.jpg --gallery g");
 
   EnrollOptions enroll;
-  auto* c_enroll = app.add_subcommand("enroll", "add face images of a person to the gallery");
-  c_enroll->add_option("name", enroll.name, "the person's name")->required();
-  c_enroll->add_option("images", enroll.inputs, "image files or folders of images")->required();
+  auto* c_enroll = app.add_subcommand(
+      "enroll", "add a person, with face images, to the gallery (or one person per sub-folder)");
+  c_enroll->add_option("name", enroll.name, "the person's name (a new person unless --add)");
+  c_enroll->add_option("images", enroll.inputs, "image files or folders of images");
+  c_enroll->add_option("--from-folders", enroll.from_folders,
+                       "enrol one person per sub-folder of DIR, named after the folder "
+                       "(DIR/alice/*.jpg, DIR/bob/*.jpg)");
+  c_enroll->add_flag("--add", enroll.add,
+                     "add the faces to a person already in the gallery (without it, an "
+                     "existing name is refused)");
   c_enroll->add_flag("--aligned", enroll.aligned, "images are already aligned 112x112 faces");
+  c_enroll->footer(
+      "Each file that cannot be used (unreadable, not an image, no face, several faces, face "
+      "too small) is named on stderr with the reason, and the others are enrolled.\n"
+      "Exit status: 0 every file enrolled; " + std::to_string(kExitSomeSkipped) +
+      " enrolled, but some files (or people) were skipped; 1 nothing enrolled (an error).");
 
   // A cosine threshold: a finite number in [-1, 1] (CLI::Range lets NaN through).
   const CLI::Validator kCosine(
@@ -82,7 +100,9 @@ int main(int argc, char** argv) {
       "COSINE in [-1, 1]");
   IdentifyOptions ident;
   auto* c_ident = app.add_subcommand("identify", "name the faces in images");
-  c_ident->add_option("images", ident.inputs, "image files or folders of images")->required();
+  c_ident->add_option("images", ident.inputs,
+                      "image files or folders of images (walked with their sub-folders)")
+      ->required();
   add_resolution_options(c_ident, ident.resolution, ident.upscaler, ident.adapter,
                          ident.detect_upsample);
   c_ident->add_option("--top", ident.top_k, "candidates to list per face")->capture_default_str();

@@ -97,5 +97,8 @@ std::vector<Face> detect_in_canvas(Detector& detector, const cv::Mat& image, cv:
 // YuNet when the store has it, otherwise the Haar fallback. `fallback_used` tells which.
 std::unique_ptr<Detector> make_detector(const ModelStore& store, const DetectorOptions& options,
                                         bool* fallback_used = nullptr);
+// Why make_detector() would fall back to Haar, naming the missing YuNet manifest and what the
+// fallback costs; empty when YuNet is there. For the edges to warn with (the core logs nothing).
+std::string detector_fallback_warning(const ModelStore& store);
 
 }  // namespace vlrface

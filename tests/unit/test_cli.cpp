@@ -1,5 +1,8 @@
 // The CLI's behaviour on bad input, without any model file.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "test_util.hpp"
 
@@ -95,4 +98,94 @@ TEST(Cli, MissingAndCorruptGalleriesAreClearErrors) {
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(contains(r.output, "junk.vlrg")) << r.output;
   EXPECT_EQ(vlrtest::read_bytes(d / "junk.vlrg"), std::string(4096, 'x'));
+}
+
+TEST(Cli, GlobalOptionsWorkAfterTheSubcommand) {
+  TempDir d;
+  const std::string none = (d / "none-after").string();
+  // --models after the subcommand is the one used: the error names that directory.
+  auto r = run_cli("verify a.jpg b.jpg --models " + none);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, none)) << r.output;
+  EXPECT_FALSE(contains(r.output, "extra")) << "not an unknown argument: " << r.output;
+  // --gallery (and -v, -q) after a nested subcommand.
+  r = run_cli("gallery list -v -q --gallery " + (d / "after.vlrg").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "after.vlrg")) << r.output;
+  r = run_cli("enroll alice x.jpg --threads -1 --models " + none);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "--threads must be >= 0")) << r.output;
+  // Still refused: an option nobody knows.
+  r = run_cli("identify x.jpg --frobnicate");
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(contains(r.output, "frobnicate")) << r.output;
+  EXPECT_TRUE(contains(run_cli("--help").output, "may also follow the subcommand"));
+}
+
+TEST(Cli, EnrollHelpStatesTheRulesAndTheExitStatus) {
+  const auto r = run_cli("enroll --help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* s : {"--add", "--from-folders", "Exit status", "3 enrolled, but some files",
+                        "several faces", "unreadable"}) {
+    EXPECT_TRUE(contains(r.output, s)) << s << "\n" << r.output;
+  }
+}
+
+TEST(Cli, EnrollUsageErrorsComeBeforeAnyWork) {
+  TempDir d;
+  const std::string models = "--models " + (d / "none").string();
+  auto r = run_cli(models + " enroll alice");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "needs a name and images")) << r.output;
+  std::filesystem::create_directories(d / "people" / "bob");
+  r = run_cli(models + " enroll alice x.jpg --from-folders " + (d / "people").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "takes no name or images")) << r.output;
+  r = run_cli(models + " enroll --from-folders " + (d / "people" / "bob").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "has no sub-folders")) << r.output;
+  // Folder names that cannot be person names are all listed, before models are looked at.
+  for (const char* bad : {"unknown", "NULL"}) {
+    std::filesystem::create_directories(d / "people" / bad);
+    vlrtest::write_bytes(d / "people" / bad / "1.jpg", "x");
+  }
+  r = run_cli(models + " enroll --from-folders " + (d / "people").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "people/unknown")) << r.output;
+  EXPECT_TRUE(contains(r.output, "people/NULL")) << r.output;
+  EXPECT_FALSE(contains(r.output, "edgeface")) << "before any model: " << r.output;
+  // A folder of people given as one person's images: the message points to --from-folders.
+  std::filesystem::remove_all(d / "people" / "unknown");
+  std::filesystem::remove_all(d / "people" / "NULL");
+  vlrtest::write_bytes(d / "people" / "bob" / "1.jpg", "x");
+  r = run_cli(models + " enroll alice " + (d / "people").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, "--from-folders")) << r.output;
+}
+
+// A manifest that cannot be read names the file and the system's reason, not "not valid JSON".
+TEST(Cli, UnreadableManifestSaysWhy) {
+  TempDir d;
+  std::filesystem::create_directories(d / "models" / "yunet.json");  // a folder in its place
+  auto r = run_cli("--models " + (d / "models").string() + " identify x.jpg");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.output, (d / "models" / "yunet.json").string() + ": cannot be read: is a directory"))
+      << r.output;
+  EXPECT_FALSE(contains(r.output, "JSON")) << r.output;
+
+  // Another user's 0600 manifest: the real permission check. Root passes every permission
+  // check, so as root the CLI runs as 'nobody' (setpriv, util-linux) to meet the same refusal.
+  std::filesystem::remove(d / "models" / "yunet.json");
+  std::filesystem::permissions(d.path(), std::filesystem::perms::all);  // traversable by nobody
+  std::filesystem::permissions(d / "models", std::filesystem::perms::all);
+  vlrtest::write_bytes(d / "models" / "yunet.json", "{\"name\": \"yunet\"}");
+  std::filesystem::permissions(d / "models" / "yunet.json", std::filesystem::perms::none);
+  const std::string as_other = ::geteuid() == 0
+                                   ? "setpriv --reuid=65534 --regid=65534 --clear-groups"
+                                   : "";
+  r = run_cli("--models " + (d / "models").string() + " identify x.jpg", as_other);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, (d / "models" / "yunet.json").string() + ": cannot be read: permission denied"))
+      << r.output;
+  EXPECT_FALSE(contains(r.output, "JSON")) << r.output;
 }

@@ -278,16 +278,20 @@ void ServeState::report_source() {
   if (s.source_down_since) {
     if (s.source_failures != reported_failures_ || s.source_error != reported_error_) {
       const bool ended = s.source_state == "ended";
-      spdlog::warn("serve: {}: {} at {}: {}{}", s.source, ended ? "ended" : "failed",
-                   utc_iso8601(*s.source_down_since), s.source_error,
+      // The engine's errors mostly begin with the source already.
+      const std::string what = s.source_error.rfind(s.source, 0) == 0
+                                   ? s.source_error
+                                   : s.source + ": " + s.source_error;
+      spdlog::warn("serve: the source {} at {}: {}{}", ended ? "ended" : "failed",
+                   utc_iso8601(*s.source_down_since), what,
                    ended ? "; /api/health answers 503"
                          : "; retrying, /api/health answers 503 until frames come again");
     }
     reported_down_ = true;
   } else if (reported_down_ || s.source_failures > reported_failures_) {
     // Also a failure that came and went between two looks: it is said, if only afterwards.
-    spdlog::warn("serve: {}: frames again{}", s.source,
-                 reported_down_ ? "" : " after a short failure");
+    spdlog::warn("serve: the source delivers frames again{}: {}",
+                 reported_down_ ? "" : " after a short failure", s.source);
     reported_down_ = false;
   }
   reported_failures_ = s.source_failures;

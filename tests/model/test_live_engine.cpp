@@ -157,6 +157,9 @@ TEST_F(LiveEngineTest, RecognisesThePersonAndSwitchesSettingsWhileRunning) {
   ASSERT_TRUE(shows(*s, "s01")) << "state: " << s->source_state;
   EXPECT_EQ(s->source_state, "running");
   EXPECT_EQ(s->frame.size(), cv::Size(640, 480));
+  EXPECT_FALSE(s->source_down_since.has_value());
+  EXPECT_TRUE(s->source_error.empty()) << s->source_error;
+  EXPECT_EQ(s->source_failures, 1);
   ASSERT_EQ(s->faces.size(), 1u);
   const auto& face = s->faces[0];
   EXPECT_EQ(face.lowres.size(), cv::Size(32, 32));
@@ -389,6 +392,13 @@ TEST_F(LiveEngineTest, MissingSourceIsRetriedAndPickedUpWhenItAppears) {
   ASSERT_EQ(s->source_state.rfind("retrying in ", 0), 0u) << s->source_state;
   EXPECT_NE(s->source_state.find("later.avi"), std::string::npos) << s->source_state;
   EXPECT_TRUE(s->frame.empty());
+  // Down since the first failure, with the error, counted once however often it is retried.
+  ASSERT_TRUE(s->source_down_since.has_value());
+  const auto down_since = *s->source_down_since;
+  EXPECT_LE(down_since, std::chrono::system_clock::now());
+  EXPECT_NE(s->source_error.find("later.avi"), std::string::npos) << s->source_error;
+  EXPECT_EQ(s->source_error.find("retrying"), std::string::npos) << s->source_error;
+  EXPECT_EQ(s->source_failures, 1);
   // The back-off grows while the source stays away (0.5 s, 1 s, 2 s, ...).
   const auto delay = [](const Snapshot& s) {
     return s.source_state.rfind("retrying in ", 0) == 0 ? std::stod(s.source_state.substr(12))
@@ -398,6 +408,9 @@ TEST_F(LiveEngineTest, MissingSourceIsRetriedAndPickedUpWhenItAppears) {
   EXPECT_GE(first, 0.5);
   s = wait_for(engine, 20, [&](const Snapshot& s) { return delay(s) > first; });
   EXPECT_GT(delay(*s), first) << s->source_state;
+  ASSERT_TRUE(s->source_down_since.has_value());
+  EXPECT_EQ(*s->source_down_since, down_since) << "the outage began at the first failure";
+  EXPECT_EQ(s->source_failures, 1);
 
   fs::copy_file(video, dir_ / "later.avi");
   s = wait_for(engine, 30, [](const Snapshot& s) { return s.frame_number > 0; });
@@ -428,6 +441,8 @@ TEST_F(LiveEngineTest, FiniteSourceEnds) {
   });
   EXPECT_EQ(s->source_state, "ended");
   EXPECT_GT(s->frame_number, 0u);
+  ASSERT_TRUE(s->source_down_since.has_value());
+  EXPECT_NE(s->source_error.find("played to its end"), std::string::npos) << s->source_error;
 }
 
 }  // namespace

@@ -281,25 +281,23 @@ class PostgresStore final : public GalleryStore {
   }
 
   void for_each_template(const std::function<void(PersonTemplate&&)>& f) override {
-    std::vector<PersonTemplate> all;
+    // Through a cursor, a batch at a time: a node loading a large gallery never holds all of its
+    // rows twice. `f` runs inside the read; read() retries only before it has started.
     read([&] {
-      all.clear();
-      Result r = exec(
-          "SELECT name, template, template_crc FROM vlrface.people ORDER BY name COLLATE \"C\"", {});
       std::optional<std::size_t> dims;
-      for (int i = 0; i < r.rows(); ++i) {
-        std::string name = r.text(i, 0);
-        const std::string what = "the template of '" + printable(name) + "'";
-        auto t = embedding(verified(r, i, 1, 2, what), what);
-        if (dims && t.size() != *dims) {
-          damaged(what + " has " + std::to_string(t.size()) + " values, the others " +
-                  std::to_string(*dims));
-        }
-        dims = t.size();
-        all.push_back({std::move(name), std::move(t)});
-      }
+      each_row("SELECT name, template, template_crc FROM vlrface.people ORDER BY name COLLATE \"C\"",
+               [&](const Result& r, int i) {
+                 std::string name = r.text(i, 0);
+                 const std::string what = "the template of '" + printable(name) + "'";
+                 auto t = embedding(verified(r, i, 1, 2, what), what);
+                 if (dims && t.size() != *dims) {
+                   damaged(what + " has " + std::to_string(t.size()) + " values, the others " +
+                           std::to_string(*dims));
+                 }
+                 dims = t.size();
+                 f({std::move(name), std::move(t)});
+               });
     });
-    for (auto& t : all) f(std::move(t));
   }
 
   std::optional<std::vector<StoredRow>> faces(const std::string& name) override {
@@ -319,23 +317,20 @@ class PostgresStore final : public GalleryStore {
   }
 
   void for_each_person(const std::function<void(PersonRecord&&)>& f) override {
-    // Read whole before `f` runs: a retried read must not hand anyone to `f` twice.
-    std::vector<PersonRecord> all;
+    // One person at a time from a cursor (export and copy of a large gallery stay small).
     read([&] {
-      all.clear();
-      Result r = exec(
+      each_row(
           "SELECT id, name, template, template_crc FROM vlrface.people ORDER BY name COLLATE \"C\"",
-          {});
-      for (int i = 0; i < r.rows(); ++i) {
-        PersonRecord p;
-        p.name = r.text(i, 1);
-        const std::string who = "'" + printable(p.name) + "'";
-        p.template_embedding = embedding(verified(r, i, 2, 3, "the template of " + who), "a template");
-        p.faces = face_rows(r.i8(i, 0), who);
-        all.push_back(std::move(p));
-      }
+          [&](const Result& r, int i) {
+            PersonRecord p;
+            p.name = r.text(i, 1);
+            const std::string who = "'" + printable(p.name) + "'";
+            p.template_embedding =
+                embedding(verified(r, i, 2, 3, "the template of " + who), "a template");
+            p.faces = face_rows(r.i8(i, 0), who);
+            f(std::move(p));
+          });
     });
-    for (auto& p : all) f(std::move(p));
   }
 
   void replace_embeddings(const std::vector<std::pair<std::int64_t, std::vector<float>>>& by_id,
@@ -468,7 +463,8 @@ class PostgresStore final : public GalleryStore {
   }
 
   // Runs `f` in a read-only snapshot. A connection found dead at the start (the server
-  // restarted since the last use) is re-opened and `f` tried once more.
+  // restarted since the last use) is re-opened first; once `f` has started it is never run
+  // again, so `f` may hand rows to callers as it reads them.
   void read(const std::function<void()>& f) {
     run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [&] {
       f();
@@ -521,6 +517,18 @@ class PostgresStore final : public GalleryStore {
         throw;
       }
     }
+  }
+
+  // Calls `row` for every row of `query` (no parameters), fetched through a cursor in batches;
+  // must run inside a transaction.
+  void each_row(const std::string& query, const std::function<void(const Result&, int)>& row) {
+    exec_plain("DECLARE vlrface_rows NO SCROLL CURSOR FOR " + query);
+    for (;;) {
+      Result r = exec("FETCH 256 FROM vlrface_rows", {});
+      for (int i = 0; i < r.rows(); ++i) row(r, i);
+      if (r.rows() < 256) break;
+    }
+    exec_plain("CLOSE vlrface_rows");
   }
 
   std::string meta(const char* key) {

@@ -190,9 +190,7 @@ bool create_or_check_file(const fs::path& file, bool create_if_missing) {
 
 class SqliteStore final : public GalleryStore {
  public:
-  SqliteStore(const fs::path& file, const std::string& build_model_id) : file_(file) {
-    (void)build_model_id;
-  }
+  explicit SqliteStore(const fs::path& file) : file_(file) {}
   ~SqliteStore() override { sqlite3_close_v2(db_); }
 
   void open(const std::string& build_model_id, const GallerySettings& settings) {
@@ -663,7 +661,7 @@ class SqliteStore final : public GalleryStore {
 std::unique_ptr<GalleryStore> open_sqlite_store(const fs::path& file,
                                                 const std::string& build_model_id,
                                                 const GallerySettings& settings) {
-  auto store = std::make_unique<SqliteStore>(file, build_model_id);
+  auto store = std::make_unique<SqliteStore>(file);
   store->open(build_model_id, settings);
   return store;
 }

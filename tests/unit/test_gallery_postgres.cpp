@@ -200,6 +200,11 @@ TEST(GalleryPostgres, APasswordIsNeverShown) {
   EXPECT_EQ(r.status, 0) << "the CLI: ";
   EXPECT_CONTAINS(r.output, "alice");
   EXPECT_EQ(r.output.find(secret), std::string::npos) << r.output;
+  const auto check = cli("--gallery 'postgresql://vlrtest:" + secret + "@127.0.0.1:" +
+                         std::to_string(pg.port()) + "/vlrface' gallery check");
+  EXPECT_EQ(check.status, 1) << check.output;
+  EXPECT_CONTAINS(check.output, "`gallery check` reads SQLite files");
+  EXPECT_EQ(check.output.find(secret), std::string::npos) << check.output;
   // sslmode comes through the URI: a server without TLS refuses sslmode=require, and says so.
   const std::string tls = error_of([&] {
     Gallery("postgresql://vlrtest:" + secret + "@127.0.0.1:" + std::to_string(pg.port()) +

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <opencv2/imgproc.hpp>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "live_engine.hpp"
@@ -426,6 +427,66 @@ TEST_F(LiveEngineTest, MissingSourceIsRetriedAndPickedUpWhenItAppears) {
   const auto t0 = Clock::now();
   bogus.stop();
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 1.0);
+}
+
+// One person leaves and another steps into the same place: the second gets a new track at once
+// and is never shown with the first one's name (the tracker compares embeddings, not only boxes).
+// Each frame carries a coloured mark (red: s01 in view, blue: s02) to know who is really there.
+TEST_F(LiveEngineTest, SomeoneElseInTheSamePlaceGetsANewTrackAndNotTheOldName) {
+  const fs::path frames = dir_ / "swap";
+  fs::create_directories(frames);
+  int k = 0;
+  for (const auto& [person, mark] : {std::pair<std::string, cv::Scalar>{"s01", {0, 0, 255}},
+                                     std::pair<std::string, cv::Scalar>{"s02", {255, 0, 0}}}) {
+    for (int n = 4; n <= 10; ++n) {
+      cv::Mat face = vlrface::load_image(orl_ / "images" / person / (std::to_string(n) + ".jpg"));
+      cv::resize(face, face, cv::Size(), 2, 2, cv::INTER_CUBIC);
+      cv::Mat frame(480, 640, CV_8UC3, cv::Scalar(110, 110, 110));
+      face.copyTo(frame(cv::Rect(228, 20, face.cols, face.rows)));
+      frame(cv::Rect(0, 0, 40, 40)).setTo(mark);
+      for (int r = 0; r < 5; ++r) {
+        char name[32];
+        std::snprintf(name, sizeof name, "%03d.png", k++);
+        write_png(frames / name, frame);
+      }
+    }
+  }
+  const fs::path video = dir_ / "swap.avi";
+  const std::string cmd = "ffmpeg -nostdin -v error -y -framerate 10 -i '" +
+                          (frames / "%03d.png").string() + "' -c:v mjpeg -q:v 2 '" +
+                          video.string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  LiveEngine engine(store_, gallery_, {}, SourceSpec::parse(video.string()));  // native mode
+  engine.start();
+  std::set<std::int64_t> s01_tracks, s02_tracks;
+  bool s01_named = false, s02_named = false;
+  std::vector<std::string> wrong;
+  auto snap = engine.snapshot();
+  const auto until = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < until && snap->source_state != "ended") {
+    snap = engine.wait_snapshot(snap->frame_number, 200);
+    if (snap->frame.empty() || snap->faces.empty()) continue;
+    const cv::Vec3b m = snap->frame.at<cv::Vec3b>(20, 20);
+    const bool s02_in_view = m[0] > 150 && m[2] < 100;
+    const bool s01_in_view = m[2] > 150 && m[0] < 100;
+    for (const auto& f : snap->faces) {
+      if (s01_in_view) {
+        s01_tracks.insert(f.track_id);
+        s01_named |= f.name == "s01";
+      } else if (s02_in_view) {
+        s02_tracks.insert(f.track_id);
+        s02_named |= f.name == "s02";
+        if (f.name == "s01" || s01_tracks.count(f.track_id)) {
+          wrong.push_back("frame " + std::to_string(snap->frame_number) + ": track " +
+                          std::to_string(f.track_id) + " named " + f.name.value_or("unknown"));
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(s01_named) << "s01 was never named while in view";
+  EXPECT_TRUE(s02_named) << "s02 was never named while in view";
+  ASSERT_FALSE(s02_tracks.empty());
+  EXPECT_TRUE(wrong.empty()) << "s02 carried s01's track or name: " << ::testing::PrintToString(wrong);
 }
 
 TEST_F(LiveEngineTest, FiniteSourceEnds) {

@@ -13,7 +13,7 @@ BUILD_DIR="${VLRFACE_BUILD_DIR:-build}"
 PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libopencv-dev opencv-data libsqlite3-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
-  libssl-dev libgtest-dev libstb-dev libjpeg-dev libcpp-httplib-dev ffmpeg chromium
+  libssl-dev libgtest-dev libstb-dev libjpeg-dev libcpp-httplib-dev ffmpeg libavcodec-dev chromium
   libmosquitto-dev mosquitto
   libpq-dev postgresql
   python3 python3-torch python3-onnx python3-opencv python3-numpy

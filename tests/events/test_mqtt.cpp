@@ -175,6 +175,20 @@ TEST_F(Mqtt, EventsDiscoveryAndRetainedConfigs) {
   });
   ASSERT_FALSE(vlrtest::on_topic(got, "vlrface/door/availability").empty());
   EXPECT_EQ(vlrtest::on_topic(got, "vlrface/door/availability").back().payload, "offline");
+
+  // Carol was removed while vlrface was not running: the next start clears her retained config.
+  const std::string carol = "homeassistant/binary_sensor/vlrface_door/carol/config";
+  ASSERT_FALSE(vlrtest::on_topic(got, carol).back().payload.empty());
+  MqttSink again(options(broker.port()), [] { return std::vector<std::string>{"alice"}; });
+  got = sub.wait([&](const auto& all) {
+    const auto c = vlrtest::on_topic(all, carol);
+    return !c.empty() && c.back().payload.empty();
+  });
+  EXPECT_TRUE(vlrtest::on_topic(got, carol).back().payload.empty())
+      << "a stale config on the broker is cleared at connect";
+  const auto alice_cfg =
+      vlrtest::on_topic(got, "homeassistant/binary_sensor/vlrface_door/alice/config");
+  EXPECT_FALSE(alice_cfg.back().payload.empty()) << "an enrolled person's config stays";
 }
 
 // A process killed outright cannot say goodbye: the broker publishes its last will.

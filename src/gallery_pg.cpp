@@ -436,7 +436,7 @@ class PostgresStore final : public GalleryStore {
   std::string last_error() const {
     std::string m = conn_ != nullptr ? PQerrorMessage(conn_) : "no connection";
     while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-    for (char& c : m) if (c == '\n') c = ' ';
+    for (char& c : m) if (c == '\n' || c == '\t') c = ' ';
     return scrub(m, password_);
   }
 
@@ -545,8 +545,14 @@ class PostgresStore final : public GalleryStore {
   // Creates the schema, or brings it to this build's version, one migration step at a time.
   void migrate(const std::string& build_model_id) {
     const auto version = [&] {
-      Result r = exec("SELECT to_regclass('vlrface.meta') IS NOT NULL", {});
-      if (r.bytes(0, 0) != std::string_view("\1", 1)) return std::int64_t{-1};
+      // pg_tables, read with the statement's snapshot: to_regclass() would consult the
+      // session's catalog cache, which taking an advisory lock does not refresh, and miss a
+      // schema another node committed while this one waited for the lock.
+      Result r = exec(
+          "SELECT count(*) FROM pg_catalog.pg_tables "
+          "WHERE schemaname = 'vlrface' AND tablename = 'meta'",
+          {});
+      if (r.i8(0, 0) == 0) return std::int64_t{-1};
       return meta_int("schema_version");
     };
     std::int64_t v = version();

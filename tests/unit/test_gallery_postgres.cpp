@@ -178,6 +178,28 @@ TEST(GalleryPostgres, SchemaVersionAndModelAreChecked) {
   EXPECT_CONTAINS(error_of([&] { Gallery(pg.url(), kModelA); }), "is not a vlrface gallery");
 }
 
+TEST(GalleryPostgres, NodesStartingTogetherOnAnEmptyDatabaseAllOpenIt) {
+  PgCluster pg;
+  // Every node finds no schema and queues for the migration lock; the first creates it, the
+  // others must see it and leave it alone.
+  constexpr int kNodes = 6;
+  std::vector<std::string> errors(kNodes);
+  std::vector<std::thread> nodes;
+  for (int i = 0; i < kNodes; ++i) {
+    nodes.emplace_back([&, i] {
+      try {
+        Gallery g(pg.url(), kModelA);
+        g.enroll("node" + std::to_string(i), {face(static_cast<unsigned>(i + 1))});
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (auto& t : nodes) t.join();
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  EXPECT_EQ(Gallery(pg.url(), kModelA).size(), static_cast<std::size_t>(kNodes));
+}
+
 TEST(GalleryPostgres, APasswordIsNeverShown) {
   PgCluster pg;
   const std::string secret = "Sup3rSecretPw";

@@ -5,6 +5,9 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
 #include <mutex>
 #include <thread>
 
@@ -157,6 +160,47 @@ TEST(Webhook, FullQueueDropsTheOldestWaiting) {
   // The head (being retried) stays; the oldest waiting behind it gave way.
   EXPECT_EQ(r.tracks(), (std::vector<std::int64_t>{1, 9, 10, 11, 12}));
   sink.reset();
+}
+
+// https:// verifies the receiver's certificate: one the system's CAs did not sign gets nothing.
+TEST(Webhook, HttpsRefusesAnUnverifiedReceiver) {
+  if (std::system("openssl version >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "the openssl program is missing (Debian: openssl)";
+  }
+  std::random_device rd;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("vlrface-hook-" + std::to_string(rd()));
+  std::filesystem::create_directories(dir);
+  const std::string cmd = "cd " + dir.string() +
+                          " && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out "
+                          "cert.pem -days 2 -subj /CN=localhost -addext "
+                          "subjectAltName=DNS:localhost >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  httplib::SSLServer svr((dir / "cert.pem").c_str(), (dir / "key.pem").c_str());
+  ASSERT_TRUE(svr.is_valid());
+  std::atomic<int> requests{0};
+  svr.Post("/hook", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    res.status = 200;
+  });
+  const int port = svr.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { svr.listen_after_bind(); });
+  while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  {
+    WebhookOptions o = options(port);
+    o.url = "https://localhost:" + std::to_string(port) + "/hook";
+    WebhookSink sink(o);
+    sink.face(event(1));
+    EXPECT_TRUE(wait_until([&] { return sink.stats().state.rfind("retrying", 0) == 0; }))
+        << sink.stats().state;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(sink.stats().delivered, 0u);
+    EXPECT_EQ(requests.load(), 0) << "an event went to a receiver that could not be verified";
+    EXPECT_NE(sink.stats().state.find("SSL"), std::string::npos) << sink.stats().state;
+  }
+  svr.stop();
+  t.join();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

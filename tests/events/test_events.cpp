@@ -11,6 +11,7 @@
 #include "ha_discovery.hpp"
 #include "live_events.hpp"
 #include "mqtt_sink.hpp"
+#include "sinks.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/image_io.hpp"
 #include "vlrface/match.hpp"
@@ -127,6 +128,34 @@ TEST(WebhookUrl, ParsesAndRefuses) {
   for (const std::string bad : {"ftp://h/", "http://", "http://user:pw@h/x", "h:80/x"}) {
     EXPECT_THROW(parse_webhook_url(bad), vlrface::Error) << bad;
   }
+}
+
+TEST(SinkOptions, NothingAskedNothingMadeAndBadCombinationsNamed) {
+  const auto none = [] { return std::vector<std::string>{}; };
+  EXPECT_EQ(make_live_events({}, none), nullptr) << "serve without --mqtt/--webhook";
+  const auto message = [&](SinkOptions o) {
+    try {
+      make_live_events(o, none);
+    } catch (const vlrface::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  SinkOptions o;
+  o.mqtt_user = "bob";
+  EXPECT_NE(message(o).find("need --mqtt"), std::string::npos) << message(o);
+  o = {};
+  o.mqtt = "mqtt://127.0.0.1:1";
+  o.mqtt_password_file = "/nonexistent";
+  EXPECT_NE(message(o).find("needs --mqtt-user"), std::string::npos) << message(o);
+  o = {};
+  o.mqtt = "mqtt://127.0.0.1:1";
+  o.mqtt_ca_file = "/etc/hostname";
+  EXPECT_NE(message(o).find("mqtts://"), std::string::npos) << message(o);
+  o = {};
+  o.webhook = "http://127.0.0.1:1/x";
+  o.camera = "front door";
+  EXPECT_NE(message(o).find("--camera-name"), std::string::npos) << message(o);
 }
 
 // --- the live bridge ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "h264.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/image_io.hpp"
 
@@ -40,6 +41,7 @@ NativeFrame make_native_frame(const cv::Mat& image, float face_px, int target_px
     f.frame = decode_image(encode_jpeg(f.frame, std::clamp(o.jpeg_quality, 1, 100)),
                            "native frame (JPEG round trip)");
   }
+  if (o.h264_crf >= 0) f.frame = h264_round_trip(f.frame, o.h264_crf);
   return f;
 }
 

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "eval_run.hpp"
+#include "h264.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/dataset.hpp"
 #include "vlrface/embed.hpp"
@@ -227,6 +228,8 @@ void write_json_report(const Report& rep, const std::string& dataset, double cal
                 {"no_face", "pairs with such an image score -1; such probes are misses"},
                 {"native", {{"canvas", {ro.native.canvas.width, ro.native.canvas.height}},
                             {"jpeg_quality", ro.native.jpeg_quality},
+                            {"h264_crf", ro.native.h264_crf < 0 ? json(nullptr)
+                                                                : json(ro.native.h264_crf)},
                             {"detector_upsample", ro.detection.upsample}}}}},
               {"alignment",
                {{"images", al.images},
@@ -347,6 +350,9 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
       ->capture_default_str();
   c->add_option("--jpeg", o.jpeg, "native rows: JPEG quality of the frame (1..100; 0: none)")
       ->capture_default_str();
+  c->add_option("--h264", o.h264,
+                "native rows: code each frame as an H.264 keyframe at this CRF (0..51; 23 is "
+                "ffmpeg's default, 28-32 a camera's medium stream), after --jpeg if both");
   c->add_option("--canvas", o.canvas, "native rows: camera frame size WxH")->capture_default_str();
   c->add_option("--detect-upsample", o.detect_upsample,
                 "enlarge frames by this factor before detection (2: finds ~16 px faces, 4x the "
@@ -385,6 +391,13 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   }
   if (o.calibration_count < 1) throw Error("cli", "--calibration-count must be >= 1");
   if (o.jpeg < 0 || o.jpeg > 100) throw Error("cli", "--jpeg must be 0 (none) to 100");
+  if (o.h264 != -1 && (o.h264 < 0 || o.h264 > 51)) {
+    throw Error("cli", "--h264 takes a CRF between 0 and 51 (23: ffmpeg's default)");
+  }
+  if (o.h264 != -1 && !evaluation::h264_available()) {
+    throw Error("cli", "--h264: this build has no libavcodec with libx264 (install "
+                       "libavcodec-dev and libx264 and rebuild)");
+  }
   if (!(o.detect_upsample >= 0.25 && o.detect_upsample <= 4)) {
     throw Error("cli", "--detect-upsample must be between 0.25 and 4");
   }
@@ -397,12 +410,16 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
       throw Error("cli", "--canvas must be WxH, e.g. 640x480, not '" + o.canvas + "'");
     }
     ro.native.canvas = cv::Size(w, h);
+    if (o.h264 != -1 && (w % 2 || h % 2)) {
+      throw Error("cli", "--h264 needs an even --canvas (4:2:0 colour), not '" + o.canvas + "'");
+    }
   }
   ro.conditions = evaluation::parse_simulated(o.resolutions, o.upscalers);
   if (!o.native.empty()) {
     for (auto& c : evaluation::parse_native(o.native, o.native_paths)) ro.conditions.push_back(c);
   }
   ro.native.jpeg_quality = o.jpeg;
+  ro.native.h264_crf = o.h264;
   ro.detection.upsample = o.detect_upsample;
   if (!o.precision.empty()) ro.embedder_precision = parse_precision(o.precision, "--precision");
   if (!o.detector_precision.empty()) {

@@ -18,6 +18,7 @@ struct EvalOptions {
   std::string native;                      // native face sizes, e.g. "16,24,32"; empty: none
   std::string native_paths = "base,auto";  // recovery paths of the native rows
   int jpeg = 0;                            // native frames: JPEG quality; 0: no compression
+  int h264 = -1;                           // native frames: H.264 CRF (0..51); -1: none
   std::string canvas = "640x480";          // native frames: the camera frame size
   double detect_upsample = 1;              // frames enlarged by this before detection
   bool quiet = false;                      // no progress on stderr

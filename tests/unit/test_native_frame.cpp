@@ -3,6 +3,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "h264.hpp"
 #include "native_frame.hpp"
 #include "vlrface/error.hpp"
 
@@ -32,6 +33,61 @@ TEST(NativeFrame, JpegRoundTripChangesPixelsNotGeometry) {
   EXPECT_EQ(jpeg.scale, plain.scale);
   cv::Mat a = plain.frame(cv::Rect(295, 215, 50, 50)), b = jpeg.frame(cv::Rect(135, 95, 50, 50));
   EXPECT_GT(cv::norm(a, b, cv::NORM_L1) / a.total(), 1.0) << "quality 30 must lose detail";
+}
+
+// A smooth synthetic scene (gradients and a few discs): what a codec keeps at a low CRF.
+cv::Mat smooth_scene(cv::Size size) {
+  cv::Mat img(size, CV_8UC3);
+  for (int y = 0; y < size.height; ++y) {
+    for (int x = 0; x < size.width; ++x) {
+      img.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(x * 255 / size.width),
+                                          static_cast<uchar>(y * 255 / size.height), 90);
+    }
+  }
+  cv::circle(img, {size.width / 3, size.height / 2}, size.height / 6, {20, 200, 240}, cv::FILLED);
+  cv::circle(img, {2 * size.width / 3, size.height / 3}, 5, {250, 250, 250}, cv::FILLED);
+  return img;
+}
+
+TEST(H264, RoundTripKeepsTheFrameAndLosesMoreAtAHigherCrf) {
+  // CI installs libavcodec-dev (scripts/setup.sh): a build without H.264 fails here on purpose.
+  ASSERT_TRUE(vlrface::evaluation::h264_available()) << "built without libavcodec/libx264";
+  const cv::Mat img = smooth_scene({320, 240});
+  const cv::Mat fine = vlrface::evaluation::h264_round_trip(img, 10);
+  const cv::Mat coarse = vlrface::evaluation::h264_round_trip(img, 45);
+  ASSERT_EQ(fine.size(), img.size());
+  ASSERT_EQ(fine.type(), CV_8UC3);
+  ASSERT_EQ(coarse.size(), img.size());
+  const double psnr_fine = cv::PSNR(img, fine), psnr_coarse = cv::PSNR(img, coarse);
+  EXPECT_GT(psnr_fine, 35) << "CRF 10 should be near-transparent on a smooth scene";
+  EXPECT_LT(psnr_coarse, psnr_fine - 3) << "CRF 45 must lose detail";
+  EXPECT_GT(psnr_coarse, 18) << "but still be the same picture";
+  // Deterministic: the same frame and CRF give the same pixels (eval rows are repeatable).
+  EXPECT_EQ(cv::norm(coarse, vlrface::evaluation::h264_round_trip(img, 45), cv::NORM_INF), 0);
+}
+
+TEST(H264, NativeFramesCanBeCodedAndBadSettingsAreNamed) {
+  const cv::Mat img = smooth_scene({100, 100});
+  const auto plain = make_native_frame(img, 50, 25, {.canvas = {320, 240}});
+  const auto coded = make_native_frame(img, 50, 25, {.canvas = {320, 240}, .h264_crf = 40});
+  EXPECT_EQ(coded.scale, plain.scale);
+  EXPECT_GT(cv::norm(plain.frame, coded.frame, cv::NORM_L1), 0) << "CRF 40 changes pixels";
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const vlrface::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] { (void)vlrface::evaluation::h264_round_trip(cv::Mat(11, 10, CV_8UC3), 23); })
+                .find("even frame size"),
+            std::string::npos);
+  EXPECT_NE(message([&] { (void)vlrface::evaluation::h264_round_trip(img, 52); }).find("CRF 52"),
+            std::string::npos);
+  EXPECT_NE(message([&] { (void)vlrface::evaluation::h264_round_trip(cv::Mat(), 23); })
+                .find("non-empty 8-bit BGR"),
+            std::string::npos);
 }
 
 TEST(NativeFrame, ImagesLargerThanTheCanvasAreCroppedCentrally) {

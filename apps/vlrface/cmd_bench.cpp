@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "bench_precision.hpp"
+#include "bench_report.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/bench.hpp"
 #include "vlrface/degrade.hpp"
@@ -68,6 +69,18 @@ std::string first_line_value(const std::string& file, const std::vector<std::str
   return "unknown";
 }
 
+// KEY="value" (os-release syntax) -> value; empty when absent.
+std::string first_line_value_eq(const std::string& file, const std::string& key) {
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, key.size() + 1, key + "=") != 0) continue;
+    std::string v = line.substr(key.size() + 1);
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'')) v = v.substr(1, v.size() - 2);
+    return v;
+  }
+  return "";
+}
+
 std::string utc_now() {
   const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
@@ -106,11 +119,55 @@ std::string parallel_framework() {
   return "unknown";
 }
 
+// The first line of a small text file (a device-tree or DMI string), without trailing NULs.
+std::string file_line(const std::string& file) {
+  std::ifstream in(file);
+  std::string line;
+  if (!std::getline(in, line)) return "";
+  while (!line.empty() && (line.back() == '\0' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+// "Raspberry Pi 5 Model B Rev 1.0" from the device tree on a Pi; the DMI product on a PC.
+std::string machine_model() {
+  for (const char* f : {"/proc/device-tree/model", "/sys/firmware/devicetree/base/model"}) {
+    if (auto m = file_line(f); !m.empty()) return m;
+  }
+  const std::string vendor = file_line("/sys/class/dmi/id/sys_vendor");
+  const std::string product = file_line("/sys/class/dmi/id/product_name");
+  if (!product.empty()) return vendor.empty() ? product : vendor + " " + product;
+  return "unknown";
+}
+
+std::string os_name() {
+  const std::string name = first_line_value_eq("/etc/os-release", "PRETTY_NAME");
+  return name.empty() ? "unknown" : name;
+}
+
+long memory_total_mib() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  long kib = 0;
+  while (in >> key >> kib) {
+    if (key == "MemTotal:") return kib / 1024;
+    in.ignore(1 << 10, '\n');
+  }
+  return -1;
+}
+
 json machine_info() {
   utsname u{};
-  std::string kernel = "unknown";
-  if (uname(&u) == 0) kernel = std::string(u.sysname) + " " + u.release + " " + u.machine;
+  std::string kernel = "unknown", arch = "unknown";
+  if (uname(&u) == 0) {
+    kernel = std::string(u.sysname) + " " + u.release + " " + u.machine;
+    arch = u.machine;
+  }
   return {
+      {"machine_model", machine_model()},
+      {"os", os_name()},
+      {"arch", arch},
+      {"memory_total_mib", memory_total_mib()},
+      {"vlrface_version", VLRFACE_VERSION},
       {"cpu_model", first_line_value("/proc/cpuinfo", {"model name", "Model", "Hardware"})},
       {"cores", std::thread::hardware_concurrency()},
       {"opencv_cpus", cv::getNumberOfCPUs()},
@@ -272,6 +329,25 @@ void print_table(const json& machine, const json& config, const json& load,
   }
 }
 
+std::string joined(const std::vector<int>& v) {
+  std::string out;
+  for (int x : v) out += (out.empty() ? "" : ",") + std::to_string(x);
+  return out;
+}
+
+// The command with every setting that shapes the figures, whatever was left to its default, so
+// that another machine can repeat it exactly.
+std::string effective_command(const GlobalOptions& g, const BenchOptions& o) {
+  std::string c = "vlrface";
+  if (g.embedder != kDefaultEmbedder) c += " --model " + g.embedder;
+  c += " bench --report --threads " + joined(o.threads) + " --res " + joined(o.resolutions) +
+       " --repeat " + std::to_string(o.repeat) + " --warmup " + std::to_string(o.warmup) +
+       " --gallery-sizes " + joined(o.gallery_sizes);
+  if (!o.image.empty()) c += " --image " + o.image;
+  if (!o.precision.empty()) c += " --precision " + o.precision;
+  return c;
+}
+
 void check_options(const BenchOptions& o) {
   if (o.repeat < 1) throw Error("cli", "--repeat must be >= 1, not " + std::to_string(o.repeat));
   if (o.warmup < 0) throw Error("cli", "--warmup must be >= 0, not " + std::to_string(o.warmup));
@@ -318,6 +394,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
                 "bench frame and face only, enough for timing)");
   c->add_option("--calibration-count", o.calibration_count, "images taken from --calibration")
       ->capture_default_str();
+  c->add_flag("--report", o.report,
+              "print one block to paste into an issue (machine, OS, per-stage medians, fps, "
+              "RSS) instead of the table: how figures from a Raspberry Pi reach the project");
   return c;
 }
 
@@ -525,7 +604,7 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
       {"load_average_end", load_average()},
   };
   for (const auto& p : landmarks) config["landmark_points"].push_back({p.x, p.y});
-  print_table(machine, config, load, runs, memory);
+  if (!o.report) print_table(machine, config, load, runs, memory);
   for (const auto& [t, rows] : precision_runs) {
     std::printf("\nprecision, threads %d: each model's precisions timed interleaved; int8 "
                 "calibrated on %s\n",
@@ -533,7 +612,7 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     print_precision_rows(rows);
   }
 
-  if (!o.json.empty()) {
+  {
     json j = {{"tool", "vlrface bench"}, {"machine", machine}, {"config", config},
               {"load_ms", load}};
     j["threads"] = {{"at_start", threads_at_start}, {"at_end", process_thread_count()}};
@@ -558,9 +637,12 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     j["current_rss_kib"] = memory.back().m.current_kib;
     j["precision"] = precision_json;
     j["checksum"] = sink;
-    std::ofstream out(o.json);
-    out << j.dump(2) << "\n";
-    if (!out) throw Error("bench", o.json + ": cannot be written");
+    if (o.report) std::fputs(bench_report(j, effective_command(g, o)).c_str(), stdout);
+    if (!o.json.empty()) {
+      std::ofstream out(o.json);
+      out << j.dump(2) << "\n";
+      if (!out) throw Error("bench", o.json + ": cannot be written");
+    }
   }
   return 0;
 }

@@ -24,6 +24,7 @@ struct BenchOptions {
   std::string precision;
   std::string calibration;     // dataset folder for int8 calibration; empty: the bench input
   int calibration_count = 32;  // images taken from it
+  bool report = false;         // print the pasteable report block instead of the table
 };
 
 // Adds the `bench` subcommand writing into `options`; main() runs run_bench() when it was given.

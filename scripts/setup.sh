@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR="${VLRFACE_BUILD_DIR:-build}"
 
 PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake pkg-config git ca-certificates help2man
   libopencv-dev opencv-data libsqlite3-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libssl-dev libgtest-dev libstb-dev libjpeg-dev libcpp-httplib-dev ffmpeg libavcodec-dev chromium
   libmosquitto-dev mosquitto

@@ -1,6 +1,6 @@
 // Gallery: opening (SQLite file or PostgreSQL database, by the location's form), checking what
-// callers give, and the everyday operations on people. Storage is the backends' (gallery_store.hpp);
-// export/import is gallery_export.cpp; re-embedding gallery_reembed.cpp.
+// callers give, and the everyday operations on people. Storage is the backends'
+// (gallery_store.hpp); export/import is gallery_export.cpp; re-embedding gallery_reembed.cpp.
 #include "vlrface/gallery.hpp"
 
 #include <opencv2/core.hpp>

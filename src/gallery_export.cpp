@@ -122,8 +122,8 @@ std::vector<detail::NewPerson> read_export(const nlohmann::json& doc, const std:
       auto jpeg = gallery_json::base64_decode(img->get_ref<const std::string&>());
       if (!jpeg) throw Error("gallery", at + ": \"image_jpeg_base64\" is not base64");
       // Kept byte for byte (no re-encoding), once it is known to be a 112x112 colour face.
-      const cv::Mat decoded = decode_image(
-          reinterpret_cast<const std::uint8_t*>(jpeg->data()), jpeg->size(), at + ": image");
+      const cv::Mat decoded = decode_image(reinterpret_cast<const std::uint8_t*>(jpeg->data()),
+                                           jpeg->size(), at + ": image");
       const int size = detail::kGalleryFaceSize;
       if (decoded.rows != size || decoded.cols != size) {
         throw Error("gallery", at + ": the image is " + std::to_string(decoded.cols) + "x" +
@@ -253,8 +253,9 @@ int Gallery::import_reference(const fs::path& gallery_json,
     throw Error("gallery", file + ": is not valid JSON (" + e.what() + ")");
   }
   if (doc.is_object() && doc.contains("format")) {
-    throw Error("gallery", file + ": is a gallery export, not the reference app's gallery.json "
-                                  "(import_json reads both)");
+    throw Error("gallery", file +
+                               ": is a gallery export, not the reference app's gallery.json "
+                               "(import_json reads both)");
   }
   std::istringstream again(doc.dump());
   const auto r = import_json(again, file, gallery_json.parent_path(), [&] { return embed; });
@@ -266,8 +267,7 @@ namespace detail {
 int copy_store(GalleryStore& from, const std::string& to) {
   const bool file_target = !is_postgres_url(to);
   std::error_code ec;
-  const bool existed =
-      file_target && fs::symlink_status(to, ec).type() != fs::file_type::not_found;
+  const bool existed = file_target && fs::symlink_status(to, ec).type() != fs::file_type::not_found;
   try {
     GallerySettings settings;
     settings.create_if_missing = true;
@@ -281,8 +281,8 @@ int copy_store(GalleryStore& from, const std::string& to) {
     std::string model = from.model_id();
     from.for_each_person([&](PersonRecord&& p) {
       NewPerson n{p.name, {}, "copying '" + printable(p.name) + "'"};
-      for (auto& f : p.faces) n.faces.push_back({std::move(f.jpeg), std::move(f.embedding),
-                                                 std::move(f.source)});
+      for (auto& f : p.faces)
+        n.faces.push_back({std::move(f.jpeg), std::move(f.embedding), std::move(f.source)});
       people.push_back(std::move(n));
     });
     model = from.model_id();

@@ -16,6 +16,7 @@
 
 #include "gallery_check.hpp"
 #include "gallery_common.hpp"
+#include "gallery_pg_wire.hpp"
 #include "gallery_store.hpp"
 #include "vlrface/error.hpp"
 
@@ -23,12 +24,15 @@ namespace vlrface::detail {
 namespace {
 
 namespace fs = std::filesystem;
+using pg::ConnectionLost;
+using pg::Params;
+using pg::Result;
+using pg::scrub;
 
 inline constexpr int kPgSchemaVersion = 1;
 constexpr const char* kChannel = "vlrface_gallery";
 // pg_advisory_xact_lock key: one node creates or migrates the schema at a time.
 constexpr std::int64_t kMigrationLock = 0x564C5247;
-constexpr Oid kInt8 = 20, kText = 25, kBytea = 17;
 
 // Migrations: kMigrations[v] brings schema version v to v + 1. Never edit a published step; add
 // one.
@@ -49,111 +53,11 @@ const char* const kMigrations[] = {
 };
 static_assert(std::size(kMigrations) == kPgSchemaVersion);
 
-// The connection lost (server restarted, network gone): the one failure worth a reconnect.
-struct ConnectionLost {
-  std::string message;
-};
-
-// Query parameters, all sent in binary: int8 big-endian, text and bytea as their bytes.
-class Params {
- public:
-  Params& i8(std::int64_t v) {
-    std::string b(8, '\0');
-    for (int k = 0; k < 8; ++k) b[k] = static_cast<char>((static_cast<std::uint64_t>(v) >> (56 - 8 * k)) & 0xFF);
-    return add(kInt8, std::move(b));
-  }
-  Params& text(std::string_view s) { return add(kText, std::string(s)); }
-  Params& bytes(std::string_view s) { return add(kBytea, std::string(s)); }
-
-  int size() const { return static_cast<int>(values_.size()); }
-  const Oid* types() const { return types_.data(); }
-  std::vector<const char*> pointers() const {
-    std::vector<const char*> p;
-    for (const auto& v : values_) p.push_back(v.data());
-    return p;
-  }
-  std::vector<int> lengths() const {
-    std::vector<int> l;
-    for (const auto& v : values_) l.push_back(static_cast<int>(v.size()));
-    return l;
-  }
-
- private:
-  Params& add(Oid t, std::string v) {
-    types_.push_back(t);
-    values_.push_back(std::move(v));
-    return *this;
-  }
-  std::vector<Oid> types_;
-  std::vector<std::string> values_;
-};
-
-class Result {
- public:
-  explicit Result(PGresult* r) : r_(r) {}
-  ~Result() { PQclear(r_); }
-  Result(Result&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
-  Result(const Result&) = delete;
-  Result& operator=(const Result&) = delete;
-
-  int rows() const { return PQntuples(r_); }
-  bool null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
-  std::string_view bytes(int row, int col) const {
-    return {PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col))};
-  }
-  std::string text(int row, int col) const { return std::string(bytes(row, col)); }
-  // A binary int8 column (every integer the queries here return is cast to bigint).
-  std::int64_t i8(int row, int col) const {
-    const std::string_view b = bytes(row, col);
-    std::uint64_t v = 0;
-    for (const char c : b) v = (v << 8) | static_cast<unsigned char>(c);
-    return static_cast<std::int64_t>(v);
-  }
-
- private:
-  PGresult* r_;
-};
-
-std::string scrub(std::string text, const std::string& password) {
-  // libpq does not put passwords in its messages; this makes sure of it for ours too.
-  if (password.size() < 3) return text;
-  for (std::size_t at; (at = text.find(password)) != std::string::npos;) {
-    text.replace(at, password.size(), "***");
-  }
-  return text;
-}
-
-// Where the gallery is, for messages: postgresql://user@host:port/dbname, never the password.
-std::string describe(const std::string& url, std::string* password) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
-  if (opts == nullptr) {
-    std::string why = err != nullptr ? err : "out of memory";
-    PQfreemem(err);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    // The URL itself is not shown: it may hold a password.
-    throw Error("gallery", "the gallery database address is not a valid postgresql:// URI (" +
-                               why + ")");
-  }
-  std::map<std::string, std::string> v;
-  for (const PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val != nullptr) v[o->keyword] = o->val;
-  }
-  PQconninfoFree(opts);
-  *password = v["password"];
-  std::string out = "postgresql://";
-  if (!v["user"].empty()) out += v["user"] + "@";
-  out += v["host"].empty() ? (v["hostaddr"].empty() ? "localhost" : v["hostaddr"]) : v["host"];
-  if (!v["port"].empty()) out += ":" + v["port"];
-  out += "/" + v["dbname"];
-  return scrub(out, *password);
-}
-
 class PostgresStore final : public GalleryStore {
  public:
   PostgresStore(std::string url, const GallerySettings& settings)
       : url_(std::move(url)), settings_(settings) {
-    where_ = describe(url_, &password_);
+    where_ = pg::describe(url_, &password_);
   }
   ~PostgresStore() override { PQfinish(conn_); }
 
@@ -179,7 +83,8 @@ class PostgresStore final : public GalleryStore {
                "': it holds embeddings of '" + printable(stored) +
                "'; re-embed it first with `vlrface gallery reembed`");
         }
-        exec("UPDATE vlrface.meta SET value = $1 WHERE key = 'model_id'", Params().text(o.model_id));
+        exec("UPDATE vlrface.meta SET value = $1 WHERE key = 'model_id'",
+             Params().text(o.model_id));
       }
       std::set<std::string> known;
       if (o.skip_known_faces) {
@@ -212,15 +117,16 @@ class PostgresStore final : public GalleryStore {
                 Params().text(p.name));
             id = r.i8(0, 0);
           }
-          exec("INSERT INTO vlrface.faces(person_id, image, embedding, source, embedding_crc, "
-               "image_crc) VALUES ($1, $2, $3, $4, $5, $6)",
-               Params()
-                   .i8(*id)
-                   .bytes(f.jpeg)
-                   .bytes(embedding)
-                   .text(f.source)
-                   .i8(crc_of(embedding))
-                   .i8(crc_of(f.jpeg)));
+          exec(
+              "INSERT INTO vlrface.faces(person_id, image, embedding, source, embedding_crc, "
+              "image_crc) VALUES ($1, $2, $3, $4, $5, $6)",
+              Params()
+                  .i8(*id)
+                  .bytes(f.jpeg)
+                  .bytes(embedding)
+                  .text(f.source)
+                  .i8(crc_of(embedding))
+                  .i8(crc_of(f.jpeg)));
           ++added;
         }
         if (added == 0) continue;
@@ -238,7 +144,8 @@ class PostgresStore final : public GalleryStore {
   bool remove_person(const std::string& name) override {
     bool removed = false;
     write([&](std::int64_t) {
-      Result r = exec("DELETE FROM vlrface.people WHERE name = $1 RETURNING id", Params().text(name));
+      Result r =
+          exec("DELETE FROM vlrface.people WHERE name = $1 RETURNING id", Params().text(name));
       removed = r.rows() > 0;
       return removed;
     });
@@ -285,18 +192,19 @@ class PostgresStore final : public GalleryStore {
     // rows twice. `f` runs inside the read; read() retries only before it has started.
     read([&] {
       std::optional<std::size_t> dims;
-      each_row("SELECT name, template, template_crc FROM vlrface.people ORDER BY name COLLATE \"C\"",
-               [&](const Result& r, int i) {
-                 std::string name = r.text(i, 0);
-                 const std::string what = "the template of '" + printable(name) + "'";
-                 auto t = embedding(verified(r, i, 1, 2, what), what);
-                 if (dims && t.size() != *dims) {
-                   damaged(what + " has " + std::to_string(t.size()) + " values, the others " +
-                           std::to_string(*dims));
-                 }
-                 dims = t.size();
-                 f({std::move(name), std::move(t)});
-               });
+      each_row(
+          "SELECT name, template, template_crc FROM vlrface.people ORDER BY name COLLATE \"C\"",
+          [&](const Result& r, int i) {
+            std::string name = r.text(i, 0);
+            const std::string what = "the template of '" + printable(name) + "'";
+            auto t = embedding(verified(r, i, 1, 2, what), what);
+            if (dims && t.size() != *dims) {
+              damaged(what + " has " + std::to_string(t.size()) + " values, the others " +
+                      std::to_string(*dims));
+            }
+            dims = t.size();
+            f({std::move(name), std::move(t)});
+          });
     });
   }
 
@@ -351,7 +259,8 @@ class PostgresStore final : public GalleryStore {
       }
       Result people = exec("SELECT id FROM vlrface.people", {});
       for (int i = 0; i < people.rows(); ++i) update_template(people.i8(i, 0));
-      exec("UPDATE vlrface.meta SET value = $1 WHERE key = 'model_id'", Params().text(new_model_id));
+      exec("UPDATE vlrface.meta SET value = $1 WHERE key = 'model_id'",
+           Params().text(new_model_id));
       return true;
     });
     model_id_ = new_model_id;
@@ -399,7 +308,8 @@ class PostgresStore final : public GalleryStore {
     if (conn_ == nullptr) fail("cannot connect (out of memory)");
     if (PQstatus(conn_) != CONNECTION_OK) fail("cannot connect (" + last_error() + ")");
     // Notices (e.g. "already exists, skipping") would go to stderr by default.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
   }
 
   void reconnect() {
@@ -436,7 +346,8 @@ class PostgresStore final : public GalleryStore {
   std::string last_error() const {
     std::string m = conn_ != nullptr ? PQerrorMessage(conn_) : "no connection";
     while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-    for (char& c : m) if (c == '\n' || c == '\t') c = ' ';
+    for (char& c : m)
+      if (c == '\n' || c == '\t') c = ' ';
     return scrub(m, password_);
   }
 
@@ -573,9 +484,9 @@ class PostgresStore final : public GalleryStore {
         exec_plain("CREATE TABLE vlrface.meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
         for (const auto& [key, value] :
              std::vector<std::pair<std::string, std::string>>{{"format", "vlrface-gallery"},
-                                                               {"schema_version", "0"},
-                                                               {"model_id", build_model_id},
-                                                               {"revision", "0"}}) {
+                                                              {"schema_version", "0"},
+                                                              {"model_id", build_model_id},
+                                                              {"revision", "0"}}) {
           exec("INSERT INTO vlrface.meta(key, value) VALUES ($1, $2)",
                Params().text(key).text(value));
         }
@@ -652,8 +563,8 @@ class PostgresStore final : public GalleryStore {
       row.id = r.i8(i, 0);
       row.source = r.text(i, 1);
       const std::string what = "face #" + std::to_string(row.id) + " of " + who;
-      row.embedding = embedding(verified(r, i, 2, 4, "the embedding of " + what),
-                                "the embedding of " + what);
+      row.embedding =
+          embedding(verified(r, i, 2, 4, "the embedding of " + what), "the embedding of " + what);
       row.jpeg = std::string(verified(r, i, 3, 5, "the image of " + what));
       out.push_back(std::move(row));
     }

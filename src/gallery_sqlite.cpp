@@ -20,6 +20,7 @@
 
 #include "gallery_check.hpp"
 #include "gallery_common.hpp"
+#include "gallery_sqlite_db.hpp"
 #include "gallery_store.hpp"
 #include "vlrface/error.hpp"
 
@@ -27,166 +28,15 @@ namespace vlrface::detail {
 namespace {
 
 namespace fs = std::filesystem;
+using sqlite::errno_text;
+using sqlite::exec_sql;
+using sqlite::sqlite_fail;
+using sqlite::Statement;
+using sqlite::Transaction;
 
 constexpr std::int64_t kApplicationId = kGalleryApplicationId;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
-
-std::string errno_text(int err) {
-  return std::generic_category().message(err);
-}
-
-[[noreturn]] void sqlite_fail(sqlite3* db, const fs::path& file, const std::string& what, int rc) {
-  const std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  const std::string f = file.string();
-  switch (rc & 0xFF) {
-    case SQLITE_CORRUPT:
-      // A file whose header names it a vlrface gallery is a damaged gallery: say how much of it
-      // is still readable, as the checks on opening do.
-      if (db != nullptr && application_id(db) == kApplicationId) {
-        throw Error("gallery", f + ": damaged: " + detail + " (" + readable_summary(db) + ")");
-      }
-      [[fallthrough]];
-    case SQLITE_NOTADB:
-      throw Error("gallery", f + ": is not a vlrface gallery or is damaged (" + detail + ")");
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      throw Error("gallery", f + ": is locked by another process (" + detail + ")");
-    case SQLITE_READONLY:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-      throw Error("gallery", f + ": cannot be written (" + detail + ")");
-    default:
-      throw Error("gallery", f + ": " + what + " failed (" + detail + ")");
-  }
-}
-
-void exec_sql(sqlite3* db, const fs::path& file, const char* sql) {
-  char* message = nullptr;
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message);
-  sqlite3_free(message);  // sqlite3_errmsg still holds the same text
-  if (rc != SQLITE_OK) sqlite_fail(db, file, std::string("'") + sql + "'", rc);
-}
-
-class Statement {
- public:
-  Statement(sqlite3* db, const fs::path& file, std::string_view sql) : db_(db), file_(file) {
-    const int rc =
-        sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
-    if (rc != SQLITE_OK) sqlite_fail(db, file, "query", rc);
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-    return *this;
-  }
-  Statement& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
-  Statement& bind(int i, std::string_view text) {
-    return check(
-        sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
-  }
-  Statement& bind_blob(int i, std::string_view bytes) {
-    // A null pointer would bind SQL NULL, which NOT NULL columns reject.
-    return check(sqlite3_bind_blob(stmt_, i, bytes.empty() ? "" : bytes.data(),
-                                   static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
-  }
-  // True while a row is available.
-  bool step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    sqlite_fail(db_, file_, "query", rc);
-  }
-  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  int type(int col) const { return sqlite3_column_type(stmt_, col); }
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p != nullptr ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
-  }
-  // Valid until the next step/reset.
-  std::string_view blob(int col) const {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p != nullptr ? std::string_view(p, sqlite3_column_bytes(stmt_, col))
-                        : std::string_view();
-  }
-
- private:
-  Statement& check(int rc) {
-    if (rc != SQLITE_OK) sqlite_fail(db_, file_, "binding a query parameter", rc);
-    return *this;
-  }
-
-  sqlite3* db_;
-  const fs::path& file_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-class Transaction {
- public:
-  Transaction(sqlite3* db, const fs::path& file, bool write) : db_(db), file_(file) {
-    // IMMEDIATE takes the write lock up front, so a concurrent writer waits in the busy handler
-    // instead of failing halfway through with SQLITE_BUSY.
-    exec_sql(db, file, write ? "BEGIN IMMEDIATE" : "BEGIN");
-  }
-  ~Transaction() {
-    // Covers exceptions and a failed COMMIT (which may leave the transaction open).
-    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  void commit() { exec_sql(db_, file_, "COMMIT"); }
-
- private:
-  sqlite3* db_;
-  const fs::path& file_;
-};
-
-// Returns true when the file was created here (empty, mode 0600). Existing files are only read.
-bool create_or_check_file(const fs::path& file, bool create_if_missing) {
-  const std::string f = file.string();
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) {
-    const int stat_err = errno;
-    if (stat_err != ENOENT) {
-      throw Error("gallery", f + ": cannot be accessed (" + errno_text(stat_err) + ")");
-    }
-    if (!create_if_missing) throw Error("gallery", f + ": no such gallery file");
-    // Created here rather than by SQLite, which would use 0644: the gallery holds biometric data.
-    // SQLite gives its journal files the database's mode, so they stay private too.
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    const int open_err = errno;
-    if (fd >= 0) {
-      ::fchmod(fd, 0600);  // an unusual umask (e.g. 0277) must not leave it unwritable
-      ::close(fd);
-      return true;
-    }
-    if (open_err != EEXIST) {
-      throw Error("gallery", f + ": cannot be created (" + errno_text(open_err) + ")");
-    }
-    // Another process created it just now: check it like any existing file.
-    if (::stat(file.c_str(), &st) != 0) {
-      const int err = errno;
-      throw Error("gallery", f + ": cannot be accessed (" + errno_text(err) + ")");
-    }
-  }
-  const std::string not_gallery = f + ": is not a vlrface gallery (";
-  if (S_ISDIR(st.st_mode)) throw Error("gallery", not_gallery + "it is a directory)");
-  if (!S_ISREG(st.st_mode)) throw Error("gallery", not_gallery + "not a regular file)");
-  // An empty file is somebody's file, not a new gallery: never write into it.
-  if (st.st_size == 0) throw Error("gallery", not_gallery + "the file is empty)");
-  char header[16] = {};
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error("gallery", f + ": cannot be opened for reading");
-  in.read(header, sizeof header);
-  if (in.gcount() != sizeof header || std::memcmp(header, "SQLite format 3", 16) != 0) {
-    throw Error("gallery", not_gallery + "not an SQLite database)");
-  }
-  return false;
-}
 
 class SqliteStore final : public GalleryStore {
  public:
@@ -194,7 +44,7 @@ class SqliteStore final : public GalleryStore {
   ~SqliteStore() override { sqlite3_close_v2(db_); }
 
   void open(const std::string& build_model_id, const GallerySettings& settings) {
-    const bool created = create_or_check_file(file_, settings.create_if_missing);
+    const bool created = sqlite::create_or_check_file(file_, settings.create_if_missing);
     try {
       // No SQLITE_OPEN_CREATE: the file exists by now, and SQLite must not create one with 0644.
       const int rc = sqlite3_open_v2(file_.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr);
@@ -324,9 +174,9 @@ class SqliteStore final : public GalleryStore {
   bool has_person(const std::string& name) override { return person_id(name).has_value(); }
 
   std::vector<PersonInfo> people() override {
-    Statement q = sql(
-        "SELECT p.id, p.name, (SELECT count(*) FROM faces f WHERE f.person_id = p.id) "
-        "FROM people p ORDER BY p.name");
+    Statement q =
+        sql("SELECT p.id, p.name, (SELECT count(*) FROM faces f WHERE f.person_id = p.id) "
+            "FROM people p ORDER BY p.name");
     std::vector<PersonInfo> out;
     while (q.step()) out.push_back({q.integer(0), q.text(1), static_cast<int>(q.integer(2))});
     return out;
@@ -456,9 +306,9 @@ class SqliteStore final : public GalleryStore {
   }
 
   std::vector<StoredRow> face_rows(std::int64_t person, const std::string& who) {
-    Statement q = sql(
-        "SELECT id, source, embedding, image, embedding_crc, image_crc FROM faces "
-        "WHERE person_id = ? ORDER BY id");
+    Statement q =
+        sql("SELECT id, source, embedding, image, embedding_crc, image_crc FROM faces "
+            "WHERE person_id = ? ORDER BY id");
     q.bind(1, person);
     std::vector<StoredRow> out;
     while (q.step()) {
@@ -499,8 +349,9 @@ class SqliteStore final : public GalleryStore {
     return r;
   }
   void bump_revision() {
-    exec("INSERT INTO meta(key, value) VALUES ('revision', '1') ON CONFLICT(key) DO UPDATE "
-         "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
+    exec(
+        "INSERT INTO meta(key, value) VALUES ('revision', '1') ON CONFLICT(key) DO UPDATE "
+        "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
   }
 
   void create_schema(const std::string& build_model_id) {

@@ -88,8 +88,9 @@ class GalleryStore {
   // Replaces the embeddings of the faces in `by_id` (every face of the gallery, as listed by
   // for_each_person), recomputes every template and records `model_id`; refused when the faces
   // changed meanwhile.
-  virtual void replace_embeddings(const std::vector<std::pair<std::int64_t, std::vector<float>>>& by_id,
-                                  const std::string& model_id) = 0;
+  virtual void replace_embeddings(
+      const std::vector<std::pair<std::int64_t, std::vector<float>>>& by_id,
+      const std::string& model_id) = 0;
 
   // See Gallery::refresh_if_changed() and Gallery::revision().
   virtual bool refresh_if_changed() = 0;

@@ -98,7 +98,8 @@ inline std::vector<float> normalised_mean(const std::vector<std::vector<float>>&
   return out;
 }
 
-inline void expect_close(const std::vector<float>& a, const std::vector<float>& b, float tol = 1e-5f) {
+inline void expect_close(const std::vector<float>& a, const std::vector<float>& b,
+                         float tol = 1e-5f) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol) << "at " << i;
 }
@@ -188,7 +189,7 @@ inline std::string error_of(F&& f) {
   return {};
 }
 
-#define EXPECT_CONTAINS(haystack, needle) \
+#define EXPECT_CONTAINS(haystack, needle)
 
 // Everything a gallery returns, bit for bit (embeddings compared as bytes, images as decoded
 // pixels), to tell harmless damage from silently wrong data, and to compare copies.

@@ -58,8 +58,8 @@ class PgCluster {
 
   int port() const { return port_; }
   std::string url(const std::string& db = "vlrface", const std::string& password = "") const {
-    return "postgresql://vlrtest" + (password.empty() ? "" : ":" + password) + "@127.0.0.1:" +
-           std::to_string(port_) + "/" + db + "?sslmode=disable&connect_timeout=5";
+    return "postgresql://vlrtest" + (password.empty() ? "" : ":" + password) +
+           "@127.0.0.1:" + std::to_string(port_) + "/" + db + "?sslmode=disable&connect_timeout=5";
   }
   // psql as the test role, for what the API cannot do (faking a newer schema).
   void sql(const std::string& statement, const std::string& db = "vlrface") const {

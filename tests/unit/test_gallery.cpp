@@ -1,4 +1,5 @@
-// Unit tests of vlrface::Gallery (SQLite): names, enrolment, templates, models, schema, files, handles, scale. Synthetic embeddings and images only, no model files.
+// Unit tests of vlrface::Gallery (SQLite): names, enrolment, templates, models, schema, files,
+// handles, scale. Synthetic embeddings and images only, no model files.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>

@@ -1,4 +1,5 @@
-// Unit tests of the gallery's JSON export and import (its own format and the reference app's), and copies between galleries.
+// Unit tests of the gallery's JSON export and import (its own format and the reference app's), and
+// copies between galleries.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -6,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -13,10 +15,9 @@
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
-#include <sstream>
-#include <cstdlib>
 
 #include "gallery_test_util.hpp"
 #include "vlrface/error.hpp"
@@ -345,11 +346,11 @@ TEST(GalleryExport, ImportAddsOnlyTheFacesThatAreNew) {
   g.enroll("bob", {b1});
   const std::string doc = export_text(g);
   Gallery h(dir / "h.vlrg", kModelA);
-  h.enroll("alice", {a1});     // one of alice's faces is here already
+  h.enroll("alice", {a1});  // one of alice's faces is here already
   h.enroll("carol", {face(7)});
-  h.enroll("robert", {b1});    // bob's face, under another name: a known face, not added again
+  h.enroll("robert", {b1});  // bob's face, under another name: a known face, not added again
   const GalleryImport r = import_text(h, doc);
-  EXPECT_EQ(r.people, 1);          // alice got a face; bob got none (his only face is known)
+  EXPECT_EQ(r.people, 1);  // alice got a face; bob got none (his only face is known)
   EXPECT_EQ(r.people_created, 0);
   EXPECT_EQ(r.faces_added, 1);
   EXPECT_EQ(r.faces_skipped, 2);
@@ -395,16 +396,18 @@ TEST(GalleryExport, BadExportsAreRefusedAndChangeNothing) {
       {[](auto& d) { d.erase("model_id"); }, "has no \"model_id\""},
       {[](auto& d) { d["people"] = 3; }, "has no \"people\" array"},
       {[](auto& d) { d["people"][0]["name"] = "a/b"; }, "people[0] ('a/b'): person name"},
-      {[](auto& d) { d["people"].push_back(d["people"][0]); }, "people[1] ('alice'): appears twice"},
+      {[](auto& d) { d["people"].push_back(d["people"][0]); },
+       "people[1] ('alice'): appears twice"},
       {[](auto& d) { d["people"][0]["faces"] = "x"; }, "has no \"faces\" array"},
-      {[](auto& d) { d["people"][0]["faces"][0]["embedding"] = {1, "x"}; },
+      {[](auto& d) {
+         d["people"][0]["faces"][0]["embedding"] = {1, "x"};
+       },
        "faces[0]: \"embedding\" is not an array of numbers"},
       {[](auto& d) { d["people"][0]["faces"][0]["embedding"] = std::vector<float>(512, 0.f); },
        "faces[0]: embedding is all zeros"},
       {[](auto& d) { d["people"][0]["faces"][0]["embedding"] = std::vector<float>(128, 1.f); },
        "128-value embedding"},
-      {[](auto& d) { d["people"][0]["faces"][0]["image_jpeg_base64"] = "***"; },
-       "is not base64"},
+      {[](auto& d) { d["people"][0]["faces"][0]["image_jpeg_base64"] = "***"; }, "is not base64"},
       {[&](auto& d) { d["people"][0]["faces"][0]["image_jpeg_base64"] = base64_of(small); },
        "the image is 50x50, expected 112x112"},
       {[](auto& d) { d["people"][0]["faces"][0].erase("image_jpeg_base64"); },
@@ -442,10 +445,11 @@ TEST(GalleryExport, CliExportToStdoutImportsBackFromStdinOnce) {
   EXPECT_EQ(read_bytes(dir / "out.json"), export_text(source));
   EXPECT_CONTAINS(read_bytes(dir / "err.txt"), "exported 2 people to standard output");
   // `import -` reads it from stdin, into a new gallery; the second time adds nothing.
-  const std::string import = cli + " --gallery " + h + " gallery import - < " + d +
-                             "/out.json > " + d + "/import.txt 2>&1";
+  const std::string import = cli + " --gallery " + h + " gallery import - < " + d + "/out.json > " +
+                             d + "/import.txt 2>&1";
   ASSERT_EQ(std::system(import.c_str()), 0) << read_bytes(dir / "import.txt");
-  EXPECT_CONTAINS(read_bytes(dir / "import.txt"), "imported 2 people (3 faces) from standard input");
+  EXPECT_CONTAINS(read_bytes(dir / "import.txt"),
+                  "imported 2 people (3 faces) from standard input");
   ASSERT_EQ(std::system(import.c_str()), 0) << read_bytes(dir / "import.txt");
   EXPECT_CONTAINS(read_bytes(dir / "import.txt"), "imported 0 people (0 faces)");
   EXPECT_CONTAINS(read_bytes(dir / "import.txt"),

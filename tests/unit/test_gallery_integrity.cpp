@@ -1,4 +1,5 @@
-// Unit tests of the gallery's integrity: damage is reported, never silent; check, backup, schema upgrade, secure delete.
+// Unit tests of the gallery's integrity: damage is reported, never silent; check, backup, schema
+// upgrade, secure delete.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>

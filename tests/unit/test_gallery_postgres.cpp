@@ -173,8 +173,9 @@ TEST(GalleryPostgres, SchemaVersionAndModelAreChecked) {
   pg.sql("UPDATE vlrface.meta SET value = '99' WHERE key = 'schema_version'");
   EXPECT_CONTAINS(error_of([&] { Gallery(pg.url(), kModelA); }), "schema version 99 is newer");
   // Someone else's schema of the same name is not taken for a gallery.
-  pg.sql("UPDATE vlrface.meta SET value = '1' WHERE key = 'schema_version';"
-         "UPDATE vlrface.meta SET value = 'other' WHERE key = 'format'");
+  pg.sql(
+      "UPDATE vlrface.meta SET value = '1' WHERE key = 'schema_version';"
+      "UPDATE vlrface.meta SET value = 'other' WHERE key = 'format'");
   EXPECT_CONTAINS(error_of([&] { Gallery(pg.url(), kModelA); }), "is not a vlrface gallery");
 }
 
@@ -208,22 +209,25 @@ TEST(GalleryPostgres, APasswordIsNeverShown) {
   EXPECT_EQ(g.file().string(),
             "postgresql://vlrtest@127.0.0.1:" + std::to_string(pg.port()) + "/vlrface");
   g.enroll("alice", {face(1)});
-  const std::string errors = error_of([&] { g.remove_person("nobody"); }) +
-                             error_of([&] { Gallery("postgresql://vlrtest:" + secret +
-                                                    "@127.0.0.1:1/vlrface?connect_timeout=2",
-                                                    kModelA); }) +
-                             error_of([&] { Gallery("postgresql://vlrtest:" + secret +
-                                                    "@127.0.0.1:5432/x?bogus=1", kModelA); });
+  const std::string errors =
+      error_of([&] { g.remove_person("nobody"); }) + error_of([&] {
+        Gallery("postgresql://vlrtest:" + secret + "@127.0.0.1:1/vlrface?connect_timeout=2",
+                kModelA);
+      }) +
+      error_of([&] {
+        Gallery("postgresql://vlrtest:" + secret + "@127.0.0.1:5432/x?bogus=1", kModelA);
+      });
   EXPECT_CONTAINS(errors, "postgresql://vlrtest@127.0.0.1:1/vlrface: cannot connect");
   EXPECT_CONTAINS(errors, "not a valid postgresql:// URI");
   EXPECT_EQ(errors.find(secret), std::string::npos) << errors;
-  const auto r = cli("--gallery 'postgresql://vlrtest:" + secret + "@127.0.0.1:" +
-                     std::to_string(pg.port()) + "/vlrface?sslmode=disable' gallery list");
+  const auto r =
+      cli("--gallery 'postgresql://vlrtest:" + secret + "@127.0.0.1:" + std::to_string(pg.port()) +
+          "/vlrface?sslmode=disable' gallery list");
   EXPECT_EQ(r.status, 0) << "the CLI: ";
   EXPECT_CONTAINS(r.output, "alice");
   EXPECT_EQ(r.output.find(secret), std::string::npos) << r.output;
-  const auto check = cli("--gallery 'postgresql://vlrtest:" + secret + "@127.0.0.1:" +
-                         std::to_string(pg.port()) + "/vlrface' gallery check");
+  const auto check = cli("--gallery 'postgresql://vlrtest:" + secret +
+                         "@127.0.0.1:" + std::to_string(pg.port()) + "/vlrface' gallery check");
   EXPECT_EQ(check.status, 1) << check.output;
   EXPECT_CONTAINS(check.output, "`gallery check` reads SQLite files");
   EXPECT_EQ(check.output.find(secret), std::string::npos) << check.output;
@@ -239,8 +243,8 @@ TEST(GalleryPostgres, APasswordIsNeverShown) {
 
 TEST(GalleryPostgres, TwoNodesFollowEachOtherWithinTwoSeconds) {
   PgCluster pg;
-  Gallery a(pg.url(), kModelA);  // one node enrols...
-  Gallery b(pg.url(), kModelA);  // ...another keeps its own matcher and follows
+  Gallery a(pg.url(), kModelA);          // one node enrols...
+  Gallery b(pg.url(), kModelA);          // ...another keeps its own matcher and follows
   EXPECT_FALSE(b.refresh_if_changed());  // starts listening; nothing new yet
   const auto r0 = b.revision();
   a.enroll("alice", {face(1)});

@@ -435,6 +435,9 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   const EvalDataset dataset = load_eval_dataset(o.dataset);
   Context ctx(g);
   (void)ctx.embedder_info();  // a missing model is reported before the slow passes
+  // Where faces are found by detection (no landmarks, --detect, native rows), a missing YuNet
+  // means the Haar fallback: said now, naming the missing file, not only after the run.
+  if (o.detect || !dataset.has_landmarks() || !o.native.empty()) ctx.warn_if_detector_fallback();
   // Parallelism comes from the workers; OpenCV's own threads would only compete with them.
   if (o.jobs > 1) set_inference_threads(1);
   // One progress display per stage (full resolution, each simulated row, each native size).

@@ -177,8 +177,10 @@ int run_enroll(const GlobalOptions& g, const EnrollOptions& o) {
   Context ctx(g);
   // One rule with the API (409): an existing name is refused unless --add says to add faces.
   // Checked before any image is read, for every person at once.
-  if (fs::exists(ctx.gallery_path()) && !o.add) {
-    const Gallery existing = ctx.open_gallery(false);
+  // A postgresql:// gallery is no file: it is opened (its schema made if new) to be asked.
+  const bool database = is_database_gallery(ctx.gallery_path().native());
+  if ((database || fs::exists(ctx.gallery_path())) && !o.add) {
+    const Gallery existing = ctx.open_gallery(/*create=*/database);
     std::string taken;
     for (const auto& p : plan) {
       if (existing.has_person(p.name)) taken += (taken.empty() ? "'" : ", '") + p.name + "'";

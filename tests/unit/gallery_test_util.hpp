@@ -189,7 +189,9 @@ inline std::string error_of(F&& f) {
   return {};
 }
 
-#define EXPECT_CONTAINS(haystack, needle)
+// Must assert: the split once left this macro empty, and every check through it passed unseen.
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
 
 // Everything a gallery returns, bit for bit (embeddings compared as bytes, images as decoded
 // pixels), to tell harmless damage from silently wrong data, and to compare copies.

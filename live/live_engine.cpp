@@ -63,6 +63,7 @@ void release_free_memory() {
 struct LiveEngine::Impl {
   const ModelStore& store;
   const std::filesystem::path gallery_path;
+  std::string gallery_shown;  // gallery_path for messages: never a database password (gallery_mu)
   const SourceSpec spec;
   const std::string source_name;
   std::string model_id;
@@ -191,8 +192,10 @@ struct LiveEngine::Impl {
     // which serves frames until the swap below.
     auto m = std::make_shared<Matcher>();
     std::set<std::string> names;
+    std::string shown;
     {
       Gallery g(gallery_path, model_id);
+      shown = g.file().string();  // a database URL without its password
       m->reserve(g.size());
       g.for_each_template([&](PersonTemplate&& t) {
         m->add(t.name, t.embedding);
@@ -203,6 +206,7 @@ struct LiveEngine::Impl {
     std::lock_guard lk(gallery_mu);
     matcher = std::move(ready);
     people = std::move(names);
+    gallery_shown = std::move(shown);
     ++gallery_version;
   }
 
@@ -223,7 +227,7 @@ struct LiveEngine::Impl {
       std::lock_guard lk(gallery_mu);
       if (!people.count(s.verify_name)) {
         throw Error("live",
-                    "verify: '" + s.verify_name + "' is not enrolled in " + gallery_path.string());
+                    "verify: '" + s.verify_name + "' is not enrolled in " + gallery_shown);
       }
     }
     if (std::isnan(s.threshold) || s.threshold > 1) {

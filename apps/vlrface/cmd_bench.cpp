@@ -397,10 +397,27 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   c->add_flag("--report", o.report,
               "print one block to paste into an issue (machine, OS, per-stage medians, fps, "
               "RSS) instead of the table: how figures from a Raspberry Pi reach the project");
+  c->add_option("--gallery-scale", o.scale.people,
+                "instead: the scale benchmark with this many synthetic people (identify on one "
+                "core, matcher memory; with --scale-store also writing, loading and following)");
+  c->add_option("--scale-store", o.scale.stores,
+                "with --gallery-scale: a gallery (SQLite file or postgresql:// URL) to fill with "
+                "the synthetic people, load whole and follow; may be given more than once");
+  c->add_option("--load-repeat", o.scale.load_repeat, "with --scale-store: whole-gallery loads")
+      ->capture_default_str();
+  c->add_option("--sync-repeat", o.scale.sync_repeat, "with --scale-store: enrolments followed")
+      ->capture_default_str();
   return c;
 }
 
 int run_bench(const GlobalOptions& g, const BenchOptions& o) {
+  if (o.scale.people > 0) {
+    ScaleBenchOptions so = o.scale;
+    so.repeat = o.repeat;
+    so.json = o.json;
+    return run_scale_bench(so);
+  }
+  if (!o.scale.stores.empty()) throw Error("cli", "--scale-store needs --gallery-scale N");
   check_options(o);
   const std::vector<Precision> precisions = o.precision.empty()
                                                 ? std::vector<Precision>{}

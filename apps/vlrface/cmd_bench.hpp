@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_scale.hpp"
 #include "context.hpp"
 
 namespace CLI {
@@ -25,6 +26,8 @@ struct BenchOptions {
   std::string calibration;     // dataset folder for int8 calibration; empty: the bench input
   int calibration_count = 32;  // images taken from it
   bool report = false;         // print the pasteable report block instead of the table
+  // --gallery-scale N: the scale benchmark (bench_scale.hpp) instead of the per-stage one.
+  ScaleBenchOptions scale;
 };
 
 // Adds the `bench` subcommand writing into `options`; main() runs run_bench() when it was given.

@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
+#include "vlrface/progress.hpp"
 #include <optional>
 
 namespace vlrface::cli {
@@ -168,7 +169,19 @@ int run_gallery_reembed(const GlobalOptions& g) {
   Embedder embedder(ctx.embedder_info());
   Gallery gallery = ctx.open_gallery(false, GalleryOpen::kAllowModelMismatch);
   const std::string old_id = gallery.model_id();
-  gallery.reembed([&](const cv::Mat& face) { return embedder.embed(face); }, embedder.model_id());
+  // Every stored face goes through the network again: seconds per hundred faces on a Pi.
+  std::size_t total = 0, done = 0;
+  for (const auto& p : gallery.people()) total += static_cast<std::size_t>(p.num_faces);
+  std::optional<Progress> progress;
+  if (!g.quiet) progress.emplace(std::cerr, stderr_is_terminal(), "reembed", total);
+  gallery.reembed(
+      [&](const cv::Mat& face) {
+        auto e = embedder.embed(face);
+        if (progress) progress->update(++done);
+        return e;
+      },
+      embedder.model_id());
+  if (progress) progress->finish();
   std::cout << "re-embedded " << gallery.size() << " people: " << old_id << " -> "
             << embedder.model_id() << "\n";
   return 0;

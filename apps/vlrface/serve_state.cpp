@@ -66,6 +66,9 @@ ServeState::ServeState(const GlobalOptions& g, const ServeOptions& o)
   }
   model_id_ = info.id;
   default_threshold_ = static_cast<float>(info.threshold);
+  // Without YuNet every frame goes to the Haar fallback (approximate alignment): said at start,
+  // naming the missing file, as the CLI says it.
+  ctx_.warn_if_detector_fallback();
   // Refuses another model's gallery now, not per request; then stays open to watch the file.
   watch_.emplace(ctx_.open_gallery(/*create=*/true));
 

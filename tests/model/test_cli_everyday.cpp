@@ -179,7 +179,29 @@ TEST_F(EverydayCli, HaarFallbackWarnsOnceNamingTheMissingManifest) {
   EXPECT_NE(r.err.find((copy / "yunet.json").string() + " is missing"), std::string::npos) << r.err;
   r = cli("--models " + copy.string() + " verify " + img + " " + img);
   EXPECT_EQ(count(r.err, "Haar cascade fallback"), 1u) << r.err;
+  // serve says it at start too (here it then stops: the camera file does not exist).
+  r = cli("--models " + copy.string() + " --gallery " + gallery_ + " serve --port 0 --camera " +
+          (tmp_ / "absent.avi").string());
+  EXPECT_NE(r.status, 0) << r.err;
+  EXPECT_EQ(count(r.err, "Haar cascade fallback"), 1u) << r.err;
   // With YuNet there: no warning.
   r = cli(models() + " verify " + img + " " + img);
   EXPECT_EQ(r.err.find("Haar"), std::string::npos) << r.err;
+}
+
+TEST_F(EverydayCli, ReembedShowsProgressAndQuietSilencesIt) {
+  vlrface::ModelStore store(vlrtest::model_dir());
+  VLR_REQUIRE_MODEL(store, "edgeface_xxs");
+  VLR_REQUIRE_DATASET(orl, "orl");
+  const std::string common = models() + " --gallery " + gallery_;
+  CliRun r = cli(common + " enroll s01 " + (orl / "images/s01/1.jpg").string() + " " +
+                 (orl / "images/s01/2.jpg").string() + " -q");
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = cli(common + " gallery reembed");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("vlrface: reembed: 2/2 in "), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("re-embedded 1 people"), std::string::npos) << r.out;
+  r = cli(common + " gallery reembed -q");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "") << "--quiet: no progress";
 }

@@ -22,8 +22,8 @@ void normalise(std::vector<float>& v) {
 SyntheticPeople::SyntheticPeople(std::size_t count, int dim, std::uint32_t seed)
     : count_(count), dim_(dim), seed_(seed) {
   if (count < 1) throw Error("bench", "the synthetic gallery needs at least 1 person");
-  if (dim < 1) throw Error("bench", "the template length must be at least 1, not " +
-                                        std::to_string(dim));
+  if (dim < 1)
+    throw Error("bench", "the template length must be at least 1, not " + std::to_string(dim));
 }
 
 std::string SyntheticPeople::name(std::size_t i) {

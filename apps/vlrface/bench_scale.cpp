@@ -21,8 +21,8 @@ using Clock = std::chrono::steady_clock;
 namespace vlrface::cli {
 namespace {
 
-constexpr int kDim = 512;                    // EdgeFace's embedding length
-constexpr std::uint32_t kSeed = 20240501;    // the same people on every run and machine
+constexpr int kDim = 512;                  // EdgeFace's embedding length
+constexpr std::uint32_t kSeed = 20240501;  // the same people on every run and machine
 constexpr float kProbeNoise = 0.5f;
 // Synthetic galleries record this model id; a real gallery's model would refuse them.
 const char* const kModelId = "synthetic-bench/512";
@@ -32,7 +32,9 @@ double seconds_since(Clock::time_point t0) {
 }
 
 // The face image every synthetic face stores: the gallery requires one, its content is not used.
-cv::Mat grey_face() { return cv::Mat(112, 112, CV_8UC3, cv::Scalar(128, 128, 128)); }
+cv::Mat grey_face() {
+  return cv::Mat(112, 112, CV_8UC3, cv::Scalar(128, 128, 128));
+}
 
 json bench_matcher(const SyntheticPeople& people, int repeat) {
   // One core, as a Pi's busy live loop would leave it: no parallel scoring.
@@ -76,12 +78,14 @@ json bench_matcher(const SyntheticPeople& people, int repeat) {
             {"matcher_rss_kib", rss1 - rss0},
             {"memory_ratio", double(rss1 - rss0) / raw_kib}};
   std::printf("matcher: %zu people x %d-d, 1 thread\n", people.size(), kDim);
-  std::printf("  identify (one probe, top 5): median %.3f ms (p10 %.3f, p90 %.3f, %zu probes); "
-              "nearest person found %d of %d\n",
-              s.median, s.p10, s.p90, s.count, found, calls);
+  std::printf(
+      "  identify (one probe, top 5): median %.3f ms (p10 %.3f, p90 %.3f, %zu probes); "
+      "nearest person found %d of %d\n",
+      s.median, s.p10, s.p90, s.count, found, calls);
   std::printf("  memory: %lld KiB resident for the matcher, templates raw %.0f KiB: %.3fx\n",
               static_cast<long long>(rss1 - rss0), raw_kib, double(rss1 - rss0) / raw_kib);
   std::printf("  built in %.2f s\n", build_s);
+  std::fflush(stdout);  // before the stores' progress lines on stderr
   return j;
 }
 
@@ -113,6 +117,7 @@ json fill_store(Gallery& g, const SyntheticPeople& people) {
 json bench_store(const std::string& location, const SyntheticPeople& people,
                  const ScaleBenchOptions& o) {
   std::printf("store %s\n", is_database_gallery(location) ? "(PostgreSQL)" : location.c_str());
+  std::fflush(stdout);
   json j;
   {
     Gallery g(location, kModelId);
@@ -133,9 +138,10 @@ json bench_store(const std::string& location, const SyntheticPeople& people,
   const SampleStats ls = summarise(load_s);
   j["load_s"] = {{"median", ls.median}, {"min", ls.min}, {"max", ls.max}, {"n", ls.count}};
   j["loaded_people"] = loaded;
-  std::printf("  load at start (open + matcher of %zu people): median %.2f s (min %.2f, max "
-              "%.2f, %zu loads)\n",
-              loaded, ls.median, ls.min, ls.max, ls.count);
+  std::printf(
+      "  load at start (open + matcher of %zu people): median %.2f s (min %.2f, max "
+      "%.2f, %zu loads)\n",
+      loaded, ls.median, ls.min, ls.max, ls.count);
 
   // A follower: how long after an enrolment starts on one Gallery does another see it?
   Gallery leader(location, kModelId), follower(location, kModelId);
@@ -153,7 +159,8 @@ json bench_store(const std::string& location, const SyntheticPeople& people,
     }
     if (!seen) throw Error("bench", "the follower did not see an enrolment within 30 s");
     sync_ms.push_back(seconds_since(t0) * 1000);
-    if (!follower.has_person(name)) throw Error("bench", "the follower saw a change without " + name);
+    if (!follower.has_person(name))
+      throw Error("bench", "the follower saw a change without " + name);
     leader.remove_person(name);
     // The removal is news to the follower too: consumed before the next measurement.
     const auto t1 = Clock::now();
@@ -164,9 +171,11 @@ json bench_store(const std::string& location, const SyntheticPeople& people,
   const SampleStats ss = summarise(sync_ms), es = summarise(enrol_ms);
   j["sync_ms"] = {{"median", ss.median}, {"max", ss.max}, {"n", ss.count}};
   j["enrol_ms"] = {{"median", es.median}, {"n", es.count}};
-  std::printf("  sync to a follower (enrol starts -> refresh_if_changed() true): median %.1f ms, "
-              "max %.1f ms (%zu enrolments; the enrolment itself: median %.1f ms)\n",
-              ss.median, ss.max, ss.count, es.median);
+  std::printf(
+      "  sync to a follower (enrol starts -> refresh_if_changed() true): median %.1f ms, "
+      "max %.1f ms (%zu enrolments; the enrolment itself: median %.1f ms)\n",
+      ss.median, ss.max, ss.count, es.median);
+  std::fflush(stdout);
   return j;
 }
 

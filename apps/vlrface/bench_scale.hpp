@@ -11,12 +11,12 @@
 namespace vlrface::cli {
 
 struct ScaleBenchOptions {
-  std::size_t people = 0;               // 0: not asked for
-  std::vector<std::string> stores;      // galleries to write, load and follow
-  int repeat = 200;                     // identify: timed probes
-  int load_repeat = 3;                  // loads of the whole gallery per store
-  int sync_repeat = 10;                 // enrol-to-seen measurements per store
-  std::string json;                     // also write the results here
+  std::size_t people = 0;           // 0: not asked for
+  std::vector<std::string> stores;  // galleries to write, load and follow
+  int repeat = 200;                 // identify: timed probes
+  int load_repeat = 3;              // loads of the whole gallery per store
+  int sync_repeat = 10;             // enrol-to-seen measurements per store
+  std::string json;                 // also write the results here
 };
 
 int run_scale_bench(const ScaleBenchOptions& o);

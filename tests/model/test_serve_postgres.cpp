@@ -113,8 +113,8 @@ std::string identify(Node& node, const std::string& image) {
 
 // Polls B until it names `want` ("" = unknown) or `limit` passes; returns the seconds it took
 // (the last answer in `last`), or a negative number when it never did.
-double seconds_until(Node& node, const std::string& image, const std::string& want,
-                     double limit, std::string& last) {
+double seconds_until(Node& node, const std::string& image, const std::string& want, double limit,
+                     std::string& last) {
   const auto t0 = Clock::now();
   for (;;) {
     last = identify(node, image);
@@ -159,9 +159,18 @@ TEST(ServePostgres, TwoNodesFollowOneGallery) {
 
   const std::string url = pg->url();
   const auto args = [&] {
-    return std::vector<std::string>{"--models", vlrtest::model_dir().string(), "--gallery", url,
-                                    "serve", "--camera", (tmp / "camera").string(), "--loop",
-                                    "--fps", "1", "--port", "0"};
+    return std::vector<std::string>{"--models",
+                                    vlrtest::model_dir().string(),
+                                    "--gallery",
+                                    url,
+                                    "serve",
+                                    "--camera",
+                                    (tmp / "camera").string(),
+                                    "--loop",
+                                    "--fps",
+                                    "1",
+                                    "--port",
+                                    "0"};
   };
   Node a, b;
   ASSERT_TRUE(a.start(args(), tmp / "a.log")) << a.first_line() << read_file(tmp / "a.log");
@@ -211,8 +220,8 @@ TEST(ServePostgres, TwoNodesFollowOneGallery) {
   ASSERT_EQ(r->status, 201) << "enrolment on A after the database restart: " << r->body << "\n"
                             << read_file(tmp / "a.log");
   s = seconds_until(b, probe, "s01", 15, last);
-  EXPECT_GE(s, 0) << "B never named the person enrolled after the restart; last answer: '"
-                  << last << "'\n"
+  EXPECT_GE(s, 0) << "B never named the person enrolled after the restart; last answer: '" << last
+                  << "'\n"
                   << read_file(tmp / "b.log");
   EXPECT_LE(s, 2.0) << "after the restart B named the person only after " << s << " s";
   std::cout << "[ figures  ] after a database restart, enrolled on A -> named by B: " << s

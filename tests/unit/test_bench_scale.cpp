@@ -54,8 +54,8 @@ TEST(BenchScale, CliFillsLoadsAndFollowsASqliteGallery) {
   fs::create_directories(dir);
   const std::string g = (dir / "scale.vlrg").string(), out = (dir / "out.json").string();
   const std::string cmd = std::string(VLRFACE_CLI) + " bench --gallery-scale 300 --scale-store " +
-                          g + " --repeat 20 --load-repeat 2 --sync-repeat 3 --json " + out +
-                          " > " + (dir / "log.txt").string() + " 2>&1";
+                          g + " --repeat 20 --load-repeat 2 --sync-repeat 3 --json " + out + " > " +
+                          (dir / "log.txt").string() + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_bytes(dir / "log.txt");
   const auto j = nlohmann::json::parse(read_bytes(out));
   EXPECT_EQ(j["matcher"]["people"], 300);

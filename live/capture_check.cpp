@@ -3,26 +3,15 @@
 #include <cmath>
 #include <cstdio>
 
+#include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
 
 namespace vlrface::live {
 namespace {
 
-std::vector<float> unit(const std::vector<float>& v) {
-  double n = 0;
-  for (float x : v) n += static_cast<double>(x) * x;
-  std::vector<float> out(v);
-  if (n > 0) {
-    const float k = static_cast<float>(1 / std::sqrt(n));
-    for (float& x : out) x *= k;
-  }
-  return out;
-}
-
-float dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) d += static_cast<double>(a[i]) * b[i];
-  return static_cast<float>(d);
+std::vector<float> unit(std::vector<float> v) {
+  l2_normalise(v);
+  return v;
 }
 
 std::string fmt4(float x) {
@@ -64,7 +53,7 @@ CaptureAgreement check_agreement(const std::vector<std::vector<float>>& embeddin
   std::vector<int> matches(static_cast<std::size_t>(n), 0);
   for (int i = 0; i < n; ++i) {
     for (int j = i + 1; j < n; ++j) {
-      const float s = dot(u[static_cast<std::size_t>(i)], u[static_cast<std::size_t>(j)]);
+      const float s = cosine(u[static_cast<std::size_t>(i)], u[static_cast<std::size_t>(j)]);
       if (s < r.lowest) {
         r.lowest = s;
         r.pair_a = i;

@@ -4,20 +4,15 @@
 #include <cmath>
 #include <tuple>
 
+#include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
 
 namespace vlrface {
 namespace {
 
-std::vector<float> normalised(const std::vector<float>& v) {
-  double n = 0;
-  for (float x : v) n += static_cast<double>(x) * x;
-  std::vector<float> out(v);
-  if (n > 0) {
-    const float k = static_cast<float>(1 / std::sqrt(n));
-    for (float& x : out) x *= k;
-  }
-  return out;
+std::vector<float> normalised(std::vector<float> v) {
+  l2_normalise(v);
+  return v;
 }
 
 }  // namespace

@@ -135,9 +135,28 @@ function refreshImage(img, url) {
   next.src = url + (url.includes('?') ? '&' : '?') + 'f=' + (snapshot ? snapshot.frame_number : 0);
 }
 
+function overlap(a, b) {  // intersection over union of two boxes
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (w <= 0 || h <= 0) return 0;
+  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
+}
+
 function renderSelected(force) {
-  const f = snapshot && snapshot.faces.find((x) => x.track_id === selected);
+  let f = snapshot && snapshot.faces.find((x) => x.track_id === selected);
   if (selected === null) return;
+  if (!f && snapshot && lastSelected) {
+    // The tracker starts a new track where a face stops matching its track (someone else, or
+    // the same person after a change of settings): the panel stays on the face at that place,
+    // under its new number, rather than going blank.
+    const next = snapshot.faces.find((x) => x.track_id > selected &&
+      overlap(x.box, lastSelected.box) > 0.3);
+    if (next) {
+      selected = next.track_id;
+      f = next;
+      renderOverlay();
+    }
+  }
   $('sel-hint').hidden = true;
   if (!f) {
     $('sel-title').textContent = '#' + selected + ' (out of view)';

@@ -29,9 +29,10 @@ float iou(const cv::Rect2f& a, const cv::Rect2f& b) {
 
 Tracker::Tracker(TrackerOptions options) : options_(options) {
   if (options_.vote_window < 1 || options_.min_votes < 1 || options_.max_missed < 0 ||
-      options_.identity_window < 1) {
+      options_.identity_window < 1 || options_.split_after < 1) {
     throw Error("track",
-                "vote_window, min_votes and identity_window must be >= 1, max_missed >= 0");
+                "vote_window, min_votes, identity_window and split_after must be >= 1, "
+                "max_missed >= 0");
   }
 }
 
@@ -57,13 +58,24 @@ std::vector<std::int64_t> Tracker::update(const std::vector<cv::Rect2f>& boxes,
     return std::get<2>(x) < std::get<2>(y);
   });
   std::vector<std::int64_t> ids(boxes.size(), 0);
+  std::vector<bool> far(boxes.size(), false);
+  std::vector<std::vector<Observation>> carried(boxes.size());  // far frames that start a track
   std::map<std::int64_t, bool> matched;
   for (const auto& [o, id, b] : pairs) {
     if (ids[b] != 0 || matched[id]) continue;
-    // Someone else in the same place (the previous person left, another stepped in): a new
-    // track, so the old name and its votes do not carry over to them. The old track is only
-    // missed, and continues should its person come back within max_missed frames.
-    if (!same_identity(tracks_.at(id), observations[b])) continue;
+    Track& t = tracks_.at(id);
+    if (!same_identity(t, observations[b])) {
+      if (static_cast<int>(t.far.size()) + 1 < options_.split_after) {
+        far[b] = true;  // maybe someone else: this frame stays out of the track's votes
+      } else {
+        // Someone else in the same place (the previous person left, another stepped in): a new
+        // track, so the old name and its votes do not carry over to them. The old track is only
+        // missed, and continues should its person come back within max_missed frames.
+        carried[b] = std::move(t.far);
+        t.far.clear();
+        continue;
+      }
+    }
     ids[b] = id;
     matched[id] = true;
   }
@@ -72,6 +84,7 @@ std::vector<std::int64_t> Tracker::update(const std::vector<cv::Rect2f>& boxes,
       ++it;
       continue;
     }
+    it->second.far.clear();  // "consecutive" far frames: a frame without the face breaks the run
     if (++it->second.state.missed > options_.max_missed) {
       it = tracks_.erase(it);
     } else {
@@ -87,19 +100,33 @@ std::vector<std::int64_t> Tracker::update(const std::vector<cv::Rect2f>& boxes,
     t.state.box = boxes[b];
     t.state.missed = 0;
     ++t.state.age;
-    Observation o = observations[b];
-    if (!o.embedding.empty()) {
-      t.embeddings.push_back(normalised(o.embedding));
-      while (static_cast<int>(t.embeddings.size()) > options_.identity_window) {
-        t.embeddings.pop_front();
-      }
+    t.state.suspect = far[b];
+    if (far[b]) {
+      t.far.push_back(observations[b]);
+      t.state.name.reset();
+      t.state.similarity = observations[b].similarity;
+      continue;
     }
-    o.embedding = {};  // the vote needs names only; the window above keeps what identity needs
-    t.history.push_back(std::move(o));
-    while (static_cast<int>(t.history.size()) > options_.vote_window) t.history.pop_front();
+    // A near frame: earlier far ones were the same person after all (an odd frame); they are
+    // dropped rather than voted, since what they showed is in doubt.
+    t.far.clear();
+    for (Observation& c : carried[b]) record(t, std::move(c));
+    record(t, observations[b]);
     vote(t);
   }
   return ids;
+}
+
+void Tracker::record(Track& t, Observation o) const {
+  if (!o.embedding.empty()) {
+    t.embeddings.push_back(normalised(o.embedding));
+    while (static_cast<int>(t.embeddings.size()) > options_.identity_window) {
+      t.embeddings.pop_front();
+    }
+  }
+  o.embedding = {};  // the vote needs names only; the window above keeps what identity needs
+  t.history.push_back(std::move(o));
+  while (static_cast<int>(t.history.size()) > options_.vote_window) t.history.pop_front();
 }
 
 // The most similar of the recent embeddings decides, not their mean: a frame that was blurred
@@ -179,6 +206,8 @@ void Tracker::clear_votes() {
     t.history.clear();
     // After a model switch the embeddings would not compare; the face is the same either way.
     t.embeddings.clear();
+    t.far.clear();
+    t.state.suspect = false;
     t.state.name.reset();
     t.state.similarity = 0;
   }

@@ -1,8 +1,11 @@
 // vlrface/track.hpp — short-term face tracking by box overlap, and a vote over recent frames,
 // so a live name does not flicker from frame to frame. A box that overlaps a track but whose
-// embedding is far from the track's recent ones is another person who stepped into the same
-// place: it starts a new track (new id, no votes), so the previous person's name is not shown
-// on them while the vote catches up.
+// embedding is far from the track's recent ones may be another person who stepped into the same
+// place. For that frame the track shows no name (the previous person's name is never shown on
+// someone else); when the next frame is far again, the boxes start a new track (new id, votes
+// from those frames only). One odd frame of the same person (blur, a turned head: on 16-px faces
+// a same-person pair often falls below the threshold) therefore costs one frame without a name
+// instead of a new track whose vote starts from nothing.
 //
 // Usage:
 //   vlrface::Tracker tracker({});
@@ -14,20 +17,21 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <opencv2/core.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <opencv2/core.hpp>
-
 namespace vlrface {
 
 struct TrackerOptions {
-  float min_iou = 0.3f;      // a box continues a track when it overlaps it this much
-  int max_missed = 5;        // frames a track survives without a box
-  int vote_window = 7;       // frames in the vote
-  int min_votes = 3;         // a name needs this many of the window (and a strict majority)
-  int identity_window = 5;   // recent embeddings a new box is compared with
+  float min_iou = 0.3f;     // a box continues a track when it overlaps it this much
+  int max_missed = 5;       // frames a track survives without a box
+  int vote_window = 7;      // frames in the vote
+  int min_votes = 3;        // a name needs this many of the window (and a strict majority)
+  int identity_window = 5;  // recent embeddings a new box is compared with
+  // Consecutive frames far from every recent embedding before the track splits (1: at once).
+  int split_after = 2;
 };
 
 struct Observation {
@@ -48,6 +52,9 @@ struct TrackState {
   float similarity = 0;             // mean similarity of the votes for `name`
   int age = 0;                      // frames seen
   int missed = 0;
+  // This frame's face matched none of the track's recent faces: maybe someone else (no name is
+  // shown); the next such frame splits the track.
+  bool suspect = false;
 };
 
 class Tracker {
@@ -67,9 +74,14 @@ class Tracker {
  private:
   struct Track {
     TrackState state;
-    std::deque<Observation> history;             // names and similarities, embeddings dropped
-    std::deque<std::vector<float>> embeddings;   // the last identity_window (L2-normalised)
+    std::deque<Observation> history;            // names and similarities, embeddings dropped
+    std::deque<std::vector<float>> embeddings;  // the last identity_window (L2-normalised)
+    // Consecutive far frames, kept out of the votes and the identity window until the track
+    // splits (then they start the new track) or a near frame shows they were the same person.
+    std::vector<Observation> far;
   };
+  // Appends a frame's observation to the votes and the identity window.
+  void record(Track& t, Observation o) const;
   void vote(Track& t) const;
   // Whether `o` can be the person of `t` (true when either has no embedding to compare).
   bool same_identity(const Track& t, const Observation& o) const;

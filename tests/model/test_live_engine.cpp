@@ -432,8 +432,10 @@ TEST_F(LiveEngineTest, MissingSourceIsRetriedAndPickedUpWhenItAppears) {
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 1.0);
 }
 
-// One person leaves and another steps into the same place: the second gets a new track at once
-// and is never shown with the first one's name (the tracker compares embeddings, not only boxes).
+// One person leaves and another steps into the same place: the second is never shown with the
+// first one's name, and gets a new track from their second frame on (the tracker compares
+// embeddings, not only boxes; one far frame alone could be an odd frame of the same person, so
+// it only hides the name).
 // Each frame carries a coloured mark (red: s01 in view, blue: s02) to know who is really there.
 TEST_F(LiveEngineTest, SomeoneElseInTheSamePlaceGetsANewTrackAndNotTheOldName) {
   const fs::path frames = dir_ / "swap";
@@ -464,6 +466,7 @@ TEST_F(LiveEngineTest, SomeoneElseInTheSamePlaceGetsANewTrackAndNotTheOldName) {
   std::set<std::int64_t> s01_tracks, s02_tracks;
   bool s01_named = false, s02_named = false;
   std::vector<std::string> wrong;
+  int s02_on_old_track = 0;  // s02's frames shown on one of s01's tracks (unnamed)
   auto snap = engine.snapshot();
   const auto until = Clock::now() + std::chrono::seconds(60);
   while (Clock::now() < until && snap->source_state != "ended") {
@@ -479,7 +482,9 @@ TEST_F(LiveEngineTest, SomeoneElseInTheSamePlaceGetsANewTrackAndNotTheOldName) {
       } else if (s02_in_view) {
         s02_tracks.insert(f.track_id);
         s02_named |= f.name == "s02";
-        if (f.name == "s01" || s01_tracks.count(f.track_id)) {
+        const bool old_track = s01_tracks.count(f.track_id) > 0;
+        s02_on_old_track += old_track;
+        if (f.name == "s01" || (old_track && (f.name || s02_on_old_track > 1))) {
           wrong.push_back("frame " + std::to_string(snap->frame_number) + ": track " +
                           std::to_string(f.track_id) + " named " + f.name.value_or("unknown"));
         }

@@ -4,6 +4,7 @@
 #include "vlrface/gallery.hpp"
 
 #include <opencv2/core.hpp>
+#include <set>
 #include <utility>
 
 #include "gallery_check.hpp"
@@ -84,20 +85,32 @@ std::string Gallery::model_id() const {
 }
 
 void Gallery::enroll(const std::string& name, const std::vector<EnrollFace>& faces) {
+  enroll_many({{name, faces}});
+}
+
+void Gallery::enroll_many(const std::vector<Enrolment>& people) {
   Impl& g = *impl_;
-  if (const auto problem = detail::person_name_problem(name)) {
-    g.fail("cannot enroll: " + *problem);
-  }
   g.require_own_model("enroll into");
-  const std::string what = "enroll '" + printable(name) + "'";
-  if (faces.empty()) g.fail(what + ": no faces given");
   // Validated and encoded before the transaction, so the write lock is held only for the inserts.
-  detail::NewPerson person{name, {}, what};
-  person.faces.reserve(faces.size());
-  for (std::size_t i = 0; i < faces.size(); ++i) {
-    person.faces.push_back(g.prepare(faces[i], what + ": face " + std::to_string(i + 1)));
+  std::vector<detail::NewPerson> batch;
+  batch.reserve(people.size());
+  std::set<std::string> names;
+  for (const Enrolment& e : people) {
+    if (const auto problem = detail::person_name_problem(e.name)) {
+      g.fail("cannot enroll: " + *problem);
+    }
+    const std::string what = "enroll '" + printable(e.name) + "'";
+    if (!names.insert(e.name).second) g.fail(what + ": the name appears twice in one batch");
+    if (e.faces.empty()) g.fail(what + ": no faces given");
+    detail::NewPerson person{e.name, {}, what};
+    person.faces.reserve(e.faces.size());
+    for (std::size_t i = 0; i < e.faces.size(); ++i) {
+      person.faces.push_back(g.prepare(e.faces[i], what + ": face " + std::to_string(i + 1)));
+    }
+    batch.push_back(std::move(person));
   }
-  g.store->insert({std::move(person)}, {g.build_model_id, false, false});
+  if (batch.empty()) return;
+  g.store->insert(batch, {g.build_model_id, false, false});
 }
 
 void Gallery::remove_person(const std::string& name) {

@@ -32,11 +32,10 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <opencv2/core.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 namespace vlrface {
 
@@ -57,6 +56,12 @@ struct EnrollFace {
   cv::Mat aligned;               // 112x112 BGR 8-bit
   std::vector<float> embedding;  // any length, same for every face of the gallery
   std::string source;            // where it came from (file name), informational
+};
+
+// One person's faces for Gallery::enroll_many().
+struct Enrolment {
+  std::string name;
+  std::vector<EnrollFace> faces;
 };
 
 struct PersonInfo {
@@ -115,12 +120,12 @@ using FaceEmbedder = std::function<std::vector<float>(const cv::Mat&)>;
 // What import_json() did. Importing the same export twice adds nothing the second time: faces
 // whose embedding is already stored (bit for bit, for anyone) are skipped and counted.
 struct GalleryImport {
-  bool reference = false;      // the reference app's gallery.json (re-embedded), not an export
-  std::string model_id;        // the model of the imported embeddings
-  int people = 0;              // people who got at least one face
-  int people_created = 0;      // of which new
+  bool reference = false;  // the reference app's gallery.json (re-embedded), not an export
+  std::string model_id;    // the model of the imported embeddings
+  int people = 0;          // people who got at least one face
+  int people_created = 0;  // of which new
   int faces_added = 0;
-  int faces_skipped = 0;       // already in the gallery
+  int faces_skipped = 0;  // already in the gallery
 };
 
 class Gallery;
@@ -146,16 +151,20 @@ class Gallery {
 
   // Adds the faces to the person, creating the person when absent; one transaction.
   void enroll(const std::string& name, const std::vector<EnrollFace>& faces);
-  void remove_person(const std::string& name);  // Error if unknown
+  // enroll() for many people in ONE transaction: all of them or none (a bad face, a bad or
+  // repeated name fails the whole batch, naming the person). Bulk loading: one commit instead of
+  // one per person (on PostgreSQL a commit waits for the server's disk flush).
+  void enroll_many(const std::vector<Enrolment>& people);
+  void remove_person(const std::string& name);                         // Error if unknown
   void rename_person(const std::string& from, const std::string& to);  // Error if unknown/taken
   bool has_person(const std::string& name) const;
 
-  std::vector<PersonInfo> people() const;           // sorted by name
-  std::vector<PersonTemplate> templates() const;    // sorted by name
+  std::vector<PersonInfo> people() const;         // sorted by name
+  std::vector<PersonTemplate> templates() const;  // sorted by name
   // The same, one person at a time, without holding them all (a matcher built row by row).
   void for_each_template(const std::function<void(PersonTemplate&&)>& f) const;
   std::vector<StoredFace> faces(const std::string& name) const;  // Error if unknown
-  std::size_t size() const;                          // number of people
+  std::size_t size() const;                                      // number of people
 
   // True when another connection -- another Gallery object, another process such as the CLI --
   // committed a change to the file since the last call (or since opening); then also re-reads

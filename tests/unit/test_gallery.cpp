@@ -174,6 +174,39 @@ TEST(Gallery, EnrollIntoExistingPersonAddsFacesAndUpdatesTemplate) {
                normalised_mean({f1.embedding, f2.embedding, f3.embedding}));
 }
 
+TEST(Gallery, EnrollManyIsOneTransactionAllOrNothing) {
+  TempDir dir;
+  Gallery g(dir / "g.vlrg", kModelA);
+  g.enroll("alice", {face(41)});
+  const auto rev = g.revision();
+  g.enroll_many({{"bob", {face(42), face(43)}}, {"carol", {face(44)}}, {"alice", {face(45)}}});
+  EXPECT_EQ(g.revision(), rev + 1) << "one transaction, one revision";
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_EQ(g.people()[0].num_faces, 2) << "alice got her second face";
+  expect_close(g.templates()[1].embedding,
+               normalised_mean({face(42).embedding, face(43).embedding}));
+  // A bad face in the last person: nobody of the batch is written, and the message names them.
+  auto bad = face(46);
+  bad.aligned = synthetic_face(46, 100, 100);
+  const std::string e1 = error_of([&] { g.enroll_many({{"dave", {face(47)}}, {"erin", {bad}}}); });
+  EXPECT_CONTAINS(e1, "erin");
+  EXPECT_CONTAINS(e1, "112x112");
+  // A name twice in one batch, and a bad name: refused the same way.
+  EXPECT_CONTAINS(error_of([&] {
+                    g.enroll_many({{"dave", {face(47)}}, {"dave", {face(48)}}});
+                  }),
+                  "appears twice");
+  EXPECT_CONTAINS(error_of([&] {
+                    g.enroll_many({{"dave", {face(47)}}, {"a/b", {face(48)}}});
+                  }),
+                  "'a/b'");
+  EXPECT_EQ(g.size(), 3u);
+  EXPECT_FALSE(g.has_person("dave"));
+  EXPECT_EQ(g.revision(), rev + 1);
+  g.enroll_many({});  // nothing to do: no transaction
+  EXPECT_EQ(g.revision(), rev + 1);
+}
+
 TEST(Gallery, FacesReturnsDecodedImagesAndSources) {
   TempDir dir;
   Gallery g(dir / "g.vlrg", kModelA);
@@ -429,7 +462,6 @@ TEST(Gallery, CorruptFilesRefusedAndLeftUntouched) {
   EXPECT_EQ(read_bytes(real), good);
 }
 
-
 // --- several handles ---------------------------------------------------------------------------
 
 TEST(Gallery, MoveAndSecondHandle) {
@@ -450,7 +482,6 @@ TEST(Gallery, MoveAndSecondHandle) {
   EXPECT_EQ(other.size(), 2u);
   EXPECT_EQ(other.file(), file);
 }
-
 
 // --- scale -------------------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ def request(port, method, target, body=None, headers=None, timeout=30):
         return read_reply(s, timeout)
 
 
-def flood(port, megabytes, timeout=30):
+def flood(port, megabytes, timeout=10):
     """A request head that never ends: header lines, as fast as the server takes them, until
     `megabytes` are sent or the server closes the connection."""
     line = b"X-Flood: " + b"v" * 100 + b"\r\n"

@@ -71,6 +71,13 @@ HR check_request(const Req& req, Res& res, const Access& access, ServeState& sta
   if (req.get_header_value_count("Transfer-Encoding") > 0) {
     return reject(res, 411, "chunked request bodies are not accepted: send Content-Length");
   }
+  // Two lengths that disagree: httplib reads the first, the limit above checked it, but a proxy
+  // in front may frame by the other (request smuggling); RFC 9112 6.3 says refuse.
+  for (std::size_t i = 1; i < req.get_header_value_count("Content-Length"); ++i) {
+    if (req.get_header_value("Content-Length", i) != req.get_header_value("Content-Length")) {
+      return reject(res, 400, "conflicting Content-Length headers");
+    }
+  }
   if (req.get_header_value_count("Content-Length") &&
       std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
           access.max_body) {

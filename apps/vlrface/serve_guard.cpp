@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <linux/tcp.h>  // tcp_info.tcpi_bytes_received (glibc's netinet/tcp.h lacks it)
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,6 +51,19 @@ std::string peer_key(int fd, int port) {
   return key_of(host, ntohs(in6.sin6_port));
 }
 
+// Bytes of TCP socket `fd` that the server has read since it was accepted: what the kernel
+// received less what still waits in the socket (0 when unknown). A connection queued for a
+// worker has read nothing, however much its client sent.
+std::uint64_t bytes_read(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  int unread = 0;  // after TCP_INFO: data arriving in between only lowers the count
+  if (::ioctl(fd, FIONREAD, &unread) != 0) return 0;
+  return info.tcpi_bytes_received -
+         std::min<std::uint64_t>(info.tcpi_bytes_received, static_cast<std::uint64_t>(unread));
+}
+
 }  // namespace
 
 ConnectionGuard::ConnectionGuard(int port, Options options)
@@ -83,6 +98,9 @@ void ConnectionGuard::set(const std::string& addr, int port, State state) {
   Conn& c = conns_[key_of(addr, port)];  // may come before the scan has seen the socket
   c.state = state;
   c.since = Clock::now();
+  // The next head starts after what has been read so far (a pipelined head read ahead with the
+  // previous request only makes the limit more lenient).
+  if (state == State::kHead && c.fd >= 0) c.head_base = bytes_read(c.fd);
 }
 
 void ConnectionGuard::run() {
@@ -138,8 +156,16 @@ void ConnectionGuard::scan() {
     for (auto& [key, c] : conns_) {
       if (c.fd < 0) continue;
       const auto age = now - c.since;
+      const std::uint64_t received = c.state == State::kHead ? bytes_read(c.fd) : 0;
       if (c.state == State::kHead && age > o_.header_timeout) {
         drop.push_back({c.fd, key, "no complete request head in time"});
+      } else if (c.state == State::kHead && received > c.head_base &&
+                 received - c.head_base > o_.max_head_bytes) {
+        // Read by httplib and still no end of the head (httplib reads ahead by at most a
+        // buffer of 4 KB, and the state leaves kHead as soon as the head is parsed).
+        drop.push_back(
+            {c.fd, key,
+             "request head larger than " + std::to_string(o_.max_head_bytes / 1024) + " KiB"});
       } else if (c.state == State::kBody && age > o_.body_timeout) {
         drop.push_back({c.fd, key, "request body too slow"});
       } else if (c.state == State::kHead && age > o_.grace) {

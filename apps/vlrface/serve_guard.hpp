@@ -13,6 +13,9 @@
 // (shutdown(2): httplib's blocked read returns and the thread is free) when
 //   * it has not delivered a whole request head `header_timeout` after it was accepted or
 //     after its previous response,
+//   * the server has read more than `max_head_bytes` of it without a whole request head
+//     (httplib limits each header line, not their number: header lines sent for the whole
+//     timeout would all be kept in memory, tens of MB, before any authentication),
 //   * its body has not arrived `body_timeout` after its head, or
 //   * more connections wait for a head than `workers - spare`: the longest waiting ones go
 //     first (after `grace`), so that `spare` workers are always there for quick clients.
@@ -22,6 +25,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -39,6 +43,7 @@ class ConnectionGuard {
     int spare = 2;    // workers kept free of clients still sending their head
     std::chrono::milliseconds grace{1'000};  // a connection this young is not dropped for room
     std::chrono::milliseconds tick{200};
+    std::uint64_t max_head_bytes = 64 * 1024;  // browsers send a few KB (cookies included)
   };
 
   ConnectionGuard(int port, Options options);
@@ -58,6 +63,7 @@ class ConnectionGuard {
     int fd = -1;
     State state = State::kHead;
     Clock::time_point since;
+    std::uint64_t head_base = 0;  // bytes read from the socket when the head began
   };
   void set(const std::string& addr, int port, State state);
   void run();

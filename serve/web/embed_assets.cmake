@@ -1,7 +1,7 @@
 # Writes a C++ file holding the web UI's files as byte arrays (the table of serve_assets.hpp).
 #   cmake -DOUT=<file.cpp> -DSOURCES=<file;file;...> -P embed_assets.cmake
 # Run by the build (CMakeLists.txt, section "web server") whenever a file in this folder changes.
-set(body "// Generated from apps/vlrface/web/ by embed_assets.cmake: do not edit.\n")
+set(body "// Generated from serve/web/ by embed_assets.cmake: do not edit.\n")
 string(APPEND body "#include \"serve_assets.hpp\"\n\nnamespace vlrface::cli {\nnamespace {\n\n")
 set(table "")
 set(index 0)

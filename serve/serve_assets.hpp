@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 struct WebAsset {
   const char* name;  // file name in serve/web/, e.g. "app.js"
@@ -23,4 +23,4 @@ extern const std::size_t kWebAssetCount;
 const WebAsset* find_web_asset(std::string_view name);
 std::string content_type_for(std::string_view name);
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -1,90 +1,102 @@
-// ServeState's engine side: the shared stream encoder, model reloads and metrics.
+// EngineHolder: the live engine's ownership and model switches.
+#include "serve_engine.hpp"
+
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 
-#include <fstream>
-
-#include "serve_draw.hpp"
-#include "serve_state.hpp"
+#include "serve_http.hpp"
 #include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
-#include "vlrface/image_io.hpp"
+#include "vlrface/gallery.hpp"
 
 using nlohmann::json;
 
-namespace vlrface::cli {
-namespace {
-
-struct ProcStatus {
-  double rss_mb = 0, peak_mb = 0;
-  int threads = 0;
-};
-
-ProcStatus proc_status() {
-  ProcStatus p;
-  std::ifstream in("/proc/self/status");
-  std::string key;
-  while (in >> key) {
-    if (key == "VmRSS:") {
-      in >> p.rss_mb;
-      p.rss_mb /= 1024;
-    } else if (key == "VmHWM:") {
-      in >> p.peak_mb;
-      p.peak_mb /= 1024;
-    } else if (key == "Threads:") {
-      in >> p.threads;
-    }
-    in.ignore(1 << 12, '\n');
-  }
-  return p;
-}
-
-double round2(double x) {
-  return std::round(x * 100) / 100;
-}
-
-}  // namespace
+namespace vlrface::serve {
 
 bool is_adapted_embedder(const ModelInfo& info) {
   const std::string lr = "_lr";
-  const bool lr_name =
-      info.name.size() > lr.size() && info.name.compare(info.name.size() - lr.size(), lr.size(), lr) == 0;
+  const bool lr_name = info.name.size() > lr.size() &&
+                       info.name.compare(info.name.size() - lr.size(), lr.size(), lr) == 0;
   return info.kind == "embedder" && (!info.base.empty() || lr_name);
 }
 
-std::shared_ptr<const std::string> ServeState::next_stream_jpeg(StreamCursor& cursor, bool annotate,
-                                                                int timeout_ms) {
-  const auto eng = engine();
-  if (!eng) return nullptr;
-  if (cursor.engine != eng.get()) cursor = {eng.get(), 0};
-  const auto snap = eng->wait_snapshot(cursor.frame, timeout_ms);
-  if (!snap || snap->frame.empty()) {
-    // Nothing to show yet: say why (opening, retrying, ended) instead of a blank image.
-    const std::string state = snap ? snap->source_state : "starting";
-    const int w = source_.width > 0 ? source_.width : 640;
-    const int h = source_.height > 0 ? source_.height : 480;
-    return std::make_shared<const std::string>([&] {
-      const auto bytes = encode_jpeg(status_card(state, w, h), 80);
-      return std::string(bytes.begin(), bytes.end());
-    }());
+ServeModel resolve_serve_model(const ModelStore& store, const std::string& embedder) {
+  const ModelInfo& info = store.get(embedder);  // a missing model fails here, by name
+  if (is_adapted_embedder(info)) {
+    throw Error("serve", "--model " + embedder +
+                             ": an adapted model for small faces cannot be the main embedder; "
+                             "use " +
+                             (info.base.empty() ? std::string(kDefaultEmbedder) : info.base));
   }
-  if (snap->frame_number <= cursor.frame) return nullptr;
-  cursor.frame = snap->frame_number;
-  std::lock_guard lock(stream_mu_);
-  Encoded& slot = encoded_[annotate ? 1 : 0];
-  if (slot.snap.lock() != snap) {
-    const auto bytes =
-        encode_jpeg(annotate ? annotate_frame(*snap) : snap->frame, options_.stream_quality);
-    slot.jpeg = std::make_shared<const std::string>(bytes.begin(), bytes.end());
-    slot.snap = snap;
-  }
-  return slot.jpeg;
+  return {embedder, info.id, static_cast<float>(info.threshold)};
 }
 
-json ServeState::reload_models(const std::string& name, bool reembed) {
+EngineHolder::EngineHolder(const ModelStore& store, std::filesystem::path gallery,
+                           live::SourceSpec source, ServeModel model, live::LiveSettings settings,
+                           Hook on_engine)
+    : store_(store),
+      gallery_(std::move(gallery)),
+      source_(std::move(source)),
+      on_engine_(std::move(on_engine)),
+      settings_(std::move(settings)),
+      model_(std::move(model)) {}
+
+void EngineHolder::create() {
+  auto e = make_engine(embedder(), saved_settings());
+  std::lock_guard lock(mu_);
+  engine_ = std::move(e);
+}
+
+void EngineHolder::stop() {
+  if (auto e = engine()) e->stop();
+  std::lock_guard lock(mu_);
+  engine_.reset();
+}
+
+std::shared_ptr<live::LiveEngine> EngineHolder::make_engine(const std::string& embedder,
+                                                            const live::LiveSettings& s) const {
+  auto e = std::make_shared<live::LiveEngine>(store_, gallery_, s, source_, embedder);
+  if (on_engine_) on_engine_(*e);  // events (serve --mqtt/--webhook)
+  return e;
+}
+
+std::shared_ptr<live::LiveEngine> EngineHolder::engine() const {
+  std::lock_guard lock(mu_);
+  return engine_;
+}
+
+std::shared_ptr<live::LiveEngine> EngineHolder::live() const {
+  auto e = engine();
+  if (!e) {
+    throw HttpError(503, "the live engine is not running (a model reload failed; see the log)");
+  }
+  return e;
+}
+
+std::string EngineHolder::embedder() const {
+  std::lock_guard lock(mu_);
+  return model_.embedder;
+}
+
+std::string EngineHolder::model_id() const {
+  std::lock_guard lock(mu_);
+  return model_.id;
+}
+
+float EngineHolder::default_threshold() const {
+  std::lock_guard lock(mu_);
+  return model_.threshold;
+}
+
+live::LiveSettings EngineHolder::saved_settings() const {
+  std::lock_guard lock(mu_);
+  return settings_;
+}
+
+json EngineHolder::reload(const std::string& name, bool reembed,
+                          const std::function<void()>& free_models) {
   std::lock_guard reload(reload_mu_);
-  if (!store().has(name)) throw HttpError(404, "no model named '" + name + "'");
-  const ModelInfo& info = store().get(name);
+  if (!store_.has(name)) throw HttpError(404, "no model named '" + name + "'");
+  const ModelInfo& info = store_.get(name);
   if (info.kind != "embedder") {
     throw HttpError(400, "'" + name + "' is a " + info.kind + ", not an embedding model");
   }
@@ -99,7 +111,7 @@ json ServeState::reload_models(const std::string& name, bool reembed) {
   {
     GallerySettings gs;
     gs.create_if_missing = true;
-    Gallery g(gallery_path(), info.id, gs, GalleryOpen::kAllowModelMismatch);
+    Gallery g(gallery_, info.id, gs, GalleryOpen::kAllowModelMismatch);
     if (g.model_id() != info.id) {
       if (g.size() > 0 && !reembed) {
         throw HttpError(409, "the gallery holds embeddings of " + g.model_id() + ": switching to " +
@@ -113,21 +125,17 @@ json ServeState::reload_models(const std::string& name, bool reembed) {
   }
   const std::string previous = embedder();
   auto old = engine();
-  live::LiveSettings settings = settings_;
+  live::LiveSettings settings = saved_settings();
   if (old) {
     settings = old->settings();
     old->stop();
   }
   {
-    std::lock_guard lock(engine_mu_);
+    std::lock_guard lock(mu_);
     engine_.reset();
   }
   old.reset();  // both engines' models at once would double the peak memory
-  {
-    std::lock_guard lock(infer_mu_);
-    pipeline_.reset();
-    pipeline_loaded_ = false;
-  }
+  if (free_models) free_models();
   std::shared_ptr<live::LiveEngine> fresh;
   try {
     fresh = make_engine(name, settings);
@@ -137,7 +145,7 @@ json ServeState::reload_models(const std::string& name, bool reembed) {
     try {
       fresh = make_engine(previous, settings);
       fresh->start();
-      std::lock_guard lock(engine_mu_);
+      std::lock_guard lock(mu_);
       engine_ = fresh;
     } catch (const std::exception& again) {
       // Left without an engine: handlers answer 503 and the next reload may fix it.
@@ -145,63 +153,12 @@ json ServeState::reload_models(const std::string& name, bool reembed) {
     }
     throw;
   }
-  std::lock_guard lock(engine_mu_);
+  std::lock_guard lock(mu_);
   engine_ = fresh;
   settings_ = settings;
-  embedder_ = name;
-  model_id_ = info.id;
-  default_threshold_ = static_cast<float>(info.threshold);
+  model_ = {name, info.id, static_cast<float>(info.threshold)};
   spdlog::info("serve: embedding model {} loaded", info.id);
   return {{"embedder", name}, {"id", info.id}, {"reembedded_people", reembedded}};
 }
 
-json ServeState::metrics() const {
-  const auto eng = engine();
-  const auto snap = eng ? eng->snapshot() : nullptr;
-  const ProcStatus p = proc_status();
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  json m;
-  if (snap) {
-    const StageTimes& t = snap->times;
-    m["stages_ms"] = {
-        {"detect", round2(t.detect_ms)},
-        {"align", round2(t.align_ms)},
-        {"degrade", round2(t.degrade_ms)},
-        {"upscale", round2(t.upscale_ms)},
-        {"embed", round2(t.embed_ms)},
-        {"total", round2(t.detect_ms + t.align_ms + t.degrade_ms + t.upscale_ms + t.embed_ms)}};
-    m["fps"] = round2(snap->fps);
-    m["latency_ms"] = round2(snap->latency_ms);
-    m["pipeline_depth"] = snap->pipeline_depth;
-    m["frame_number"] = snap->frame_number;
-    m["faces"] = snap->faces.size();
-    m["source"] = snap->source;
-    m["source_state"] = snap->source_state;
-  } else {
-    m["stages_ms"] = json::object();
-    m["fps"] = 0;
-    m["latency_ms"] = 0;
-    m["pipeline_depth"] = 0;
-    m["frame_number"] = 0;
-    m["faces"] = 0;
-    m["source"] = source_.describe();
-    m["source_state"] = "starting";
-  }
-  m["rss_mb"] = round2(p.rss_mb);
-  m["rss_peak_mb"] = round2(p.peak_mb);
-  m["threads"] = p.threads;
-  m["cpu_percent"] = cpu_percent_.load();
-  m["cpu_seconds"] = round2(ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-                            ru.ru_stime.tv_usec / 1e6);
-  m["clients"] = {{"streams", stream_clients.load()}, {"max_streams", options_.max_streams}};
-  m["requests"] = requests.load();
-  m["uptime_s"] = round2(now_seconds() - started_);
-  m["http_threads"] = options_.http_threads + options_.max_streams;
-  m["inference_threads"] = inference_threads();
-  m["embedder"] = embedder();
-  m["request_models_loaded"] = pipeline_loaded_.load();
-  return m;
-}
-
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

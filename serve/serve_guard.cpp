@@ -13,7 +13,7 @@
 #include <set>
 #include <vector>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 namespace {
 
 std::string key_of(const std::string& addr, int port) {
@@ -165,4 +165,4 @@ void ConnectionGuard::scan() {
   }
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -27,7 +27,7 @@
 #include <string>
 #include <thread>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 class ConnectionGuard {
  public:
@@ -73,4 +73,4 @@ class ConnectionGuard {
   std::thread thread_;
 };
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

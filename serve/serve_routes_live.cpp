@@ -100,7 +100,9 @@ std::string threshold_basis(const live::LiveSettings& s, ServeState& state) {
                      .label();
     }
   } catch (const std::exception&) {
-    recovery = "?";  // validated when the settings were applied; a label is no reason to fail
+    // Validated when the settings were applied; a label is no reason to fail. (assign(1, c):
+    // GCC 12's -Wrestrict misfires on assigning a literal here, PR 105329.)
+    recovery.assign(1, '?');
   }
   return std::to_string(px) + " px, " + recovery + ", " + (native ? "native" : "simulated") +
          " faces";

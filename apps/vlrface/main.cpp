@@ -10,7 +10,7 @@
 #include "cmd_bench.hpp"
 #include "cmd_eval.hpp"
 #include "commands.hpp"
-#include "serve.hpp"
+#include "cmd_serve.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
 
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
 
   BenchOptions bench;
   auto* c_bench = add_bench_command(app, bench);
-  ServeOptions serve_options;
+  vlrface::serve::ServeOptions serve_options;
   CLI::App* c_serve = add_serve_command(app, serve_options);
   EvalOptions eval_options;
   CLI::App* c_eval = add_eval_command(app, eval_options);

@@ -15,7 +15,7 @@
 #include <set>
 #include <vector>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 namespace {
 
 std::string key_of(const std::string& addr, int port) {
@@ -191,4 +191,4 @@ void ConnectionGuard::scan() {
   }
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -1,6 +1,6 @@
 #include "serve_assets.hpp"
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 const WebAsset* find_web_asset(std::string_view name) {
   for (std::size_t i = 0; i < kWebAssetCount; ++i) {
@@ -22,4 +22,4 @@ std::string content_type_for(std::string_view name) {
   return "application/octet-stream";
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -1,14 +1,12 @@
 #include "serve_auth.hpp"
 
 #include <arpa/inet.h>
-
-#include <algorithm>
-#include <cctype>
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -17,7 +15,7 @@
 
 namespace fs = std::filesystem;
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 fs::path default_token_path() {
   fs::path base;
@@ -128,4 +126,4 @@ std::string cookie_value(const std::string& header, const std::string& name) {
   return "";
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

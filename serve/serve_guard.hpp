@@ -31,7 +31,7 @@
 #include <string>
 #include <thread>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 class ConnectionGuard {
  public:
@@ -79,4 +79,4 @@ class ConnectionGuard {
   std::thread thread_;
 };
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -4,7 +4,7 @@
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 namespace {
 
 json models_json(ServeState& state) {
@@ -59,7 +59,14 @@ void serve_asset(Res& res, const std::string& name) {
 
 }  // namespace
 
-void add_model_and_asset_routes(Router& r, ServeState& state) {
+void add_routes(Router& r, ServeState& state) {
+  add_live_routes(r, state);
+  add_people_routes(r, state);
+  add_model_routes(r, state);
+  add_asset_routes(r);
+}
+
+void add_model_routes(Router& r, ServeState& state) {
   r.add("GET", "/api/models",
         [&](const Req&, Res& res, const Params&) { send_json(res, models_json(state)); });
   r.add("POST", "/api/models/reload", [&](const Req& req, Res& res, const Params&) {
@@ -76,6 +83,9 @@ void add_model_and_asset_routes(Router& r, ServeState& state) {
     }
     send_json(res, state.reload_models(name, reembed));
   });
+}
+
+void add_asset_routes(Router& r) {
   r.add("GET", "/", [](const Req&, Res& res, const Params&) { serve_asset(res, "index.html"); });
   r.add("GET", "/login",
         [](const Req&, Res& res, const Params&) { serve_asset(res, "login.html"); });
@@ -83,4 +93,4 @@ void add_model_and_asset_routes(Router& r, ServeState& state) {
         [](const Req&, Res& res, const Params& p) { serve_asset(res, p[0]); });
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -10,7 +10,7 @@
 #include "vlrface/error.hpp"
 #include "vlrface/image_io.hpp"
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 const char* status_text(int status) {
   switch (status) {
@@ -203,6 +203,10 @@ cv::Mat decode_upload(const Upload& up, const ImageLimits& limits, int shrink_to
   return img;
 }
 
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 std::string url_segment(const std::string& s) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
@@ -231,4 +235,4 @@ int int_param(const Req& req, const std::string& key, int fallback, int lo, int 
                            ".." + std::to_string(hi) + ", not '" + v + "'");
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <vector>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 namespace {
 
 // The page's colours, so the overlay and the side panels agree.
@@ -88,4 +88,4 @@ cv::Mat nearest_enlarged(const cv::Mat& small, int min_side) {
   return out;
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 using nlohmann::json;
 using Req = httplib::Request;
@@ -99,10 +99,13 @@ struct ImageLimits {
 cv::Mat decode_upload(const Upload& upload, const ImageLimits& limits, int shrink_to = 0,
                       double* scale = nullptr);
 
+// Seconds on a monotonic clock.
+double now_seconds();
+
 // Percent-encodes a path segment (names in URLs).
 std::string url_segment(const std::string& s);
 
 // An integer query parameter within [lo, hi], `fallback` when absent; 400 otherwise.
 int int_param(const Req& req, const std::string& key, int fallback, int lo, int hi);
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -9,7 +9,7 @@
 #include "vlrface/image_io.hpp"
 #include "vlrface/upscale.hpp"
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 namespace {
 
 constexpr const char* kBoundary = "vlrfaceframe";
@@ -100,7 +100,9 @@ std::string threshold_basis(const live::LiveSettings& s, ServeState& state) {
                      .label();
     }
   } catch (const std::exception&) {
-    recovery = "?";  // validated when the settings were applied; a label is no reason to fail
+    // Validated when the settings were applied; a label is no reason to fail. (assign(1, c):
+    // GCC 12's -Wrestrict misfires on assigning a literal here, PR 105329.)
+    recovery.assign(1, '?');
   }
   return std::to_string(px) + " px, " + recovery + ", " + (native ? "native" : "simulated") +
          " faces";
@@ -114,29 +116,29 @@ json settings_json(const live::LiveEngine& e, ServeState& state) {
     model_threshold = state.store().manifest(state.embedder()).threshold;
   } catch (const std::exception&) {
   }
-  return {{"resolution", s.resolution},
-          {"mode", s.mode},
-          {"upscaler", s.upscaler},
-          {"adapter", s.adapter},
-          {"task", s.task},
-          {"verify_name", s.verify_name},
-          {"threshold", sim4(s.threshold < -1 ? e.default_threshold() : s.threshold)},
-          {"threshold_is_default", s.threshold < -1},
-          // Native mode judges each face with the threshold of its own size and recovery (the
-          // snapshot gives it per face); this is the one of a 16 px face.
-          {"default_threshold", sim4(e.default_threshold())},
-          {"threshold_basis", basis},
-          {"model_threshold", sim4(model_threshold)},
-          {"threshold_note",
-           s.mode == "native"
-               ? "per face: calibrated for its size and recovery (shown: " + basis + ")"
-               : "calibrated for " + basis},
-          {"choices",
-           {{"resolution", {16, 24, 32}},
-            {"mode", {"simulate", "native"}},
-            {"task", {"identify", "verify"}},
-            {"upscaler", {"auto", "bicubic", "dsr"}},
-            {"adapter", {"auto", "on", "off"}}}}};
+  return {
+      {"resolution", s.resolution},
+      {"mode", s.mode},
+      {"upscaler", s.upscaler},
+      {"adapter", s.adapter},
+      {"task", s.task},
+      {"verify_name", s.verify_name},
+      {"threshold", sim4(s.threshold < -1 ? e.default_threshold() : s.threshold)},
+      {"threshold_is_default", s.threshold < -1},
+      // Native mode judges each face with the threshold of its own size and recovery (the
+      // snapshot gives it per face); this is the one of a 16 px face.
+      {"default_threshold", sim4(e.default_threshold())},
+      {"threshold_basis", basis},
+      {"model_threshold", sim4(model_threshold)},
+      {"threshold_note",
+       s.mode == "native" ? "per face: calibrated for its size and recovery (shown: " + basis + ")"
+                          : "calibrated for " + basis},
+      {"choices",
+       {{"resolution", {16, 24, 32}},
+        {"mode", {"simulate", "native"}},
+        {"task", {"identify", "verify"}},
+        {"upscaler", {"auto", "bicubic", "dsr"}},
+        {"adapter", {"auto", "on", "off"}}}}};
 }
 
 template <class T>
@@ -149,9 +151,8 @@ T field(const json& body, const char* key) {
 }
 
 live::LiveSettings merge_settings(const json& body, live::LiveSettings s, ServeState& state) {
-  static const std::vector<std::string> kKeys = {
-      "resolution", "mode",      "upscaler",        "adapter",
-      "task",       "verify_name", "threshold"};
+  static const std::vector<std::string> kKeys = {"resolution", "mode",        "upscaler", "adapter",
+                                                 "task",       "verify_name", "threshold"};
   for (const auto& [key, value] : body.items()) {
     if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
       throw HttpError(400, "unknown setting '" + key + "'");
@@ -300,8 +301,9 @@ void add_live_routes(Router& r, ServeState& state) {
         [&](const Req& req, Res& res, const Params&) { stream(req, res, state); });
   r.add("GET", R"(/api/faces/(\d{1,18})/(lowres|upscaled)\.png)",
         [&](const Req&, Res& res, const Params& p) { face_image(p, res, state); });
-  r.add("GET", "/api/settings",
-        [&](const Req&, Res& res, const Params&) { send_json(res, settings_json(*state.live(), state)); });
+  r.add("GET", "/api/settings", [&](const Req&, Res& res, const Params&) {
+    send_json(res, settings_json(*state.live(), state));
+  });
   r.add("PUT", "/api/settings", [&](const Req& req, Res& res, const Params&) {
     const auto eng = state.live();
     const live::LiveSettings s = merge_settings(json_body(req), eng->settings(), state);
@@ -314,4 +316,4 @@ void add_live_routes(Router& r, ServeState& state) {
   });
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 struct TokenFile {
   std::string token;
@@ -39,4 +39,4 @@ bool is_loopback_host(const std::string& host);
 // The value of cookie `name` in a Cookie header, or "".
 std::string cookie_value(const std::string& cookie_header, const std::string& name);
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -1,5 +1,5 @@
 // The web UI's files, compiled into the binary so the server needs no files beside it and works
-// offline. The table is generated at build time from apps/vlrface/web/ (see CMakeLists.txt,
+// offline. The table is generated at build time from serve/web/ (see CMakeLists.txt,
 // section "web server") into <build>/generated/serve_assets_data.cpp.
 // Thread safety: immutable data.
 #pragma once
@@ -8,10 +8,10 @@
 #include <string>
 #include <string_view>
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 struct WebAsset {
-  const char* name;  // file name in apps/vlrface/web/, e.g. "app.js"
+  const char* name;  // file name in serve/web/, e.g. "app.js"
   const unsigned char* data;
   std::size_t size;
 };
@@ -23,4 +23,4 @@ extern const std::size_t kWebAssetCount;
 const WebAsset* find_web_asset(std::string_view name);
 std::string content_type_for(std::string_view name);
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

@@ -8,7 +8,7 @@
 
 #include "live_engine.hpp"
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 
 // A copy of the snapshot's frame with each face's box, name and similarity drawn on it.
 cv::Mat annotate_frame(const live::Snapshot& s);
@@ -20,4 +20,4 @@ cv::Mat status_card(const std::string& text, int width, int height);
 // nearest-neighbour sampling so each source pixel is a visible block.
 cv::Mat nearest_enlarged(const cv::Mat& small, int min_side);
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

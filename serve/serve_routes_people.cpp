@@ -6,10 +6,18 @@
 #include "vlrface/image_io.hpp"
 #include "vlrface/match.hpp"
 
-namespace vlrface::cli {
+namespace vlrface::serve {
 namespace {
 
 constexpr int kMaxCapture = 100;
+
+const FaceResult* largest_face(const std::vector<FaceResult>& faces) {
+  const FaceResult* best = nullptr;
+  for (const auto& f : faces) {
+    if (!best || f.face.box.area() > best->face.box.area()) best = &f;
+  }
+  return best;
+}
 
 void check_name(const std::string& name) {
   try {
@@ -75,9 +83,9 @@ void add_faces(const Req& req, const json& body, Res& res, ServeState& state,
     if (!body.contains("capture")) {
       throw HttpError(400, "send images as multipart/form-data, or {\"capture\": N} as JSON");
     }
-    const auto job = state.start_capture(name, capture_count(body), create);
+    const auto job = state.captures().start(name, capture_count(body), create);
     res.set_header("Location", "/api/capture/" + job->id);
-    send_json(res, state.capture_json(job->id), 202);
+    send_json(res, state.captures().json_of(job->id), 202);
     return;
   }
   json skipped = json::array();
@@ -124,11 +132,13 @@ void rename_person(const Req& req, Res& res, ServeState& state, const std::strin
     if (g.has_person(to)) throw HttpError(409, "the name '" + to + "' is taken");
     g.rename_person(from, to);
     state.gallery_changed();
-    const auto eng = state.live();
-    live::LiveSettings s = eng->settings();
-    if (s.verify_name == from) {
-      s.verify_name = to;
-      eng->update_settings(s);
+    // Without a live engine (a failed model reload) there is no verification to follow.
+    if (const auto eng = state.engine()) {
+      live::LiveSettings s = eng->settings();
+      if (s.verify_name == from) {
+        s.verify_name = to;
+        eng->update_settings(s);
+      }
     }
   }
   send_json(res, {{"name", to}, {"previous", from}, {"thumbnail_url", face_image_url(to, 0)}});
@@ -139,12 +149,13 @@ void remove_person(Res& res, ServeState& state, const std::string& name) {
   if (!g.has_person(name)) throw HttpError(404, "no person named '" + name + "'");
   g.remove_person(name);
   state.gallery_changed();
-  const auto eng = state.live();
-  live::LiveSettings s = eng->settings();
-  if (s.task == "verify" && s.verify_name == name) {  // nobody left to verify against
-    s.task = "identify";
-    s.verify_name.clear();
-    eng->update_settings(s);
+  if (const auto eng = state.engine()) {
+    live::LiveSettings s = eng->settings();
+    if (s.task == "verify" && s.verify_name == name) {  // nobody left to verify against
+      s.task = "identify";
+      s.verify_name.clear();
+      eng->update_settings(s);
+    }
   }
   send_json(res, {{"removed", name}});
 }
@@ -286,7 +297,7 @@ void add_people_routes(Router& r, ServeState& state) {
   r.add("GET", R"(/api/people/([^/]+)/faces/(\d{1,6})\.jpg)",
         [&](const Req&, Res& res, const Params& p) { stored_face(res, state, p[0], p[1]); });
   r.add("GET", "/api/capture/([0-9a-f]+)", [&](const Req&, Res& res, const Params& p) {
-    const json j = state.capture_json(p[0]);
+    const json j = state.captures().json_of(p[0]);
     if (j.is_null()) throw HttpError(404, "no capture " + p[0]);
     send_json(res, j);
   });
@@ -294,4 +305,4 @@ void add_people_routes(Router& r, ServeState& state) {
         [&](const Req& req, Res& res, const Params&) { identify(req, res, state); });
 }
 
-}  // namespace vlrface::cli
+}  // namespace vlrface::serve

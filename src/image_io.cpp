@@ -328,8 +328,25 @@ cv::Mat load_image(const std::filesystem::path& file, const DecodeLimits& limits
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error("image", file.string() + ": cannot be opened for reading");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
+  // Read in blocks up to the limit: the size a regular file states is not to be trusted for
+  // devices and pipes, which may never end.
+  std::vector<std::uint8_t> bytes;
+  constexpr std::size_t kBlock = std::size_t{1} << 20;
+  while (in) {
+    if (bytes.size() > limits.max_file_bytes) {
+      throw Error("image-limit", file.string() + ": more than the limit of " +
+                                     mib(static_cast<double>(limits.max_file_bytes)) + " to read");
+    }
+    const std::size_t at = bytes.size();
+    bytes.resize(at + kBlock);
+    in.read(reinterpret_cast<char*>(bytes.data() + at), static_cast<std::streamsize>(kBlock));
+    bytes.resize(at + static_cast<std::size_t>(in.gcount()));
+  }
+  if (bytes.size() > limits.max_file_bytes) {
+    throw Error("image-limit", file.string() + ": " + mib(static_cast<double>(bytes.size())) +
+                                   ", more than the limit of " +
+                                   mib(static_cast<double>(limits.max_file_bytes)));
+  }
   return decode_image(bytes.data(), bytes.size(), file.string(), 0, nullptr, limits);
 }
 

@@ -218,3 +218,31 @@ TEST(ImageIo, DecodeShrinksLargeImages) {
   std::vector<std::uint8_t> cut(g.begin(), g.begin() + g.size() / 2);
   EXPECT_THROW(vlrface::decode_image(cut.data(), cut.size(), "cut.jpg", 250), vlrface::Error);
 }
+
+TEST(ImageIo, FilesLargerThanTheReadLimitAreRefused) {
+  // An image path can name a device (an imported gallery.json may list any path): /dev/zero was
+  // read until memory ran out. Now reading stops past the limit, with the file named.
+  vlrface::DecodeLimits limits;
+  limits.max_file_bytes = std::size_t{3} << 20;
+  TempDir d;
+  vlrtest::write_bytes(d / "big.png", std::string((std::size_t{4} << 20) + 7, '\0'));
+  for (const std::filesystem::path p : {std::filesystem::path("/dev/zero"), d / "big.png"}) {
+    try {
+      vlrface::load_image(p, limits);
+      ADD_FAILURE() << p << " was accepted";
+    } catch (const vlrface::Error& e) {
+      EXPECT_EQ(e.stage(), "image-limit") << e.what();
+      EXPECT_NE(std::string(e.what()).find(p.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("3.0 MiB"), std::string::npos) << e.what();
+    }
+  }
+  // At the limit exactly, the file is read and judged as an image.
+  vlrtest::write_bytes(d / "at.png", std::string(limits.max_file_bytes, 'x'));
+  try {
+    vlrface::load_image(d / "at.png", limits);
+    ADD_FAILURE() << "text was accepted as an image";
+  } catch (const vlrface::Error& e) {
+    EXPECT_EQ(e.stage(), "image") << e.what();
+    EXPECT_NE(std::string(e.what()).find("not an image"), std::string::npos) << e.what();
+  }
+}

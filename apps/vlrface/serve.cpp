@@ -71,6 +71,11 @@ HR check_request(const Req& req, Res& res, const Access& access, ServeState& sta
   if (req.get_header_value_count("Transfer-Encoding") > 0) {
     return reject(res, 411, "chunked request bodies are not accepted: send Content-Length");
   }
+  // httplib inflates a gzip/deflate/br body with no limit on what it inflates to: a 300 KB gzip
+  // body took the server from 38 to 559 MB. No client of this server compresses its requests.
+  if (req.get_header_value_count("Content-Encoding") > 0) {
+    return reject(res, 415, "compressed request bodies are not accepted (Content-Encoding)");
+  }
   if (req.get_header_value_count("Content-Length") &&
       std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
           access.max_body) {

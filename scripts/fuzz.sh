@@ -47,6 +47,9 @@ rm -rf "$BUILD/fuzz-seeds"
 # Leaks count (libFuzzer's default); UBSan stops at the first finding with a stack.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# -malloc_limit_mb: the targets decode under small limits, so one allocation of 512 MB is a
+# limit that did not hold (a decompression bomb), not a big input.
+limits=(-timeout=20 -rss_limit_mb=2560 -malloc_limit_mb=512)
 status=0
 summary=()
 for t in "${targets[@]}"; do
@@ -55,7 +58,7 @@ for t in "${targets[@]}"; do
   # 1. Every kept input must run clean (each is run once; any failure exits non-zero).
   if compgen -G "$regs/*" >/dev/null; then
     n=$(find "$regs" -type f | wc -l)
-    if "$bin" -runs=1 "$regs"/* >"$BUILD/$t.replay.log" 2>&1; then
+    if "$bin" "${limits[@]}" "$regs"/* >"$BUILD/$t.replay.log" 2>&1; then
       echo "== $t: $n regression inputs replayed clean"
     else
       echo "== $t: a regression input fails again:"; tail -40 "$BUILD/$t.replay.log"; status=1
@@ -72,10 +75,8 @@ for t in "${targets[@]}"; do
   echo "== $t: fuzzing for ${SECONDS_EACH} s"
   log="$BUILD/$t.fuzz.log"
   rc=0
-  # -malloc_limit_mb: the targets decode under small limits, so one allocation of 512 MB is a
-  # limit that did not hold (a decompression bomb), not a big input.
-  "$bin" -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2560 -malloc_limit_mb=512 \
-    -print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" \
+  "$bin" -max_total_time="$SECONDS_EACH" "${limits[@]}" -print_final_stats=1 \
+    -artifact_prefix="$crashes/" "${dict[@]}" \
     "$corpus" "$BUILD/fuzz-seeds/$t" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)

@@ -246,3 +246,48 @@ TEST(ImageIo, FilesLargerThanTheReadLimitAreRefused) {
     EXPECT_NE(std::string(e.what()).find("not an image"), std::string::npos) << e.what();
   }
 }
+
+namespace {
+// A PNG's IHDR says width and height at bytes 16..23 (stb does not check chunk CRCs).
+void set_png_size(std::vector<std::uint8_t>& png, std::uint32_t w, std::uint32_t h) {
+  for (int i = 0; i < 4; ++i) {
+    png[16 + i] = static_cast<std::uint8_t>(w >> (24 - 8 * i));
+    png[20 + i] = static_cast<std::uint8_t>(h >> (24 - 8 * i));
+  }
+}
+std::string decode_error(const std::vector<std::uint8_t>& bytes) {
+  try {
+    const cv::Mat m = vlrface::decode_image(bytes, "bomb.png");
+    return "decoded to " + std::to_string(m.cols) + "x" + std::to_string(m.rows);
+  } catch (const vlrface::Error& e) {
+    return e.what();
+  }
+}
+}  // namespace
+
+TEST(ImageIo, PngDataMustFitItsHeaderAndItsFile) {
+  // Found by fuzz_face/fuzz_http: stb trusts the PNG's own numbers. (1) Image data that inflates
+  // far past the header's size: 4 MiB of zero rows behind a 16x16 header (stb decoded the
+  // 16x16 and inflated all of it: gigabytes from an 8 MB upload).
+  std::vector<std::uint8_t> png;
+  cv::imencode(".png", cv::Mat(2048, 2048, CV_8UC1, cv::Scalar(0)), png);
+  ASSERT_LT(png.size(), 64u * 1024);  // a few KB that inflate to 4 MiB
+  set_png_size(png, 16, 16);
+  const std::string e1 = decode_error(png);
+  EXPECT_NE(e1.find("bomb.png: PNG image data is damaged or inflates to more than the 16x16"),
+            std::string::npos)
+      << e1;
+  // The same data behind its true size decodes.
+  set_png_size(png, 2048, 2048);
+  EXPECT_EQ(vlrface::decode_image(png, "zeros.png").size(), cv::Size(2048, 2048));
+  // (2) A chunk that claims more bytes than the file has: stb reserved the claimed size first
+  // (a 949-byte file: 1.7 GB).
+  std::vector<std::uint8_t> small;
+  cv::imencode(".png", cv::Mat(8, 8, CV_8UC3, cv::Scalar(1, 2, 3)), small);
+  const std::size_t idat = 33;  // signature (8) + IHDR chunk (25): the next chunk's length
+  ASSERT_EQ(std::string(small.begin() + idat + 4, small.begin() + idat + 8), "IDAT");
+  small[idat] = 0x7F;
+  const std::string e2 = decode_error(small);
+  EXPECT_NE(e2.find("PNG chunk 'IDAT' claims"), std::string::npos) << e2;
+  EXPECT_NE(e2.find("truncated or damaged"), std::string::npos) << e2;
+}

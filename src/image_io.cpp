@@ -236,6 +236,44 @@ void check_png(const std::uint8_t* b, std::size_t size, const std::string& what)
   }
 }
 
+// Debian's stb_image (2.27) builds a JPEG Huffman table from the 16 code counts of a DHT segment
+// without checking that they add up to at most 256 symbols, and writes that many entries into
+// 257- and 256-entry arrays (memory past the table is overwritten: found by fuzz_image, UBSan
+// "index 257 out of bounds"; stb 2.28 checks it). Every DHT segment is checked here first,
+// including those between the scans of a progressive JPEG.
+void check_jpeg(const std::uint8_t* b, std::size_t size, const std::string& what) {
+  std::size_t pos = 2;  // after SOI
+  while (pos + 4 <= size) {
+    if (b[pos] != 0xFF) {
+      ++pos;  // entropy-coded data or fill: look for the next marker
+      continue;
+    }
+    const std::uint8_t marker = b[pos + 1];
+    if (marker == 0xFF || marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7)) {
+      ++pos;  // fill byte, stuffed 0xFF in the data, restart marker: no segment
+      continue;
+    }
+    if (marker == 0xD9) return;  // end of image
+    const std::size_t len = (std::size_t{b[pos + 2]} << 8) | b[pos + 3];
+    if (len < 2) return;
+    if (marker == 0xC4) {
+      // stb reads a segment cut short by the end of the file as zeros: so is it checked.
+      const std::size_t end = std::min(pos + 2 + len, size);
+      for (std::size_t t = pos + 4; t < end;) {
+        std::size_t n = 0;
+        for (std::size_t i = t + 1; i <= t + 16 && i < end; ++i) n += b[i];
+        if (n > 256) {
+          throw Error("image", what + ": JPEG Huffman table defines " + std::to_string(n) +
+                                   " codes, more than 256 (damaged or crafted)");
+        }
+        t += 17 + n;
+      }
+    }
+    if (pos + 2 + len > size) return;  // truncated: stb refuses it
+    pos += 2 + len;
+  }
+}
+
 #if VLRFACE_HAVE_LIBJPEG && defined(JCS_EXTENSIONS)
 // libjpeg(-turbo) decodes a JPEG at 1/2, 1/4 or 1/8 of its size in the DCT itself, row by row:
 // the full-size pixels never exist. Any error or warning (corrupt data) gives up, and the caller
@@ -354,6 +392,7 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
   if (jpeg && !jpeg_is_complete(data, size)) {
     throw Error("image", what + ": JPEG data is truncated (no end-of-image marker)");
   }
+  if (jpeg) check_jpeg(data, size, what);
   const int len = static_cast<int>(size);
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &n)) {

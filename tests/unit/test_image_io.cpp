@@ -291,3 +291,21 @@ TEST(ImageIo, PngDataMustFitItsHeaderAndItsFile) {
   EXPECT_NE(e2.find("PNG chunk 'IDAT' claims"), std::string::npos) << e2;
   EXPECT_NE(e2.find("truncated or damaged"), std::string::npos) << e2;
 }
+
+TEST(ImageIo, JpegHuffmanTablesOfMoreThan256CodesAreRefused) {
+  // Found by fuzz_image: Debian's stb 2.27 wrote past its Huffman arrays for such a table.
+  std::vector<std::uint8_t> jpg;
+  cv::imencode(".jpg", cv::Mat(8, 8, CV_8UC3, cv::Scalar(10, 20, 30)), jpg);
+  std::size_t dht = 2;
+  while (dht + 4 < jpg.size() && !(jpg[dht] == 0xFF && jpg[dht + 1] == 0xC4)) {
+    dht += 2 + ((std::size_t{jpg[dht + 2]} << 8) | jpg[dht + 3]);
+  }
+  ASSERT_LT(dht + 4, jpg.size()) << "no DHT segment";
+  const std::size_t seg_len = (std::size_t{jpg[dht + 2]} << 8) | jpg[dht + 3];
+  ASSERT_GE(seg_len, 2u + 17u);
+  for (int i = 1; i <= 16; ++i) jpg[dht + 4 + i] = 0xFF;  // 16 x 255 codes
+  const std::string e = decode_error(jpg);
+  EXPECT_NE(e.find("bomb.png: JPEG Huffman table defines 4080 codes, more than 256"),
+            std::string::npos)
+      << e;
+}

@@ -4,6 +4,7 @@
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -242,7 +243,10 @@ void check_png(const std::uint8_t* b, std::size_t size, const std::string& what)
 // "index 257 out of bounds"; stb 2.28 checks it). Every DHT segment is checked here first,
 // including those between the scans of a progressive JPEG.
 void check_jpeg(const std::uint8_t* b, std::size_t size, const std::string& what) {
-  std::size_t pos = 2;  // after SOI
+  std::size_t pos = 0;
+  while (pos < size && b[pos] == 0xFF) ++pos;  // stb skips fill bytes before SOI too
+  if (pos == 0 || pos >= size || b[pos] != 0xD8) return;
+  ++pos;  // after SOI
   while (pos + 4 <= size) {
     if (b[pos] != 0xFF) {
       ++pos;  // entropy-coded data or fill: look for the next marker
@@ -271,6 +275,29 @@ void check_jpeg(const std::uint8_t* b, std::size_t size, const std::string& what
     }
     if (pos + 2 + len > size) return;  // truncated: stb refuses it
     pos += 2 + len;
+  }
+}
+
+// stb 2.27 reads a PGM/PPM header's numbers into an int without an overflow check (UB; found by
+// fuzz_face: "588888888 * 10 cannot be represented"): a number of more than 9 digits is refused.
+void check_pnm(const std::uint8_t* b, std::size_t size, const std::string& what) {
+  if (size < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return;
+  std::size_t pos = 2;
+  for (int field = 0; field < 3 && pos < size; ++field) {
+    while (pos < size && (std::isspace(b[pos]) || b[pos] == '#')) {
+      if (b[pos] == '#') {
+        while (pos < size && b[pos] != '\n' && b[pos] != '\r') ++pos;
+      } else {
+        ++pos;
+      }
+    }
+    std::size_t digits = 0;
+    while (pos < size && b[pos] >= '0' && b[pos] <= '9') ++pos, ++digits;
+    if (digits > 9) {
+      throw Error("image", what + ": PGM/PPM header number of " + std::to_string(digits) +
+                               " digits (damaged or crafted)");
+    }
+    if (digits == 0) return;  // stb refuses it
   }
 }
 
@@ -392,7 +419,8 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
   if (jpeg && !jpeg_is_complete(data, size)) {
     throw Error("image", what + ": JPEG data is truncated (no end-of-image marker)");
   }
-  if (jpeg) check_jpeg(data, size, what);
+  check_jpeg(data, size, what);
+  check_pnm(data, size, what);
   const int len = static_cast<int>(size);
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &n)) {

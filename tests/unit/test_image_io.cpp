@@ -308,4 +308,19 @@ TEST(ImageIo, JpegHuffmanTablesOfMoreThan256CodesAreRefused) {
   EXPECT_NE(e.find("bomb.png: JPEG Huffman table defines 4080 codes, more than 256"),
             std::string::npos)
       << e;
+  // The same behind fill bytes before SOI, which stb skips (found by fuzz_image next).
+  jpg.insert(jpg.begin(), 16, 0xFF);
+  const std::string e2 = decode_error(jpg);
+  EXPECT_NE(e2.find("JPEG Huffman table defines 4080 codes"), std::string::npos) << e2;
+}
+
+TEST(ImageIo, PnmHeaderNumbersThatOverflowAreRefused) {
+  // Found by fuzz_face: stb 2.27 parsed "5888888888" into an int (signed overflow, UB).
+  const std::string pgm = "P5\n4 5888888888\n255\n" + std::string(64, '\x10');
+  const std::string e = decode_error(std::vector<std::uint8_t>(pgm.begin(), pgm.end()));
+  EXPECT_NE(e.find("bomb.png: PGM/PPM header number of 10 digits"), std::string::npos) << e;
+  // Nine digits and a comment are fine for the check (stb then judges the size).
+  const std::string ok = "P5\n# c\n2 2\n255\n" + std::string(4, '\x10');
+  EXPECT_EQ(vlrface::decode_image(std::vector<std::uint8_t>(ok.begin(), ok.end()), "ok.pgm").size(),
+            cv::Size(2, 2));
 }

@@ -17,6 +17,8 @@ PACKAGES=(
   libmosquitto-dev mosquitto
   libpq-dev postgresql
   python3 python3-torch python3-onnx python3-opencv python3-numpy
+  # Fuzzing and sanitizer builds (scripts/fuzz.sh, scripts/sanitize.sh): clang with libFuzzer.
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

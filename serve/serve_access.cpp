@@ -64,6 +64,11 @@ HandlerResponse check_request(const Req& req, Res& res, const Access& access) {
   if (req.get_header_value_count("Transfer-Encoding") > 0) {
     return reject(res, 411, "chunked request bodies are not accepted: send Content-Length");
   }
+  // httplib inflates a gzip/deflate/br body with no limit on what it inflates to: a 300 KB gzip
+  // body took the server from 38 to 559 MB. No client of this server compresses its requests.
+  if (req.get_header_value_count("Content-Encoding") > 0) {
+    return reject(res, 415, "compressed request bodies are not accepted (Content-Encoding)");
+  }
   // Two lengths that disagree: httplib reads the first, the limit below checks it, but a proxy
   // in front may frame by the other (request smuggling); RFC 9112 6.3 says refuse.
   for (std::size_t i = 1; i < req.get_header_value_count("Content-Length"); ++i) {

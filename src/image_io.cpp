@@ -4,6 +4,7 @@
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <opencv2/imgproc.hpp>
 #include <string>
 
+#include "image_check.hpp"
 #include "vlrface/error.hpp"
 
 #if VLRFACE_HAVE_LIBJPEG
@@ -265,6 +267,8 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
   if (jpeg && !jpeg_is_complete(data, size)) {
     throw Error("image", what + ": JPEG data is truncated (no end-of-image marker)");
   }
+  detail::check_jpeg(data, size, what);
+  detail::check_pnm(data, size, what);
   const int len = static_cast<int>(size);
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &n)) {
@@ -274,6 +278,7 @@ cv::Mat decode_image(const std::uint8_t* data, std::size_t size, const std::stri
   if (w < 1 || h < 1) throw Error("image", what + ": image has no pixels");
   const bool deep = stbi_is_16_bit_from_memory(data, len);
   check_limits(what, w, h, n, deep ? 2 : 1, limits);
+  detail::check_png(data, size, what);
   const bool shrink = max_side > 0 && std::max(w, h) > max_side;
   const double f = shrink ? static_cast<double>(max_side) / std::max(w, h) : 1.0;
   const cv::Size target = shrunk_size(w, h, f);
@@ -328,8 +333,25 @@ cv::Mat load_image(const std::filesystem::path& file, const DecodeLimits& limits
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error("image", file.string() + ": cannot be opened for reading");
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
+  // Read in blocks up to the limit: the size a regular file states is not to be trusted for
+  // devices and pipes, which may never end.
+  std::vector<std::uint8_t> bytes;
+  constexpr std::size_t kBlock = std::size_t{1} << 20;
+  while (in) {
+    if (bytes.size() > limits.max_file_bytes) {
+      throw Error("image-limit", file.string() + ": more than the limit of " +
+                                     mib(static_cast<double>(limits.max_file_bytes)) + " to read");
+    }
+    const std::size_t at = bytes.size();
+    bytes.resize(at + kBlock);
+    in.read(reinterpret_cast<char*>(bytes.data() + at), static_cast<std::streamsize>(kBlock));
+    bytes.resize(at + static_cast<std::size_t>(in.gcount()));
+  }
+  if (bytes.size() > limits.max_file_bytes) {
+    throw Error("image-limit", file.string() + ": " + mib(static_cast<double>(bytes.size())) +
+                                   ", more than the limit of " +
+                                   mib(static_cast<double>(limits.max_file_bytes)));
+  }
   return decode_image(bytes.data(), bytes.size(), file.string(), 0, nullptr, limits);
 }
 

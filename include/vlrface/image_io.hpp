@@ -25,6 +25,9 @@ namespace vlrface {
 struct DecodeLimits {
   long max_pixels = 50'000'000;               // width x height: a 48 Mpx phone photo passes
   std::size_t max_bytes = std::size_t{192} << 20;  // width x height x channels x bytes/channel
+  // What load_image reads from a file at most: a path that names a device or a pipe (/dev/zero,
+  // an image path inside an imported gallery.json) is refused past it instead of filling memory.
+  std::size_t max_file_bytes = std::size_t{256} << 20;
 };
 
 cv::Mat load_image(const std::filesystem::path& file, const DecodeLimits& limits = {});

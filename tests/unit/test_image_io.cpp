@@ -218,3 +218,109 @@ TEST(ImageIo, DecodeShrinksLargeImages) {
   std::vector<std::uint8_t> cut(g.begin(), g.begin() + g.size() / 2);
   EXPECT_THROW(vlrface::decode_image(cut.data(), cut.size(), "cut.jpg", 250), vlrface::Error);
 }
+
+TEST(ImageIo, FilesLargerThanTheReadLimitAreRefused) {
+  // An image path can name a device (an imported gallery.json may list any path): /dev/zero was
+  // read until memory ran out. Now reading stops past the limit, with the file named.
+  vlrface::DecodeLimits limits;
+  limits.max_file_bytes = std::size_t{3} << 20;
+  TempDir d;
+  vlrtest::write_bytes(d / "big.png", std::string((std::size_t{4} << 20) + 7, '\0'));
+  for (const std::filesystem::path p : {std::filesystem::path("/dev/zero"), d / "big.png"}) {
+    try {
+      vlrface::load_image(p, limits);
+      ADD_FAILURE() << p << " was accepted";
+    } catch (const vlrface::Error& e) {
+      EXPECT_EQ(e.stage(), "image-limit") << e.what();
+      EXPECT_NE(std::string(e.what()).find(p.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("3.0 MiB"), std::string::npos) << e.what();
+    }
+  }
+  // At the limit exactly, the file is read and judged as an image.
+  vlrtest::write_bytes(d / "at.png", std::string(limits.max_file_bytes, 'x'));
+  try {
+    vlrface::load_image(d / "at.png", limits);
+    ADD_FAILURE() << "text was accepted as an image";
+  } catch (const vlrface::Error& e) {
+    EXPECT_EQ(e.stage(), "image") << e.what();
+    EXPECT_NE(std::string(e.what()).find("not an image"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+// A PNG's IHDR says width and height at bytes 16..23 (stb does not check chunk CRCs).
+void set_png_size(std::vector<std::uint8_t>& png, std::uint32_t w, std::uint32_t h) {
+  for (int i = 0; i < 4; ++i) {
+    png[16 + i] = static_cast<std::uint8_t>(w >> (24 - 8 * i));
+    png[20 + i] = static_cast<std::uint8_t>(h >> (24 - 8 * i));
+  }
+}
+std::string decode_error(const std::vector<std::uint8_t>& bytes) {
+  try {
+    const cv::Mat m = vlrface::decode_image(bytes, "bomb.png");
+    return "decoded to " + std::to_string(m.cols) + "x" + std::to_string(m.rows);
+  } catch (const vlrface::Error& e) {
+    return e.what();
+  }
+}
+}  // namespace
+
+TEST(ImageIo, PngDataMustFitItsHeaderAndItsFile) {
+  // Found by fuzz_face/fuzz_http: stb trusts the PNG's own numbers. (1) Image data that inflates
+  // far past the header's size: 4 MiB of zero rows behind a 16x16 header (stb decoded the
+  // 16x16 and inflated all of it: gigabytes from an 8 MB upload).
+  std::vector<std::uint8_t> png;
+  cv::imencode(".png", cv::Mat(2048, 2048, CV_8UC1, cv::Scalar(0)), png);
+  ASSERT_LT(png.size(), 64u * 1024);  // a few KB that inflate to 4 MiB
+  set_png_size(png, 16, 16);
+  const std::string e1 = decode_error(png);
+  EXPECT_NE(e1.find("bomb.png: PNG image data is damaged or inflates to more than the 16x16"),
+            std::string::npos)
+      << e1;
+  // The same data behind its true size decodes.
+  set_png_size(png, 2048, 2048);
+  EXPECT_EQ(vlrface::decode_image(png, "zeros.png").size(), cv::Size(2048, 2048));
+  // (2) A chunk that claims more bytes than the file has: stb reserved the claimed size first
+  // (a 949-byte file: 1.7 GB).
+  std::vector<std::uint8_t> small;
+  cv::imencode(".png", cv::Mat(8, 8, CV_8UC3, cv::Scalar(1, 2, 3)), small);
+  const std::size_t idat = 33;  // signature (8) + IHDR chunk (25): the next chunk's length
+  ASSERT_EQ(std::string(small.begin() + idat + 4, small.begin() + idat + 8), "IDAT");
+  small[idat] = 0x7F;
+  const std::string e2 = decode_error(small);
+  EXPECT_NE(e2.find("PNG chunk 'IDAT' claims"), std::string::npos) << e2;
+  EXPECT_NE(e2.find("truncated or damaged"), std::string::npos) << e2;
+}
+
+TEST(ImageIo, JpegHuffmanTablesOfMoreThan256CodesAreRefused) {
+  // Found by fuzz_image: Debian's stb 2.27 wrote past its Huffman arrays for such a table.
+  std::vector<std::uint8_t> jpg;
+  cv::imencode(".jpg", cv::Mat(8, 8, CV_8UC3, cv::Scalar(10, 20, 30)), jpg);
+  std::size_t dht = 2;
+  while (dht + 4 < jpg.size() && !(jpg[dht] == 0xFF && jpg[dht + 1] == 0xC4)) {
+    dht += 2 + ((std::size_t{jpg[dht + 2]} << 8) | jpg[dht + 3]);
+  }
+  ASSERT_LT(dht + 4, jpg.size()) << "no DHT segment";
+  const std::size_t seg_len = (std::size_t{jpg[dht + 2]} << 8) | jpg[dht + 3];
+  ASSERT_GE(seg_len, 2u + 17u);
+  for (int i = 1; i <= 16; ++i) jpg[dht + 4 + i] = 0xFF;  // 16 x 255 codes
+  const std::string e = decode_error(jpg);
+  EXPECT_NE(e.find("bomb.png: JPEG Huffman table defines 4080 codes, more than 256"),
+            std::string::npos)
+      << e;
+  // The same behind fill bytes before SOI, which stb skips (found by fuzz_image next).
+  jpg.insert(jpg.begin(), 16, 0xFF);
+  const std::string e2 = decode_error(jpg);
+  EXPECT_NE(e2.find("JPEG Huffman table defines 4080 codes"), std::string::npos) << e2;
+}
+
+TEST(ImageIo, PnmHeaderNumbersThatOverflowAreRefused) {
+  // Found by fuzz_face: stb 2.27 parsed "5888888888" into an int (signed overflow, UB).
+  const std::string pgm = "P5\n4 5888888888\n255\n" + std::string(64, '\x10');
+  const std::string e = decode_error(std::vector<std::uint8_t>(pgm.begin(), pgm.end()));
+  EXPECT_NE(e.find("bomb.png: PGM/PPM header number of 10 digits"), std::string::npos) << e;
+  // Nine digits and a comment are fine for the check (stb then judges the size).
+  const std::string ok = "P5\n# c\n2 2\n255\n" + std::string(4, '\x10');
+  EXPECT_EQ(vlrface::decode_image(std::vector<std::uint8_t>(ok.begin(), ok.end()), "ok.pgm").size(),
+            cv::Size(2, 2));
+}

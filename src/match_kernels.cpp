@@ -86,12 +86,21 @@ __attribute__((target("avx2,fma"))) float dot_f32_avx2(const float* a, const flo
 // 32 int8 pairs a step: |a| (unsigned) times b with a's sign (vpsignb) makes vpmaddubsw's
 // unsigned x signed product the signed one; a pair sum is at most 2 * 127 * 127, inside int16.
 // vpmaddwd with ones widens the pairs to int32.
+// Rows fetched ahead by hand: at 100,000 x 512 (51 MB, out of cache) this took the scan's median
+// thread CPU time from 7.2 to 5.7-6.7 ms on the shared 2-core EPYC VM (two runs of 100 probes).
+constexpr std::size_t kPrefetchRows = 4;
+
 __attribute__((target("avx2"))) void rows_avx2(const std::int8_t* probe, const std::int8_t* rows,
                                                std::size_t count, int n, std::int32_t* out) {
   const __m256i ones = _mm256_set1_epi16(1);
   const int whole = n - n % 32;
   for (std::size_t r = 0; r < count; ++r) {
     const std::int8_t* row = rows + r * static_cast<std::size_t>(n);
+    if (r + kPrefetchRows < count) {
+      const char* ahead =
+          reinterpret_cast<const char*>(row + kPrefetchRows * static_cast<std::size_t>(n));
+      for (int c = 0; c < n; c += 64) _mm_prefetch(ahead + c, _MM_HINT_T0);
+    }
     __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
     int i = 0;
     for (; i + 64 <= whole; i += 64) {

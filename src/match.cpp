@@ -2,75 +2,27 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <limits>
 #include <opencv2/core/utility.hpp>
+#include <queue>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
-
+#include "match_kernels.hpp"
 #include "vlrface/error.hpp"
 
 namespace vlrface {
 namespace {
 
-// Galleries of at least this many floats (4 MiB: 2,048 people at 512-d) are scored in parallel
-// when the process allows more than one inference thread.
-constexpr std::size_t kParallelMinValues = std::size_t{1} << 20;
-
-// A plain `s += a[i] * b[i]` loop is one serial chain of dependent adds: without -ffast-math the
-// compiler may not reorder it, so it neither vectorises nor hides the add latency (4.5 ms for
-// 10,000 x 512 here). Sixteen independent partial sums are a reordering we choose, which the
-// compiler can keep in vector registers (SSE2 on x86-64, NEON on aarch64).
-float dot_portable(const float* a, const float* b, int n) {
-  constexpr int kLanes = 16;
-  float acc[kLanes] = {};
-  int i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * b[i + j];
-  }
-  float s = 0;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-// The default x86-64 target stops at SSE2; AVX2 + FMA doubles the width and fuses the multiply-add.
-// Compiled for those instructions only here and chosen at run time, so the binary still runs on
-// any x86-64.
-__attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, int n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
-  }
-  const __m256 acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 0x1));
-  float s = _mm_cvtss_f32(h);
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-float dot(const float* a, const float* b, int n) {
-  // Chosen on first use rather than at static initialisation, so a Matcher built by another
-  // static initialiser cannot see it unset.
-  static const auto impl = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? dot_avx2
-                                                                            : dot_portable;
-  }();
-  return impl(a, b, n);
-}
-#else
-float dot(const float* a, const float* b, int n) { return dot_portable(a, b, n); }
-#endif
+// Galleries of at least this many values (4 MiB of high bytes: 8,192 people at 512-d) are scanned
+// in parallel when the process allows more than one inference thread.
+constexpr std::size_t kParallelMinValues = std::size_t{1} << 22;
+// |Q| at most 127.5 * 256 - 128, so that round-half-up of Q / 256 stays within [-127, 127].
+constexpr double kMaxQ = 32512;
+// Rows scanned per kernel call: the int32 results stay in L1.
+constexpr std::size_t kBlock = 256;
+// Float rounding the bound must also cover: the first pass's products (relative 2^-23 of values
+// within a few units) and the rescoring's sum of 512 products in 16 lanes (relative ~48 * 2^-24
+// of sum |p_i r_i| <= 1): both below 1e-5.
+constexpr float kRoundingSlack = 1e-5f;
 
 std::vector<float> normalised(std::span<const float> v) {
   std::vector<float> out(v.begin(), v.end());
@@ -83,6 +35,19 @@ std::vector<float> normalised(std::span<const float> v) {
   return out;
 }
 
+struct Pending {
+  std::size_t row;
+  float upper;
+};
+
+// One stripe's first pass: the k largest lower bounds it saw (a min-heap), and every row whose
+// upper bound reached the k-th of them at the time it was scanned (a superset of those that reach
+// the final one).
+struct StripeScan {
+  std::priority_queue<float, std::vector<float>, std::greater<float>> lower;
+  std::vector<Pending> candidates;
+};
+
 }  // namespace
 
 Matcher::Matcher(const std::vector<PersonTemplate>& templates) {
@@ -94,56 +59,210 @@ Matcher::Matcher(const std::vector<PersonTemplate>& templates) {
 void Matcher::reserve(std::size_t people) {
   reserved_ = people;
   names_.reserve(people);
-  if (dim_ > 0) matrix_.reserve(people * static_cast<std::size_t>(dim_));
+  scale_.reserve(people);
+  low_norm_.reserve(people);
+  if (dim_ > 0) {
+    high_.reserve(people * static_cast<std::size_t>(dim_));
+    low_.reserve(people * static_cast<std::size_t>(dim_));
+  }
 }
 
 void Matcher::add(const std::string& name, std::span<const float> embedding) {
-  if (names_.empty()) {
-    // The first row sets the length; the matrix is then allocated once, at its final size
-    // (growing it by doubling would briefly hold the old and the new buffer).
+  if (embedding.size() > 65536) {
+    throw Error("match", "template of '" + name + "' has " + std::to_string(embedding.size()) +
+                             " values, more than the 65,536 supported");
+  }
+  if (names_.empty() && high_.capacity() == 0) {
+    // The first row sets the length; the planes are then allocated once, at their final size
+    // (growing them by doubling would briefly hold the old and the new buffer).
     dim_ = static_cast<int>(embedding.size());
-    matrix_.reserve(std::max(reserved_, std::size_t{1}) * static_cast<std::size_t>(dim_));
+    const std::size_t rows = std::max(reserved_, std::size_t{1});
+    high_.reserve(rows * static_cast<std::size_t>(dim_));
+    low_.reserve(rows * static_cast<std::size_t>(dim_));
   }
   if (static_cast<int>(embedding.size()) != dim_) {
     throw Error("match", "template of '" + name + "' has " + std::to_string(embedding.size()) +
                              " values, expected " + std::to_string(dim_));
   }
   const auto row = normalised(embedding);
-  matrix_.insert(matrix_.end(), row.begin(), row.end());
+  float peak = 0;
+  for (float x : row) peak = std::max(peak, std::abs(x));
+  // The scale is stored as a float and Q computed from that float, so s * Q is exactly what the
+  // rescoring multiplies out.
+  const float s = peak > 0 ? static_cast<float>(peak / kMaxQ) : 0.f;
+  double low_sq = 0, row_sq = 0;
+  for (float x : row) {
+    const long q = s > 0 ? std::clamp(std::lround(double(x) / s), -32512L, 32512L) : 0L;
+    const long h = (q + 128) >> 8;  // round half up: floor((q + 128) / 256), in [-127, 127]
+    const long l = q - 256 * h;     // in [-128, 127]
+    high_.push_back(static_cast<std::int8_t>(h));
+    low_.push_back(static_cast<std::int8_t>(l));
+    low_sq += double(l) * double(l);
+    row_sq += double(q) * double(q);
+  }
+  scale_.push_back(s);
+  // Rounded up a little, so the float bound is not below the exact one.
+  low_norm_.push_back(static_cast<float>(double(s) * std::sqrt(low_sq) * (1 + 1e-6)));
+  max_row_norm_ = std::max(max_row_norm_, double(s) * std::sqrt(row_sq));
   names_.push_back(name);
 }
 
+std::size_t Matcher::remove(const std::string& name) {
+  std::size_t removed = 0;
+  const auto d = static_cast<std::size_t>(dim_);
+  for (std::size_t i = names_.size(); i-- > 0;) {
+    if (names_[i] != name) continue;
+    const std::size_t last = names_.size() - 1;
+    if (i != last) {
+      std::copy_n(high_.begin() + static_cast<std::ptrdiff_t>(last * d), d,
+                  high_.begin() + static_cast<std::ptrdiff_t>(i * d));
+      std::copy_n(low_.begin() + static_cast<std::ptrdiff_t>(last * d), d,
+                  low_.begin() + static_cast<std::ptrdiff_t>(i * d));
+      scale_[i] = scale_[last];
+      low_norm_[i] = low_norm_[last];
+      names_[i] = std::move(names_[last]);
+    }
+    high_.resize(last * d);
+    low_.resize(last * d);
+    scale_.pop_back();
+    low_norm_.pop_back();
+    names_.pop_back();
+    ++removed;
+  }
+  return removed;
+}
+
+std::size_t Matcher::template_bytes() const {
+  return high_.size() + low_.size() + (scale_.size() + low_norm_.size()) * sizeof(float);
+}
+
+const char* Matcher::scan_path() {
+  return detail::dot_i8_path();
+}
+
+float Matcher::exact_row(std::size_t i, const float* probe, float* scratch) const {
+  const std::size_t off = i * static_cast<std::size_t>(dim_);
+  for (int j = 0; j < dim_; ++j) {
+    scratch[j] = static_cast<float>(256 * high_[off + static_cast<std::size_t>(j)] +
+                                    low_[off + static_cast<std::size_t>(j)]);
+  }
+  return scale_[i] * detail::dot_f32(probe, scratch, dim_);
+}
+
 MatchResult Matcher::match(std::span<const float> probe, const MatchOptions& options) const {
+  MatchStats unused;
+  return match(probe, options, unused);
+}
+
+MatchResult Matcher::match(std::span<const float> probe, const MatchOptions& options,
+                           MatchStats& stats) const {
   MatchResult r;
+  stats = {};
   if (names_.empty()) return r;
   if (static_cast<int>(probe.size()) != dim_) {
     throw Error("match", "probe has " + std::to_string(probe.size()) + " values, gallery " +
                              std::to_string(dim_));
   }
   const auto p = normalised(probe);
-  std::vector<float> sims(names_.size());
-  auto score_rows = [&](const cv::Range& rows) {
-    for (int i = rows.start; i < rows.end; ++i) {
-      const auto row = static_cast<std::size_t>(i);
-      sims[row] = dot(p.data(), matrix_.data() + row * static_cast<std::size_t>(dim_), dim_);
+  const auto d = static_cast<std::size_t>(dim_);
+
+  // The probe in int8: p ~= ps * qp. What rounding left out (|p - ps qp|) and the rounded probe's
+  // norm (|ps qp|) are the two probe terms of every row's bound.
+  float peak = 0;
+  for (float x : p) peak = std::max(peak, std::abs(x));
+  const float ps = peak > 0 ? peak / 127.f : 0.f;
+  std::vector<std::int8_t> qp(d);
+  double rounding_sq = 0, rounded_sq = 0;
+  for (std::size_t j = 0; j < d; ++j) {
+    const long q = ps > 0 ? std::clamp(std::lround(double(p[j]) / ps), -127L, 127L) : 0L;
+    qp[j] = static_cast<std::int8_t>(q);
+    const double e = double(p[j]) - double(ps) * double(q);
+    rounding_sq += e * e;
+    rounded_sq += double(q) * double(q);
+  }
+  const float bound0 =
+      static_cast<float>(std::sqrt(rounding_sq) * max_row_norm_ * (1 + 1e-6)) + kRoundingSlack;
+  const float bound1 = static_cast<float>(double(ps) * std::sqrt(rounded_sq) * (1 + 1e-6));
+  const float high_unit = ps * 256.f;  // a high byte weighs 256 s; exact in float
+
+  const std::size_t n = names_.size();
+  const std::size_t k =
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(1, options.top_k)), n);
+  auto scan = [&](std::size_t begin, std::size_t end, StripeScan& out) {
+    std::int32_t dots[kBlock];
+    float kth = -std::numeric_limits<float>::infinity();  // k-th best lower bound so far
+    for (std::size_t b = begin; b < end; b += kBlock) {
+      const std::size_t count = std::min(kBlock, end - b);
+      detail::dot_i8_rows(qp.data(), high_.data() + b * d, count, dim_, dots);
+      for (std::size_t j = 0; j < count; ++j) {
+        const std::size_t i = b + j;
+        const float approx = high_unit * scale_[i] * static_cast<float>(dots[j]);
+        const float bound = bound0 + bound1 * low_norm_[i];
+        const float upper = approx + bound;
+        if (upper < kth) continue;  // the common case: cannot be in the top k
+        const float lower = approx - bound;
+        if (out.lower.size() < k) {
+          out.lower.push(lower);
+          if (out.lower.size() == k) kth = out.lower.top();
+        } else if (lower > kth) {
+          out.lower.pop();
+          out.lower.push(lower);
+          kth = out.lower.top();
+        }
+        out.candidates.push_back({i, upper});
+      }
+      // A gallery whose rows come in rising order would keep every row; drop the ones the
+      // k-th lower bound has passed since.
+      if (out.candidates.size() > 4 * k + 4096) {
+        std::erase_if(out.candidates, [&](const Pending& c) { return c.upper < kth; });
+      }
     }
   };
-  const cv::Range all(0, static_cast<int>(names_.size()));
+
   const int threads = cv::getNumThreads();
+  std::vector<StripeScan> stripes;
   // A large gallery is bound by memory bandwidth, which a second core adds to; a small one fits
   // in cache and finishes before a thread pool would have woken up.
-  if (threads > 1 && matrix_.size() >= kParallelMinValues) {
-    cv::parallel_for_(all, score_rows, threads);
+  if (threads > 1 && n * d >= kParallelMinValues) {
+    stripes.resize(static_cast<std::size_t>(threads));
+    const std::size_t per = (n + stripes.size() - 1) / stripes.size();
+    cv::parallel_for_(
+        cv::Range(0, threads),
+        [&](const cv::Range& range) {
+          for (int s = range.start; s < range.end; ++s) {
+            const std::size_t begin = std::min(n, static_cast<std::size_t>(s) * per);
+            scan(begin, std::min(n, begin + per), stripes[static_cast<std::size_t>(s)]);
+          }
+        },
+        threads);
   } else {
-    score_rows(all);
+    stripes.resize(1);
+    scan(0, n, stripes[0]);
   }
-  const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, options.top_k)),
-                                              names_.size());
-  std::vector<std::size_t> order(names_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                    [&](std::size_t a, std::size_t b) { return sims[a] > sims[b]; });
-  for (std::size_t i = 0; i < k; ++i) r.top.push_back({names_[order[i]], sims[order[i]]});
+
+  // The k-th largest lower bound over all stripes (each kept its own k largest).
+  std::vector<float> lowers;
+  for (auto& s : stripes) {
+    for (; !s.lower.empty(); s.lower.pop()) lowers.push_back(s.lower.top());
+  }
+  std::nth_element(lowers.begin(), lowers.begin() + static_cast<std::ptrdiff_t>(k - 1),
+                   lowers.end(), std::greater<float>());
+  const float kth = lowers[k - 1];
+
+  std::vector<float> scratch(d);
+  std::vector<std::pair<float, std::size_t>> exact;
+  for (const auto& s : stripes) {
+    for (const Pending& c : s.candidates) {
+      if (c.upper >= kth) exact.emplace_back(exact_row(c.row, p.data(), scratch.data()), c.row);
+    }
+  }
+  stats.rescored = exact.size();
+  std::partial_sort(exact.begin(), exact.begin() + static_cast<std::ptrdiff_t>(k), exact.end(),
+                    [&](const auto& a, const auto& b) {
+                      if (a.first != b.first) return a.first > b.first;
+                      return names_[a.second] < names_[b.second];
+                    });
+  for (std::size_t i = 0; i < k; ++i) r.top.push_back({names_[exact[i].second], exact[i].first});
   r.similarity = r.top.front().similarity;
   if (r.similarity > options.threshold) r.name = r.top.front().name;
   return r;
@@ -155,8 +274,8 @@ std::optional<float> Matcher::similarity_to(std::span<const float> probe,
   if (it == names_.end()) return std::nullopt;
   if (static_cast<int>(probe.size()) != dim_) throw Error("match", "probe dimension mismatch");
   const auto p = normalised(probe);
-  const auto i = static_cast<std::size_t>(it - names_.begin());
-  return dot(p.data(), matrix_.data() + i * static_cast<std::size_t>(dim_), dim_);
+  std::vector<float> scratch(static_cast<std::size_t>(dim_));
+  return exact_row(static_cast<std::size_t>(it - names_.begin()), p.data(), scratch.data());
 }
 
 }  // namespace vlrface

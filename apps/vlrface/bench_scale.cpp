@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "vlrface/error.hpp"
 #include "vlrface/gallery.hpp"
 #include "vlrface/match.hpp"
+#include "vlrface/match_f32.hpp"
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -37,18 +39,39 @@ cv::Mat grey_face() {
   return cv::Mat(112, 112, CV_8UC3, cv::Scalar(128, 128, 128));
 }
 
-json bench_matcher(const SyntheticPeople& people, int repeat) {
+// CPU time of this thread: on a shared machine the wall time also counts the time other
+// processes held the core, the thread's own CPU time does not.
+double thread_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) * 1e3 + double(t.tv_nsec) / 1e6;
+}
+
+json stats_json(const SampleStats& s) {
+  return {{"median", s.median}, {"p10", s.p10}, {"p90", s.p90}, {"n", s.count}};
+}
+
+// Builds a matcher of the synthetic people row by row; the RSS it added, in KiB.
+template <class M>
+std::int64_t build(M& m, const SyntheticPeople& people, double& build_s) {
+  const std::int64_t rss0 = current_rss_kib();
+  const auto t0 = Clock::now();
+  m.reserve(people.size());
+  people.for_each([&](const std::string& name, std::span<const float> t) { m.add(name, t); });
+  build_s = seconds_since(t0);
+  return current_rss_kib() - rss0;
+}
+
+json bench_matcher(const SyntheticPeople& people, int repeat, bool baseline) {
   // One core, as a Pi's busy live loop would leave it: no parallel scoring.
   const int threads_before = cv::getNumThreads();
   cv::setNumThreads(1);
-  const std::int64_t rss0 = current_rss_kib();
-  const auto t0 = Clock::now();
-  Matcher m;
-  m.reserve(people.size());
-  people.for_each([&](const std::string& name, std::span<const float> t) { m.add(name, t); });
-  const double build_s = seconds_since(t0);
-  const std::int64_t rss1 = current_rss_kib();
   const double raw_kib = double(people.size()) * kDim * sizeof(float) / 1024.0;
+  double build_s = 0, f32_build_s = 0;
+  Matcher m;
+  const std::int64_t rss = build(m, people, build_s);
+  Float32Matcher f32;
+  const std::int64_t f32_rss = baseline ? build(f32, people, f32_build_s) : 0;
 
   std::mt19937 rng(kSeed + 1);
   std::uniform_int_distribution<std::size_t> pick(0, people.size() - 1);
@@ -57,35 +80,93 @@ json bench_matcher(const SyntheticPeople& people, int repeat) {
     const std::size_t who = pick(rng);
     probes.emplace_back(who, people.probe(who, kProbeNoise, rng));
   }
-  int found = 0, next = 0, calls = 0;
-  const auto ms = time_ms(
-      [&] {
-        const auto& [who, probe] = probes[static_cast<std::size_t>(next++ % probes.size())];
-        const MatchResult r = m.match(probe, {.top_k = 5, .threshold = 0.35f});
-        ++calls;
-        if (r.name && *r.name == SyntheticPeople::name(who)) ++found;
-      },
-      5, repeat);
+  // Both matchers answer the same probe in each round (time_interleaved_ms), so the load of the
+  // moment falls on both alike; their answers are compared afterwards, probe by probe.
+  int found = 0, next = 0, calls = 0, f32_next = 0, agree = 0, compared = 0;
+  double max_diff = 0, rescored = 0;
+  std::vector<double> cpu, f32_cpu;
+  std::vector<MatchResult> answers, f32_answers;
+  std::vector<std::function<void()>> runs{[&] {
+    const auto& [who, probe] = probes[static_cast<std::size_t>(next++ % probes.size())];
+    MatchStats st;
+    const double c0 = thread_cpu_ms();
+    const MatchResult r = m.match(probe, {.top_k = 5, .threshold = 0.35f}, st);
+    cpu.push_back(thread_cpu_ms() - c0);
+    ++calls;
+    rescored += double(st.rescored);
+    if (r.name && *r.name == SyntheticPeople::name(who)) ++found;
+    answers.push_back(r);
+  }};
+  if (baseline) {
+    runs.push_back([&] {
+      const auto& probe = probes[static_cast<std::size_t>(f32_next++ % probes.size())].second;
+      const double c0 = thread_cpu_ms();
+      const MatchResult r = f32.match(probe, {.top_k = 5, .threshold = 0.35f});
+      f32_cpu.push_back(thread_cpu_ms() - c0);
+      f32_answers.push_back(r);
+    });
+  }
+  const auto ms = time_interleaved_ms(runs, 5, repeat);
   cv::setNumThreads(threads_before);
-  const SampleStats s = summarise(ms);
+  // The i-th call of each answered the same probe.
+  for (std::size_t i = 0; i < f32_answers.size() && i < answers.size(); ++i) {
+    const MatchResult &q = answers[i], &r = f32_answers[i];
+    ++compared;
+    bool same = q.name == r.name && q.top.size() == r.top.size();
+    for (std::size_t t = 0; same && t < q.top.size(); ++t) {
+      same = q.top[t].name == r.top[t].name;
+      max_diff = std::max(max_diff, double(std::abs(q.top[t].similarity - r.top[t].similarity)));
+    }
+    if (same) ++agree;
+  }
+  const std::size_t warm = cpu.size() - ms[0].size();
+  const SampleStats s = summarise(ms[0]);
+  const SampleStats sc =
+      summarise(std::vector<double>(cpu.begin() + static_cast<long>(warm), cpu.end()));
   json j = {{"people", people.size()},
             {"dim", kDim},
             {"threads", 1},
-            {"identify_ms", {{"median", s.median}, {"p10", s.p10}, {"p90", s.p90}, {"n", s.count}}},
+            {"int8_path", Matcher::scan_path()},
+            {"identify_ms", stats_json(s)},
+            {"identify_cpu_ms", stats_json(sc)},
+            {"rescored_rows_mean", rescored / calls},
             {"nearest_found", found},
             {"probes", calls},
             {"build_s", build_s},
             {"templates_raw_kib", raw_kib},
-            {"matcher_rss_kib", rss1 - rss0},
-            {"memory_ratio", double(rss1 - rss0) / raw_kib}};
-  std::printf("matcher: %zu people x %d-d, 1 thread\n", people.size(), kDim);
+            {"template_bytes_per_person", double(m.template_bytes()) / double(people.size())},
+            {"matcher_rss_kib", rss},
+            {"memory_ratio", double(rss) / raw_kib}};
+  std::printf("matcher: %zu people x %d-d, 1 thread, int8 scan: %s\n", people.size(), kDim,
+              Matcher::scan_path());
   std::printf(
-      "  identify (one probe, top 5): median %.3f ms (p10 %.3f, p90 %.3f, %zu probes); "
-      "nearest person found %d of %d\n",
-      s.median, s.p10, s.p90, s.count, found, calls);
-  std::printf("  memory: %lld KiB resident for the matcher, templates raw %.0f KiB: %.3fx\n",
-              static_cast<long long>(rss1 - rss0), raw_kib, double(rss1 - rss0) / raw_kib);
+      "  identify (one probe, top 5): median %.3f ms (p10 %.3f, p90 %.3f, %zu probes), thread CPU "
+      "median %.3f ms; %.1f rows rescored a probe; nearest person found %d of %d\n",
+      s.median, s.p10, s.p90, s.count, sc.median, rescored / calls, found, calls);
+  std::printf(
+      "  memory: %lld KiB resident for the matcher, templates raw %.0f KiB: %.3fx (templates "
+      "%.0f bytes a person, float32 %d)\n",
+      static_cast<long long>(rss), raw_kib, double(rss) / raw_kib,
+      double(m.template_bytes()) / double(people.size()), kDim * 4);
   std::printf("  built in %.2f s\n", build_s);
+  if (baseline) {
+    const SampleStats b = summarise(ms[1]);
+    const SampleStats bc =
+        summarise(std::vector<double>(f32_cpu.begin() + static_cast<long>(warm), f32_cpu.end()));
+    j["baseline_float32"] = {
+        {"identify_ms", stats_json(b)}, {"identify_cpu_ms", stats_json(bc)},
+        {"matcher_rss_kib", f32_rss},   {"memory_ratio", double(f32_rss) / raw_kib},
+        {"build_s", f32_build_s},       {"same_answer", agree},
+        {"compared", compared},         {"max_similarity_diff", max_diff}};
+    j["speedup_median"] = b.median / s.median;
+    j["speedup_cpu_median"] = bc.median / sc.median;
+    std::printf(
+        "  float32 baseline, same run: median %.3f ms (p10 %.3f, p90 %.3f), thread CPU median "
+        "%.3f ms: %.2fx (CPU %.2fx); memory %lld KiB = %.3fx raw; same top 5 on %d of %d "
+        "probes, similarities within %.2g\n",
+        b.median, b.p10, b.p90, bc.median, b.median / s.median, bc.median / sc.median,
+        static_cast<long long>(f32_rss), double(f32_rss) / raw_kib, agree, compared, max_diff);
+  }
   std::fflush(stdout);  // before the stores' progress lines on stderr
   return j;
 }
@@ -195,7 +276,7 @@ int run_scale_bench(const ScaleBenchOptions& o) {
     throw Error("cli", "--repeat, --load-repeat and --sync-repeat must be >= 1");
   }
   const SyntheticPeople people(o.people, kDim, kSeed);
-  json out = {{"matcher", bench_matcher(people, o.repeat)}, {"stores", json::array()}};
+  json out = {{"matcher", bench_matcher(people, o.repeat, o.baseline)}, {"stores", json::array()}};
   for (const std::string& s : o.stores) {
     json st = bench_store(s, people, o);
     st["store"] = is_database_gallery(s) ? "postgresql" : "sqlite";

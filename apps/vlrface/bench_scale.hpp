@@ -17,6 +17,7 @@ struct ScaleBenchOptions {
   int load_repeat = 3;              // loads of the whole gallery per store
   int sync_repeat = 10;             // enrol-to-seen measurements per store
   std::string json;                 // also write the results here
+  bool baseline = true;             // also time the float32 brute force (Float32Matcher)
 };
 
 int run_scale_bench(const ScaleBenchOptions& o);

@@ -400,6 +400,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   c->add_option("--gallery-scale", o.scale.people,
                 "instead: the scale benchmark with this many synthetic people (identify on one "
                 "core, matcher memory; with --scale-store also writing, loading and following)");
+  c->add_flag("!--no-scale-baseline", o.scale.baseline,
+              "with --gallery-scale: skip the float32 brute-force matcher that is otherwise "
+              "timed in the same run as the baseline (it needs 4 bytes a value more memory)");
   c->add_option("--scale-store", o.scale.stores,
                 "with --gallery-scale: a gallery (SQLite file or postgresql:// URL) to fill with "
                 "the synthetic people, load whole and follow; may be given more than once");

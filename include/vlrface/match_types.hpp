@@ -1,0 +1,26 @@
+// vlrface/match_types.hpp — what a matcher answers (Matcher, Float32Matcher).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vlrface {
+
+struct Candidate {
+  std::string name;
+  float similarity = 0;
+};
+
+struct MatchOptions {
+  int top_k = 5;
+  float threshold = 0.35f;  // at or below it, the best candidate is "unknown" (same iff >)
+};
+
+struct MatchResult {
+  std::optional<std::string> name;  // empty: unknown (or empty gallery)
+  float similarity = 0;             // of the best candidate, even when unknown
+  std::vector<Candidate> top;       // best first, at most top_k
+};
+
+}  // namespace vlrface

@@ -61,23 +61,30 @@ std::vector<std::int64_t> Tracker::update(const std::vector<cv::Rect2f>& boxes,
   std::vector<bool> far(boxes.size(), false);
   std::vector<std::vector<Observation>> carried(boxes.size());  // far frames that start a track
   std::map<std::int64_t, bool> matched;
+  // First the boxes that are the track's person, then (for boxes and tracks left) the far ones:
+  // a box that is far from one track it overlaps may be near another (its own new track, split
+  // off in an earlier frame, overlaps the old one just as well).
   for (const auto& [o, id, b] : pairs) {
-    if (ids[b] != 0 || matched[id]) continue;
-    Track& t = tracks_.at(id);
-    if (!same_identity(t, observations[b])) {
-      if (static_cast<int>(t.far.size()) + 1 < options_.split_after) {
-        far[b] = true;  // maybe someone else: this frame stays out of the track's votes
-      } else {
-        // Someone else in the same place (the previous person left, another stepped in): a new
-        // track, so the old name and its votes do not carry over to them. The old track is only
-        // missed, and continues should its person come back within max_missed frames.
-        carried[b] = std::move(t.far);
-        t.far.clear();
-        continue;
-      }
-    }
+    if (ids[b] != 0 || matched[id] || !same_identity(tracks_.at(id), observations[b])) continue;
     ids[b] = id;
     matched[id] = true;
+  }
+  std::vector<bool> split(boxes.size(), false);
+  for (const auto& [o, id, b] : pairs) {
+    if (ids[b] != 0 || split[b] || matched[id]) continue;
+    Track& t = tracks_.at(id);
+    if (static_cast<int>(t.far.size()) + 1 < options_.split_after) {
+      far[b] = true;  // maybe someone else: this frame stays out of the track's votes
+      ids[b] = id;
+      matched[id] = true;
+    } else {
+      // Someone else in the same place (the previous person left, another stepped in): a new
+      // track, so the old name and its votes do not carry over to them. The old track is only
+      // missed, and continues should its person come back within max_missed frames.
+      carried[b] = std::move(t.far);
+      t.far.clear();
+      split[b] = true;
+    }
   }
   for (auto it = tracks_.begin(); it != tracks_.end();) {
     if (matched[it->first]) {

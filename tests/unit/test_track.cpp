@@ -224,6 +224,25 @@ TEST(Tracker, SomeoneElseInTheSamePlaceGetsANewTrackAndNoOldName) {
   EXPECT_EQ(*t.state(b).name, "bob");
 }
 
+// The new person's box overlaps the old track exactly as much as their own new one (a still
+// camera, a face in the same place): their frames must go on in their own track, not be taken
+// for far frames of the old one, which was made first.
+TEST(Tracker, AfterASplitTheNewPersonStaysInTheirOwnTrack) {
+  Tracker t;
+  const cv::Rect2f box(100, 100, 50, 50);
+  const auto alice = direction(11), bob = direction(12);
+  const auto a = feed_seen(t, box, alice, 0, 4);
+  t.update({box}, {seen("bob", frame_of(bob, 0))});
+  const auto b = t.update({box}, {seen("bob", frame_of(bob, 1))})[0];
+  ASSERT_NE(b, a);
+  for (int f = 2; f < 6; ++f) {
+    EXPECT_EQ(t.update({box}, {seen("bob", frame_of(bob, f))})[0], b) << "frame " << f;
+    EXPECT_FALSE(t.state(b).suspect);
+  }
+  ASSERT_TRUE(t.state(b).name);
+  EXPECT_EQ(*t.state(b).name, "bob");
+}
+
 TEST(Tracker, SplitAfterOneSplitsAtTheFirstFarFrame) {
   Tracker t({.split_after = 1});
   const cv::Rect2f box(100, 100, 50, 50);

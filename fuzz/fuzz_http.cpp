@@ -140,21 +140,28 @@ Server& server() {
 
 // Sends `bytes`, closes the sending side, returns all that came back.
 std::string exchange(int port, const std::uint8_t* data, std::size_t size) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  require(fd >= 0, "socket");
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  // Closed with a reset (linger 0): thousands of connections a second would otherwise leave
-  // the loopback's ephemeral ports in TIME_WAIT until connect fails.
-  const linger reset{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  require(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
-          std::string("connect: ") + std::strerror(errno));
+  int fd = -1;
+  // libFuzzer's own timers may interrupt connect (EINTR): a new socket, not a failed input.
+  for (int attempt = 0; fd < 0; ++attempt) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    require(fd >= 0, "socket");
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    // Closed with a reset (linger 0): thousands of connections a second would otherwise leave
+    // the loopback's ephemeral ports in TIME_WAIT until connect fails.
+    const linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) break;
+    const int err = errno;
+    ::close(fd);
+    fd = -1;
+    require(err == EINTR && attempt < 5, std::string("connect: ") + std::strerror(err));
+  }
   for (std::size_t sent = 0; sent < size;) {
     const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
     if (n <= 0) break;  // the server closed early (a refusal): fine

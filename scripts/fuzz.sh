@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzing (issue #12): builds the libFuzzer targets of fuzz/ with clang (ASan + UBSan + coverage)
 # into build-fuzz, replays every kept regression input, then runs each target for N seconds.
-#   scripts/fuzz.sh [--seconds N] [--replay] [TARGET...]
+#   scripts/fuzz.sh [--seconds N | --runs N] [--replay] [TARGET...]
 #     --seconds N  time per target (default 60); 0: replay the regressions only
 #     --replay     the same as --seconds 0
+#     --runs N     N inputs per target from a fixed seed instead of a time (what CI runs)
 #     --no-build   use the targets as built (another build is running, or CI built them)
 #     TARGET       fuzz_image fuzz_face fuzz_gallery_open fuzz_gallery_import fuzz_http (default all)
 # A new crash (or leak, UB, invariant failure, timeout, memory blow-up) is copied to
@@ -15,12 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ALL=(fuzz_image fuzz_face fuzz_gallery_open fuzz_gallery_import fuzz_http)
 SECONDS_EACH=60
+RUNS=0
 NO_BUILD=0
 targets=()
 while (($#)); do
   case "$1" in
     --seconds) SECONDS_EACH="$2"; shift 2 ;;
     --replay) SECONDS_EACH=0; shift ;;
+    --runs) RUNS="$2"; SECONDS_EACH=1; shift 2 ;;
     --no-build) NO_BUILD=1; shift ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     fuzz_*) targets+=("$1"); shift ;;
@@ -72,15 +75,20 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$crashes"
   dict=()
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
-  echo "== $t: fuzzing for ${SECONDS_EACH} s"
+  # --runs: a fixed number of inputs from a fixed seed, so that CI tries the same inputs on every
+  # run (a new finding then fails every run of that commit, not one run in N).
+  budget=(-max_total_time="$SECONDS_EACH")
+  what="${SECONDS_EACH} s"
+  if ((RUNS > 0)); then budget=(-runs="$RUNS" -seed=1); what="$RUNS runs, seed 1"; fi
+  echo "== $t: fuzzing for $what"
   log="$BUILD/$t.fuzz.log"
   rc=0
-  "$bin" -max_total_time="$SECONDS_EACH" "${limits[@]}" -print_final_stats=1 \
+  "$bin" "${budget[@]}" "${limits[@]}" -print_final_stats=1 \
     -artifact_prefix="$crashes/" "${dict[@]}" \
     "$corpus" "$BUILD/fuzz-seeds/$t" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-  summary+=("$t: ${execs:-?} executions in ${SECONDS_EACH} s, ${cov:-cov: ?}, corpus $(find "$corpus" -type f | wc -l) files")
+  summary+=("$t: ${execs:-?} executions ($what), ${cov:-cov: ?}, corpus $(find "$corpus" -type f | wc -l) files")
   found=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
     -o -name 'oom-*' -o -name 'slow-unit-*' \) 2>/dev/null | grep -v slow-unit || true)
   if ((rc != 0)) || [ -n "$found" ]; then

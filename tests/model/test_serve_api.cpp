@@ -24,6 +24,7 @@
 
 #include "../unit/test_util.hpp"
 #include "model_env.hpp"
+#include "serve_process.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -70,8 +71,8 @@ Reply http(int port, const std::string& method, const std::string& path,
   bool has_length = false, has_host = false;
   for (const auto& h : headers) {
     req += h + "\r\n";
-    has_length |= lower(h).rfind("content-length:", 0) == 0 ||
-                  lower(h).rfind("transfer-encoding:", 0) == 0;
+    has_length |=
+        lower(h).rfind("content-length:", 0) == 0 || lower(h).rfind("transfer-encoding:", 0) == 0;
     has_host |= lower(h).rfind("host:", 0) == 0;
   }
   if (!has_host) req += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
@@ -153,81 +154,7 @@ bool have_ffmpeg() {
   return std::system("ffmpeg -version >/dev/null 2>&1") == 0;
 }
 
-// A running `vlrface serve`; stop() sends SIGTERM and returns the exit status.
-class Server {
- public:
-  bool start(const std::vector<std::string>& args, const fs::path& log) {
-    int out[2];
-    if (::pipe(out) != 0) return false;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(err, 2);
-      ::close(out[0]);
-      std::vector<char*> argv{const_cast<char*>(VLRFACE_CLI)};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(VLRFACE_CLI, argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    out_ = ::fdopen(out[0], "r");
-    // The first line of stdout says where it listens, or the process ends with an error.
-    pollfd pfd{out[0], POLLIN, 0};
-    if (::poll(&pfd, 1, 60000) <= 0) return false;
-    char line[512] = {};
-    if (!std::fgets(line, sizeof line, out_)) return false;
-    first_line_ = line;
-    const auto at = first_line_.rfind(':');
-    const std::string prefix = "vlrface serve: listening on http://";
-    if (first_line_.rfind(prefix, 0) != 0 || at == std::string::npos) return false;
-    port_ = std::stoi(first_line_.substr(at + 1));
-    return true;
-  }
-  // The remaining stdout (after the process ended).
-  std::string rest() {
-    std::string s;
-    char buf[4096];
-    while (out_ && std::fgets(buf, sizeof buf, out_)) s += buf;
-    return s;
-  }
-  int stop() {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, SIGTERM);
-    return wait(20);
-  }
-  // Exit status, or -1 if it did not end within `seconds` (then it is killed).
-  int wait(int seconds) {
-    for (int i = 0; i < seconds * 20; ++i) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = 0;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-    return -1;
-  }
-  ~Server() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_) std::fclose(out_);
-  }
-  int port() const { return port_; }
-  const std::string& first_line() const { return first_line_; }
-
- private:
-  pid_t pid_ = 0;
-  FILE* out_ = nullptr;
-  int port_ = 0;
-  std::string first_line_;
-};
+using Server = serve_test::ServeProcess;
 
 class ServeApi : public ::testing::Test {
  protected:
@@ -653,7 +580,8 @@ TEST_F(ServeApi, SlowClientsDoNotStarveOthers) {
   for (int i = 0; i < 3; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     const Reply r = get(port, "/api/metrics");
-    const double s_taken = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double s_taken =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(r.status, 200) << "request " << i << " during the attack";
     EXPECT_LT(s_taken, 2.0) << "request " << i << " waited behind slow clients";
   }
@@ -699,8 +627,8 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
     if (!internal) continue;
     ++adapted;
     const std::string gallery_before = get(port, "/api/models").js()["gallery_model_id"];
-    const Reply refused = send_json(port, "POST", "/api/models/reload",
-                                    {{"embedder", name}, {"reembed", true}});
+    const Reply refused =
+        send_json(port, "POST", "/api/models/reload", {{"embedder", name}, {"reembed", true}});
     EXPECT_EQ(refused.status, 400) << name << ": " << refused.body;
     EXPECT_NE(refused.error().find("adapted model"), std::string::npos) << refused.body;
     EXPECT_EQ(get(port, "/api/models").js()["gallery_model_id"], gallery_before) << name;
@@ -733,8 +661,8 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
   EXPECT_FALSE(big.error().empty());
   // A decompression bomb under the byte limit: a header-only PNG claiming 4096x4096 16-bit
   // RGBA (128 MiB decoded) is refused from its header, before a pixel is allocated.
-  const Reply bomb = http(port, "POST", "/api/identify", vlrtest::png_header_only(4096, 4096, 16, 6),
-                          {"Content-Type: image/png"});
+  const Reply bomb = http(port, "POST", "/api/identify",
+                          vlrtest::png_header_only(4096, 4096, 16, 6), {"Content-Type: image/png"});
   EXPECT_EQ(bomb.status, 413) << bomb.body;
   EXPECT_NE(bomb.error().find("decodes to 128.0 MiB"), std::string::npos) << bomb.body;
   EXPECT_EQ(http(port, "POST", "/api/identify", "5\r\nhello\r\n0\r\n\r\n",
@@ -743,9 +671,15 @@ TEST_F(ServeApi, ModelsRoutingAndErrors) {
             411);
   {  // The port is taken: a second server must fail, not share it.
     Server second;
-    const std::vector<std::string> args = {"--models", vlrtest::model_dir().string(), "--gallery",
-                                           (tmp_ / "g2.vlrg").string(), "serve", "--camera",
-                                           video_.string(), "--port", std::to_string(port)};
+    const std::vector<std::string> args = {"--models",
+                                           vlrtest::model_dir().string(),
+                                           "--gallery",
+                                           (tmp_ / "g2.vlrg").string(),
+                                           "serve",
+                                           "--camera",
+                                           video_.string(),
+                                           "--port",
+                                           std::to_string(port)};
     EXPECT_FALSE(second.start(args, tmp_ / "second.log"));
     EXPECT_EQ(second.wait(20), 1);
     EXPECT_NE(read_file(tmp_ / "second.log").find("cannot listen"), std::string::npos);
@@ -968,9 +902,9 @@ TEST_F(ServeApi, AccessToken) {
   char name[256] = {};
   ASSERT_EQ(::gethostname(name, sizeof name - 1), 0);
   const std::string out = wide.rest();
-  EXPECT_NE(out.find("open http://" + std::string(name) + ":" + std::to_string(wide.port()) +
-                     "/?token="),
-            std::string::npos)
+  EXPECT_NE(
+      out.find("open http://" + std::string(name) + ":" + std::to_string(wide.port()) + "/?token="),
+      std::string::npos)
       << out;
   EXPECT_EQ(out.find("http://0.0.0.0"), std::string::npos) << out;
 }

@@ -20,6 +20,7 @@
 
 #include "../unit/pg_cluster.hpp"
 #include "model_env.hpp"
+#include "serve_process.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -32,68 +33,21 @@ std::string read_file(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-// A running `vlrface serve`: the first line of its stdout says where it listens; killed (and
-// reaped) by the destructor unless stop() ended it first.
+// A serve node and an HTTP client to it.
 class Node {
  public:
   bool start(const std::vector<std::string>& args, const fs::path& log) {
-    int out[2];
-    if (::pipe(out) != 0) return false;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(err, 2);
-      ::close(out[0]);
-      std::vector<char*> argv{const_cast<char*>(VLRFACE_CLI)};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(VLRFACE_CLI, argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    out_ = ::fdopen(out[0], "r");
-    pollfd pfd{out[0], POLLIN, 0};
-    if (::poll(&pfd, 1, 60000) <= 0) return false;
-    char line[512] = {};
-    if (!std::fgets(line, sizeof line, out_)) return false;
-    first_line_ = line;
-    const std::string prefix = "vlrface serve: listening on http://";
-    const auto at = first_line_.rfind(':');
-    if (first_line_.rfind(prefix, 0) != 0 || at == std::string::npos) return false;
-    port_ = std::stoi(first_line_.substr(at + 1));
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    if (!process_.start(args, log)) return false;
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", process_.port());
     client_->set_read_timeout(30, 0);
     return true;
   }
-  int stop() {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 400; ++i) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = 0;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -1;  // the destructor kills it
-  }
-  ~Node() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_) std::fclose(out_);
-  }
+  int stop() { return process_.stop(); }
   httplib::Client& http() { return *client_; }
-  const std::string& first_line() const { return first_line_; }
+  const std::string& first_line() const { return process_.first_line(); }
 
  private:
-  pid_t pid_ = 0;
-  FILE* out_ = nullptr;
-  int port_ = 0;
-  std::string first_line_;
+  serve_test::ServeProcess process_;
   std::unique_ptr<httplib::Client> client_;
 };
 

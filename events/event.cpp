@@ -54,6 +54,11 @@ double round3(double v) {
 }
 }  // namespace
 
+nlohmann::json to_json(const SinkStats& s) {
+  return {{"sink", s.sink},           {"connected", s.connected}, {"state", s.state},
+          {"queued", s.queued},       {"delivered", s.delivered}, {"dropped", s.dropped}};
+}
+
 nlohmann::json to_json(const FaceEvent& e) {
   nlohmann::json j;
   j["time"] = iso8601_utc(e.time);

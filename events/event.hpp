@@ -43,12 +43,16 @@ std::string base64(const std::vector<std::uint8_t>& bytes);
 
 // What a sink reports about itself (logged, and read by tests).
 struct SinkStats {
+  std::string sink;             // "mqtt" or "webhook"
   std::uint64_t delivered = 0;  // acknowledged by the broker / answered 2xx by the webhook
   std::uint64_t dropped = 0;    // pushed out of the full queue, or refused for good (4xx)
   std::size_t queued = 0;       // waiting, including those sent but not yet acknowledged
   bool connected = false;
   std::string state;            // "connected", "connecting", "retrying in 2.0 s: <why>", ...
 };
+
+// {"sink", "connected", "state", "queued", "delivered", "dropped"} (serve's /api/health).
+nlohmann::json to_json(const SinkStats& s);
 
 class EventSink {
  public:

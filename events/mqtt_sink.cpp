@@ -400,6 +400,7 @@ void MqttSink::people_changed() {
 SinkStats MqttSink::stats() const {
   std::lock_guard lk(impl_->mu);
   SinkStats s = impl_->st;
+  s.sink = "mqtt";
   s.queued = impl_->waiting.size() + impl_->inflight.size();
   return s;
 }

@@ -170,6 +170,7 @@ void WebhookSink::face(const FaceEvent& e) {
 SinkStats WebhookSink::stats() const {
   std::lock_guard lk(impl_->mu);
   SinkStats s = impl_->st;
+  s.sink = "webhook";
   s.queued = impl_->waiting.size();
   return s;
 }

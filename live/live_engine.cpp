@@ -12,7 +12,6 @@
 #include <map>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
-#include <set>
 #include <thread>
 
 #include "face_collector.hpp"
@@ -22,6 +21,7 @@
 #include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/gallery.hpp"
+#include "vlrface/matcher_sync.hpp"
 #include "vlrface/models.hpp"
 #include "vlrface/track.hpp"
 #include "vlrface/upscale.hpp"
@@ -78,8 +78,11 @@ struct LiveEngine::Impl {
   // The gallery, swapped whole on reload so that a frame in flight keeps a consistent matcher.
   mutable std::mutex gallery_mu;
   std::shared_ptr<const Matcher> matcher;
-  std::set<std::string> people;
   std::uint64_t gallery_version = 1;
+  // Reloads, one at a time (housekeeping and request threads both reload): the last to read
+  // the gallery is the last to swap. The sync reads only what changed since the last reload.
+  std::mutex reload_mu;
+  MatcherSync sync;
 
   // Used by the processing thread once started (constructed before, so model errors throw
   // from the constructor), under models_mu, which with_models() takes too. A mutex alone would
@@ -187,25 +190,19 @@ struct LiveEngine::Impl {
   }
 
   void load_gallery() {
-    // Row by row from SQLite into the new matrix: at 10,000 people a vector of the templates
-    // beside it would add ~20 MB to every reload (each enrolment), on top of the old matcher,
-    // which serves frames until the swap below.
-    auto m = std::make_shared<Matcher>();
-    std::set<std::string> names;
+    // The old matcher serves frames until the swap below; the sync builds the new one beside
+    // it from what changed (the first time, row by row from the store).
+    std::lock_guard reload(reload_mu);
+    std::shared_ptr<const Matcher> ready;
     std::string shown;
     {
       Gallery g(gallery_path, model_id);
       shown = g.file().string();  // a database URL without its password
-      m->reserve(g.size());
-      g.for_each_template([&](PersonTemplate&& t) {
-        m->add(t.name, t.embedding);
-        names.insert(std::move(t.name));
-      });
+      ready = sync.update(g).matcher;
     }
-    std::shared_ptr<const Matcher> ready = std::move(m);
     std::lock_guard lk(gallery_mu);
+    if (ready == matcher) return;  // nothing changed
     matcher = std::move(ready);
-    people = std::move(names);
     gallery_shown = std::move(shown);
     ++gallery_version;
   }
@@ -225,7 +222,7 @@ struct LiveEngine::Impl {
     if (s.task == "verify") {
       if (s.verify_name.empty()) throw Error("live", "verify needs the name of an enrolled person");
       std::lock_guard lk(gallery_mu);
-      if (!people.count(s.verify_name)) {
+      if (!matcher || !matcher->contains(s.verify_name)) {
         throw Error("live",
                     "verify: '" + s.verify_name + "' is not enrolled in " + gallery_shown);
       }

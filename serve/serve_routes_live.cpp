@@ -8,6 +8,7 @@
 #include "vlrface/error.hpp"
 #include "vlrface/image_io.hpp"
 #include "vlrface/upscale.hpp"
+#include "vlrface/version.hpp"
 
 namespace vlrface::serve {
 namespace {
@@ -68,7 +69,7 @@ json health_json(const live::Snapshot& s) {
     status = s.source_state == "stopped" ? "stopped" : "starting";
   }
   json h = {{"status", status},
-            {"version", "0.1.0"},
+            {"version", vlrface::kVersion},
             {"source", s.source},
             {"source_state", s.source_state},
             {"source_failures", s.source_failures},
@@ -278,15 +279,19 @@ void face_image(const Params& p, Res& res, ServeState& state) {
 void add_live_routes(Router& r, ServeState& state) {
   r.add("GET", "/api/health", [&](const Req&, Res& res, const Params&) {
     const auto eng = state.engine();
+    // The event sinks (--mqtt, --webhook) are listed but do not change the status: a broker
+    // that is away delays events (they queue), the camera is still watched.
+    const json sinks = state.events_status();
     if (!eng) {
-      send_json(res,
-                {{"status", "engine_down"},
-                 {"version", "0.1.0"},
-                 {"error", "the live engine is not running (a model reload failed; see the log)"}},
-                503);
+      json h = {{"status", "engine_down"},
+                {"version", vlrface::kVersion},
+                {"error", "the live engine is not running (a model reload failed; see the log)"}};
+      if (!sinks.empty()) h["events"] = sinks;
+      send_json(res, h, 503);
       return;
     }
-    const json h = health_json(*eng->snapshot());
+    json h = health_json(*eng->snapshot());
+    if (!sinks.empty()) h["events"] = sinks;
     send_json(res, h, h["status"] == "ok" ? 200 : 503);
   });
   r.add("GET", "/api/metrics",

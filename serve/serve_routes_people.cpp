@@ -11,14 +11,6 @@ namespace {
 
 constexpr int kMaxCapture = 100;
 
-const FaceResult* largest_face(const std::vector<FaceResult>& faces) {
-  const FaceResult* best = nullptr;
-  for (const auto& f : faces) {
-    if (!best || f.face.box.area() > best->face.box.area()) best = &f;
-  }
-  return best;
-}
-
 void check_name(const std::string& name) {
   try {
     validate_person_name(name);

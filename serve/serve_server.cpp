@@ -51,19 +51,32 @@ class PeopleSource {
 };
 
 // Events: the sinks start connecting now (a broker that is away only delays events); the hook
-// attaches the listener to each engine the state makes. Null hook without --mqtt/--webhook.
-EngineHolder::Hook event_hook(const ServeOptions& o, const std::shared_ptr<PeopleSource>& people) {
+// attaches the listener to each engine the state makes, the status reports the sinks in
+// /api/health. Both null without --mqtt/--webhook.
+struct EventWiring {
+  EngineHolder::Hook hook;
+  std::function<nlohmann::json()> status;
+};
+
+EventWiring event_wiring(const ServeOptions& o, const std::shared_ptr<PeopleSource>& people) {
   const auto live_events =
       events::make_live_events({o.mqtt, o.mqtt_user, o.mqtt_password_file, o.mqtt_ca_file,
                                 o.camera_name, o.webhook, 30, o.event_crops},
                                [people] { return people->get(); });
   if (!live_events) return {};
-  return [live_events](live::LiveEngine& e) {
+  EventWiring w;
+  w.hook = [live_events](live::LiveEngine& e) {
     e.set_frame_listener(
         [live_events](const live::Snapshot& s, const std::shared_ptr<const Matcher>& m) {
           live_events->on_frame(s, m);
         });
   };
+  w.status = [live_events] {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& sink : live_events->sinks()) a.push_back(events::to_json(sink->stats()));
+    return a;
+  };
+  return w;
 }
 
 }  // namespace
@@ -114,8 +127,11 @@ Server::Server(const ModelStore& store, const std::filesystem::path& gallery,
   // Without YuNet every frame goes to the Haar fallback (approximate alignment): said at start,
   // naming the missing file, as the CLI says it.
   if (const std::string w = detector_fallback_warning(store); !w.empty()) spdlog::warn("{}", w);
+  EventWiring events = event_wiring(o, d.people);
   d.state = std::make_unique<ServeState>(
-      ServeSetup{store, gallery, std::move(model), event_hook(o, d.people)}, o);
+      ServeSetup{store, gallery, std::move(model), std::move(events.hook), true,
+                 std::move(events.status)},
+      o);
   d.people->set(d.state.get());
   add_routes(d.router, *d.state);
   configure_server(d.svr, d.router, o, d.access, d.state->requests, d.guard);

@@ -44,6 +44,7 @@ double round2(double x) {
 
 ServeState::ServeState(const ServeSetup& setup, const ServeOptions& o)
     : options_(o),
+      events_status_(setup.events_status),
       started_(now_seconds()),
       engines_(setup.store, setup.gallery, source_of(o), setup.model, settings_of(o),
                setup.on_engine),

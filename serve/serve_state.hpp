@@ -46,6 +46,8 @@ struct ServeSetup {
   ServeModel model;
   EngineHolder::Hook on_engine;  // attached to every engine made (events)
   bool live_engine = true;       // false: none (see above)
+  // The event sinks' state, for /api/health (a JSON array); null: no sinks.
+  std::function<nlohmann::json()> events_status = {};
 };
 
 class ServeState {
@@ -97,6 +99,10 @@ class ServeState {
   nlohmann::json reload_models(const std::string& embedder, bool reembed);
 
   nlohmann::json metrics() const;
+  // One object per event sink (events::to_json(SinkStats)); empty without --mqtt/--webhook.
+  nlohmann::json events_status() const {
+    return events_status_ ? events_status_() : nlohmann::json::array();
+  }
 
   std::atomic<int> stream_clients{0};
   std::atomic<std::uint64_t> requests{0};
@@ -105,6 +111,7 @@ class ServeState {
   void housekeeping();
 
   ServeOptions options_;
+  std::function<nlohmann::json()> events_status_;
   double started_ = 0;
   EngineHolder engines_;
   // mutable: noting a change (changed()) is no change to the gallery.

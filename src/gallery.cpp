@@ -139,6 +139,15 @@ std::vector<PersonTemplate> Gallery::templates() const {
   return out;
 }
 
+std::vector<TemplateVersion> Gallery::template_versions() const {
+  return impl_->store->template_versions();
+}
+
+void Gallery::for_each_template_of(const std::vector<std::string>& names,
+                                   const std::function<void(PersonTemplate&&)>& f) const {
+  impl_->store->for_each_template_of(names, f);
+}
+
 void Gallery::for_each_template(const std::function<void(PersonTemplate&&)>& f) const {
   impl_->store->for_each_template(f);
 }

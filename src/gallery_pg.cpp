@@ -195,16 +195,36 @@ class PostgresStore final : public GalleryStore {
       each_row(
           "SELECT name, template, template_crc FROM vlrface.people ORDER BY name COLLATE \"C\"",
           [&](const Result& r, int i) {
-            std::string name = r.text(i, 0);
-            const std::string what = "the template of '" + printable(name) + "'";
-            auto t = embedding(verified(r, i, 1, 2, what), what);
-            if (dims && t.size() != *dims) {
-              damaged(what + " has " + std::to_string(t.size()) + " values, the others " +
+            PersonTemplate t = template_row(r, i);
+            if (dims && t.embedding.size() != *dims) {
+              damaged("the template of '" + printable(t.name) + "' has " +
+                      std::to_string(t.embedding.size()) + " values, the others " +
                       std::to_string(*dims));
             }
-            dims = t.size();
-            f({std::move(name), std::move(t)});
+            dims = t.embedding.size();
+            f(std::move(t));
           });
+    });
+  }
+
+  std::vector<TemplateVersion> template_versions() override {
+    std::vector<TemplateVersion> out;
+    read([&] {
+      out.clear();
+      each_row("SELECT name, template_crc FROM vlrface.people ORDER BY name COLLATE \"C\"",
+               [&](const Result& r, int i) { out.push_back({r.text(i, 0), r.i8(i, 1)}); });
+    });
+    return out;
+  }
+
+  void for_each_template_of(const std::vector<std::string>& names,
+                            const std::function<void(PersonTemplate&&)>& f) override {
+    read([&] {  // one snapshot: the templates of one moment
+      for (const auto& name : names) {
+        Result r = exec("SELECT name, template, template_crc FROM vlrface.people WHERE name = $1",
+                        Params().text(name));
+        if (r.rows() > 0) f(template_row(r, 0));
+      }
     });
   }
 
@@ -535,6 +555,14 @@ class PostgresStore final : public GalleryStore {
     Result r = exec("SELECT length(embedding)::bigint FROM vlrface.faces LIMIT 1", {});
     if (r.rows() == 0) return std::nullopt;
     return static_cast<std::size_t>(r.i8(0, 0)) / 4;
+  }
+
+  // Row `i` of (name, template, template_crc), checked against its checksum.
+  PersonTemplate template_row(const Result& r, int i) const {
+    std::string name = r.text(i, 0);
+    const std::string what = "the template of '" + printable(name) + "'";
+    auto t = embedding(verified(r, i, 1, 2, what), what);
+    return {std::move(name), std::move(t), r.i8(i, 2)};
   }
 
   std::string_view verified(const Result& r, int row, int col, int crc_col,

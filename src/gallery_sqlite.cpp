@@ -186,16 +186,34 @@ class SqliteStore final : public GalleryStore {
     Statement q = sql("SELECT name, template, template_crc FROM people ORDER BY name");
     std::optional<std::size_t> dims;
     while (q.step()) {
-      std::string name = q.text(0);
-      const std::string what = "the template of '" + printable(name) + "'";
-      auto t = decode_embedding(verified(q, 1, 2, what), what);
-      if (dims && t.size() != *dims) {
-        damaged(what + " has " + std::to_string(t.size()) + " values, the others " +
+      PersonTemplate t = template_row(q);
+      if (dims && t.embedding.size() != *dims) {
+        damaged("the template of '" + printable(t.name) + "' has " +
+                std::to_string(t.embedding.size()) + " values, the others " +
                 std::to_string(*dims));
       }
-      dims = t.size();
-      f({std::move(name), std::move(t)});
+      dims = t.embedding.size();
+      f(std::move(t));
     }
+  }
+
+  std::vector<TemplateVersion> template_versions() override {
+    Statement q = sql("SELECT name, template_crc FROM people ORDER BY name");
+    std::vector<TemplateVersion> out;
+    while (q.step()) out.push_back({q.text(0), q.integer(1)});
+    return out;
+  }
+
+  void for_each_template_of(const std::vector<std::string>& names,
+                            const std::function<void(PersonTemplate&&)>& f) override {
+    Transaction t(db_, file_, false);  // the templates of one moment
+    Statement q = sql("SELECT name, template, template_crc FROM people WHERE name = ?");
+    for (const auto& name : names) {
+      q.reset();
+      q.bind(1, name);
+      if (q.step()) f(template_row(q));
+    }
+    t.commit();
   }
 
   std::optional<std::vector<StoredRow>> faces(const std::string& name) override {
@@ -280,6 +298,13 @@ class SqliteStore final : public GalleryStore {
 
  private:
   Statement sql(std::string_view query) { return Statement(db_, file_, query); }
+  // A row of (name, template, template_crc), checked against its checksum.
+  PersonTemplate template_row(const Statement& q) const {
+    std::string name = q.text(0);
+    const std::string what = "the template of '" + printable(name) + "'";
+    auto t = decode_embedding(verified(q, 1, 2, what), what);
+    return {std::move(name), std::move(t), q.integer(2)};
+  }
   void exec(const std::string& query) { exec_sql(db_, file_, query.c_str()); }
   [[noreturn]] void fail(const std::string& what) const {
     throw Error("gallery", file_.string() + ": " + what);

@@ -81,6 +81,9 @@ class GalleryStore {
   virtual bool has_person(const std::string& name) = 0;
   virtual std::vector<PersonInfo> people() = 0;  // by name
   virtual void for_each_template(const std::function<void(PersonTemplate&&)>& f) = 0;
+  virtual std::vector<TemplateVersion> template_versions() = 0;  // by name
+  virtual void for_each_template_of(const std::vector<std::string>& names,
+                                    const std::function<void(PersonTemplate&&)>& f) = 0;
   virtual std::optional<std::vector<StoredRow>> faces(const std::string& name) = 0;
   virtual std::size_t size() = 0;
   // Every person with their faces, by name, from one consistent snapshot.

@@ -108,10 +108,20 @@ void Matcher::add(const std::string& name, std::span<const float> embedding) {
 }
 
 std::size_t Matcher::remove(const std::string& name) {
+  return remove_if([&](const std::string& n) { return n == name; });
+}
+
+std::size_t Matcher::remove(const std::unordered_set<std::string>& names) {
+  if (names.empty()) return 0;
+  return remove_if([&](const std::string& n) { return names.count(n) != 0; });
+}
+
+std::size_t Matcher::remove_if(const std::function<bool(const std::string&)>& doomed) {
   std::size_t removed = 0;
   const auto d = static_cast<std::size_t>(dim_);
+  // From the end, so that the row moved into a freed place has been looked at already.
   for (std::size_t i = names_.size(); i-- > 0;) {
-    if (names_[i] != name) continue;
+    if (!doomed(names_[i])) continue;
     const std::size_t last = names_.size() - 1;
     if (i != last) {
       std::copy_n(high_.begin() + static_cast<std::ptrdiff_t>(last * d), d,
@@ -266,6 +276,10 @@ MatchResult Matcher::match(std::span<const float> probe, const MatchOptions& opt
   r.similarity = r.top.front().similarity;
   if (r.similarity > options.threshold) r.name = r.top.front().name;
   return r;
+}
+
+bool Matcher::contains(const std::string& name) const {
+  return std::find(names_.begin(), names_.end(), name) != names_.end();
 }
 
 std::optional<float> Matcher::similarity_to(std::span<const float> probe,

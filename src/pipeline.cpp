@@ -110,6 +110,14 @@ float threshold_for(const ModelStore& store, const std::string& embedder, int re
   return static_cast<float>(info.threshold_for(px, r.label(), native));
 }
 
+const FaceResult* largest_face(const std::vector<FaceResult>& faces) {
+  const FaceResult* best = nullptr;
+  for (const auto& f : faces) {
+    if (!best || f.face.box.area() > best->face.box.area()) best = &f;
+  }
+  return best;
+}
+
 MatchResult decide(const FaceResult& face, const Matcher& matcher, int top_k,
                    std::optional<float> threshold) {
   if (face.status != FaceStatus::kOk || face.embedding.empty()) return {};

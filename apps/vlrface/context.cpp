@@ -143,12 +143,4 @@ std::vector<fs::path> expand_inputs(const std::vector<std::string>& args, bool r
   return out;
 }
 
-const FaceResult* largest_face(const std::vector<FaceResult>& faces) {
-  const FaceResult* best = nullptr;
-  for (const auto& f : faces) {
-    if (!best || f.face.box.area() > best->face.box.area()) best = &f;
-  }
-  return best;
-}
-
 }  // namespace vlrface::cli

@@ -53,7 +53,4 @@ class Context {
 std::vector<std::filesystem::path> expand_inputs(const std::vector<std::string>& args,
                                                  bool recursive = false);
 
-// The largest face of a result list, or nullptr.
-const FaceResult* largest_face(const std::vector<FaceResult>& faces);
-
 }  // namespace vlrface::cli

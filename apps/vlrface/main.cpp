@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include "cmd_bench.hpp"
 #include "cmd_eval.hpp"
@@ -13,6 +15,7 @@
 #include "cmd_serve.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/models.hpp"
+#include "vlrface/version.hpp"
 
 using namespace vlrface::cli;
 
@@ -43,6 +46,25 @@ void add_resolution_options(CLI::App* cmd, std::string& res, std::string& upscal
       ->capture_default_str();
 }
 
+// The first word that is neither an option nor an option's value, when it names no command.
+// CLI11 answers "vlrface frob" with "A subcommand is required", which hides the typo.
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") return std::nullopt;
+    if (a.rfind('-', 0) == 0) {
+      const CLI::Option* o = app.get_option_no_throw(a.substr(0, a.find('=')));
+      if (o != nullptr && o->get_items_expected_min() > 0 && a.find('=') == std::string::npos) ++i;
+      continue;
+    }
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (sub->check_name(a)) return std::nullopt;
+    }
+    return a;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,7 +74,7 @@ int main(int argc, char** argv) {
   // a subcommand hands the options it does not know to its parent. Inherited by every
   // subcommand added below, so "gallery list --gallery g" works as well.
   app.fallthrough();
-  app.set_version_flag("--version", std::string("vlrface 0.1.0"));
+  app.set_version_flag("--version", std::string("vlrface ") + vlrface::kVersion);
   GlobalOptions g;
   app.add_option("--gallery", g.gallery,
                  "gallery file (default: $VLRFACE_GALLERY, else " +
@@ -165,6 +187,15 @@ int main(int argc, char** argv) {
   EvalOptions eval_options;
   CLI::App* c_eval = add_eval_command(app, eval_options);
 
+  if (const auto bad = unknown_command(app, argc, argv)) {
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    std::cerr << "vlrface: unknown command '" << *bad << "' (commands: " << names
+              << "; vlrface --help)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -73,6 +73,13 @@ struct PersonInfo {
 struct PersonTemplate {
   std::string name;
   std::vector<float> embedding;  // L2-normalised mean of the person's L2-normalised embeddings
+  std::int64_t version = 0;      // the template's stored checksum: changes whenever it does
+};
+
+// A person's name and template version (PersonTemplate::version), without the template.
+struct TemplateVersion {
+  std::string name;
+  std::int64_t version = 0;
 };
 
 struct StoredFace {
@@ -163,6 +170,12 @@ class Gallery {
   std::vector<PersonTemplate> templates() const;  // sorted by name
   // The same, one person at a time, without holding them all (a matcher built row by row).
   void for_each_template(const std::function<void(PersonTemplate&&)>& f) const;
+  // Every person's template version, by name: the cheap half of following a gallery (a holder
+  // of templates compares them with the versions it has and reads only what changed, below).
+  std::vector<TemplateVersion> template_versions() const;
+  // The templates of `names` (each read with its version); names not in the gallery are left out.
+  void for_each_template_of(const std::vector<std::string>& names,
+                            const std::function<void(PersonTemplate&&)>& f) const;
   std::vector<StoredFace> faces(const std::string& name) const;  // Error if unknown
   std::size_t size() const;                                      // number of people
 

@@ -29,9 +29,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "vlrface/gallery.hpp"
@@ -57,6 +59,8 @@ class Matcher {
   // Removes the rows named `name` (O(dim) each: the last row takes the freed place); returns how
   // many were removed. For a follower applying one enrolment or removal without a reload.
   std::size_t remove(const std::string& name);
+  // The same for every row whose name is in `names`, in one pass (O(size() + dim per row)).
+  std::size_t remove(const std::unordered_set<std::string>& names);
 
   MatchResult match(std::span<const float> probe, const MatchOptions& options = {}) const;
   // The same, also saying how many rows needed the exact rescoring (benchmark and tests).
@@ -66,6 +70,7 @@ class Matcher {
   std::optional<float> similarity_to(std::span<const float> probe, const std::string& name) const;
 
   std::size_t size() const { return names_.size(); }
+  bool contains(const std::string& name) const;  // O(size())
   int dim() const { return dim_; }
   // Bytes the templates take here (planes + per-row numbers, not the names or spare capacity).
   std::size_t template_bytes() const;
@@ -75,6 +80,7 @@ class Matcher {
  private:
   // Row i's similarity from H and L (scratch: dim_ floats).
   float exact_row(std::size_t i, const float* probe, float* scratch) const;
+  std::size_t remove_if(const std::function<bool(const std::string&)>& doomed);
 
   std::vector<std::string> names_;
   std::vector<std::int8_t> high_;  // size() x dim_: H

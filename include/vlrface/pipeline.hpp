@@ -113,6 +113,10 @@ struct FaceResult {
 MatchResult decide(const FaceResult& face, const Matcher& matcher, int top_k = 5,
                    std::optional<float> threshold = std::nullopt);
 
+// The face with the largest box (the subject of a verification or an enrolment photo); nullptr
+// when there is none.
+const FaceResult* largest_face(const std::vector<FaceResult>& faces);
+
 class Pipeline {
  public:
   Pipeline(const ModelStore& store, PipelineConfig config);

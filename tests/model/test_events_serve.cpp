@@ -17,6 +17,7 @@
 
 #include "../events/mqtt_test_util.hpp"
 #include "model_env.hpp"
+#include "serve_process.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -129,7 +130,8 @@ TEST(ServeEvents, EnrolledPersonArrivesOverMqttAndWebhook) {
                                           "http://127.0.0.1:" + std::to_string(hook_port) +
                                               "/hook"};
   serve.insert(serve.end(), extra.begin(), extra.end());
-  const pid_t pid = spawn(serve, tmp / "serve.log");
+  serve_test::ServeProcess server;
+  ASSERT_TRUE(server.start(serve, tmp / "serve.log")) << read_text(tmp / "serve.log");
   const auto named = [](const std::vector<vlrtest::Received>& all) {
     for (const auto& m : vlrtest::on_topic(all, "vlrface/testcam/face")) {
       if (json::parse(m.payload)["name"] == "s01") return true;
@@ -137,10 +139,32 @@ TEST(ServeEvents, EnrolledPersonArrivesOverMqttAndWebhook) {
     return false;
   };
   auto got = sub.wait(named, 120);
+  // /api/health lists both sinks, connected, each with what it delivered (the broker's PUBACK and
+  // the webhook's 204 may follow the message by a moment).
+  json sinks;
+  httplib::Client api("127.0.0.1", server.port());
+  for (int i = 0; i < 50; ++i) {
+    const auto r = api.Get("/api/health");
+    ASSERT_TRUE(r) << "no answer from /api/health";
+    sinks = json::parse(r->body)["events"];
+    if (sinks.is_array() && sinks.size() == 2 && sinks[0]["delivered"].get<int>() > 0 &&
+        sinks[1]["delivered"].get<int>() > 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(sinks.is_array() && sinks.size() == 2) << sinks.dump();
+  std::set<std::string> kinds;
+  for (const json& k : sinks) {
+    kinds.insert(k["sink"].get<std::string>());
+    EXPECT_TRUE(k["connected"].get<bool>()) << k.dump();
+    EXPECT_GT(k["delivered"].get<int>(), 0) << k.dump();
+    EXPECT_EQ(k["dropped"].get<int>(), 0) << k.dump();
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"mqtt", "webhook"}));
   // A few seconds more: a track that kept its name must not be published again.
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  ::kill(pid, SIGTERM);
-  const int status = wait_exit(pid, 30);
+  const int status = server.stop();
   const std::string log = read_text(tmp / "serve.log");
   // A clean stop sends what is queued, then "offline": after it, every event is in.
   got = sub.wait([](const auto& all) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <thread>
 
@@ -100,7 +101,11 @@ class InProcessServer : public ::testing::Test {
     store_ = std::make_unique<ModelStore>(dir_ / "models");  // none: nothing can be loaded
     options_.max_upload_mb = 1;
     state_ = std::make_unique<ServeState>(
-        ServeSetup{*store_, gallery_, {"edgeface_xxs", gallery_test::kModelA, 0.3f}, {}, false},
+        ServeSetup{*store_, gallery_, {"edgeface_xxs", gallery_test::kModelA, 0.3f}, {}, false,
+                   [this] {
+                     std::lock_guard lk(sinks_mu_);
+                     return sinks_;
+                   }},
         options_);
     access_.loopback = true;
     access_.token_required = token;
@@ -148,6 +153,8 @@ class InProcessServer : public ::testing::Test {
   std::filesystem::path gallery_;
   std::unique_ptr<ModelStore> store_;
   ServeOptions options_;
+  std::mutex sinks_mu_;
+  json sinks_ = json::array();  // what the fake event sinks report (events_status)
   std::unique_ptr<ServeState> state_;
   Access access_;
   Router router_;
@@ -306,12 +313,28 @@ TEST_F(InProcessServer, LiveRoutesSayTheEngineIsDown) {
   const Reply health = ask("GET", "/api/health");
   EXPECT_EQ(health.status, 503);
   EXPECT_EQ(health.body_json()["status"], "engine_down");
+  EXPECT_FALSE(health.body_json().contains("events")) << "no sinks, no events";
   EXPECT_EQ(ask("GET", "/api/snapshot").status, 503);
   EXPECT_EQ(ask("GET", "/api/settings").status, 503);
   EXPECT_EQ(ask("POST", "/api/identify", "Content-Type: image/png\r\n", "x").status, 503);
   const json m = ask("GET", "/api/metrics").body_json();
   EXPECT_GE(m["requests"].get<int>(), 5);
   EXPECT_EQ(m["request_models_loaded"], false);
+}
+
+// /api/health lists the event sinks' state as they report it, and a sink that is away does not
+// change the status (the engine's state alone decides it).
+TEST_F(InProcessServer, HealthListsTheEventSinks) {
+  {
+    std::lock_guard lk(sinks_mu_);
+    sinks_ = json::array({{{"sink", "mqtt"}, {"connected", false}, {"queued", 3}}});
+  }
+  const Reply health = ask("GET", "/api/health");
+  EXPECT_EQ(health.status, 503);
+  const json h = health.body_json();
+  EXPECT_EQ(h["status"], "engine_down");
+  ASSERT_TRUE(h.contains("events")) << h.dump();
+  EXPECT_EQ(h["events"], sinks_);
 }
 
 TEST_F(InProcessServer, PagesAndUnknownPaths) {

@@ -67,6 +67,10 @@ TEST(BenchScale, CliFillsLoadsAndFollowsASqliteGallery) {
   EXPECT_EQ(j["stores"][0]["written"], 300);
   EXPECT_EQ(j["stores"][0]["loaded_people"], 300);
   EXPECT_EQ(j["stores"][0]["sync_ms"]["n"], 3);
+  EXPECT_EQ(j["stores"][0]["matcher_update_ms"]["n"], 3);
+  EXPECT_GE(j["stores"][0]["matcher_ready_ms"]["median"].get<double>(),
+            j["stores"][0]["sync_ms"]["median"].get<double>())
+      << "the matcher is ready after the change is seen, not before";
   // A second run finds the people written and writes none; the sync people were removed again.
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_bytes(dir / "log.txt");
   const auto j2 = nlohmann::json::parse(read_bytes(out));

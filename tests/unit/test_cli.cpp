@@ -33,6 +33,21 @@ TEST(Cli, UsageErrorsAreNonZero) {
   EXPECT_NE(run_cli("identify").status, 0);
 }
 
+TEST(Cli, AnUnknownCommandIsNamed) {
+  auto r = run_cli("--threads 1 frob x.jpg");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(contains(r.output, "unknown command 'frob'")) << r.output;
+  // Option values and known commands are not mistaken for it.
+  r = run_cli("--gallery=frob --models frob2 --version");
+  EXPECT_EQ(r.status, 0) << r.output;
+  // A flag takes no value: the word after it is looked at.
+  r = run_cli("-q --threads 1 frob");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(contains(r.output, "unknown command 'frob'")) << r.output;
+  r = run_cli("-q -v --gallery frob --version");
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
 TEST(Cli, MissingModelsNameTheModelAndTheFix) {
   TempDir d;
   const auto r = run_cli("--models " + (d / "none").string() + " --gallery " +

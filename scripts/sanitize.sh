@@ -28,7 +28,7 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     "${flags[@]}" "${launcher[@]}" >/dev/null
 fi
-targets=(vlrface vlrface_unit_tests vlrface_events_tests vlrface_mqtt_probe)
+targets=(vlrface vlrface_unit_tests vlrface_serve_tests vlrface_events_tests vlrface_mqtt_probe)
 [ -n "${VLRFACE_MODELS:-}" ] && targets+=(vlrface_model_tests)
 echo "== $mode: building ${targets[*]} in $BUILD"
 cmake --build "$BUILD" --target "${targets[@]}" -j"$(nproc)"

@@ -59,6 +59,13 @@ class SqliteStore final : public GalleryStore {
       } else if (check_existing() < kGallerySchemaVersion) {
         upgrade_from_1();
       }
+      // Names and template versions without the templates (template_versions(): what a
+      // follower reads after every change). Without it each row's template, stored before the
+      // checksum, is read to reach the checksum: 0.29 s against 0.04 s at 100,000 people.
+      // Galleries made before it get it here; older builds ignore it. Only an optimisation:
+      // a gallery that cannot be written (read-only file or medium) opens without it.
+      sqlite3_exec(db_, "CREATE INDEX IF NOT EXISTS people_versions ON people(name, template_crc)",
+                   nullptr, nullptr, nullptr);
       data_version_ = pragma("data_version");
       revision_ = read_revision();
     } catch (...) {

@@ -275,9 +275,11 @@ TEST(GalleryIntegrity, Schema1GalleryIsUpgradedWithChecksums) {
   Gallery(file, kModelA).enroll("ghost", {ghost});
   const std::string ghost_bytes(reinterpret_cast<const char*>(ghost.embedding.data()),
                                 256);  // little-endian host
-  // What version 1 wrote: the same tables without the checksum columns; and a person removed
-  // the way version 1 did, by an SQLite built without secure_delete: their bytes stay behind.
+  // What version 1 wrote: the same tables without the checksum columns (nor the index of
+  // names and template checksums); and a person removed the way version 1 did, by an SQLite
+  // built without secure_delete: their bytes stay behind.
   raw_sql(file,
+          "DROP INDEX people_versions;"
           "ALTER TABLE people DROP COLUMN template_crc;"
           "ALTER TABLE faces DROP COLUMN embedding_crc;"
           "ALTER TABLE faces DROP COLUMN image_crc;"

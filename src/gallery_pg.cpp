@@ -212,7 +212,8 @@ class PostgresStore final : public GalleryStore {
     read([&] {
       out.clear();
       each_row("SELECT name, template_crc FROM vlrface.people ORDER BY name COLLATE \"C\"",
-               [&](const Result& r, int i) { out.push_back({r.text(i, 0), r.i8(i, 1)}); });
+               [&](const Result& r, int i) { out.push_back({r.text(i, 0), r.i8(i, 1)}); },
+               10000);  // names and integers: ~0.3 MB a batch
     });
     return out;
   }
@@ -452,12 +453,15 @@ class PostgresStore final : public GalleryStore {
 
   // Calls `row` for every row of `query` (no parameters), fetched through a cursor in batches;
   // must run inside a transaction.
-  void each_row(const std::string& query, const std::function<void(const Result&, int)>& row) {
+  // `batch` rows a round trip: 256 rows of templates are ~0.5 MB; small rows take more at once.
+  void each_row(const std::string& query, const std::function<void(const Result&, int)>& row,
+                int batch = 256) {
     exec_plain("DECLARE vlrface_rows NO SCROLL CURSOR FOR " + query);
+    const std::string fetch = "FETCH " + std::to_string(batch) + " FROM vlrface_rows";
     for (;;) {
-      Result r = exec("FETCH 256 FROM vlrface_rows", {});
+      Result r = exec(fetch, {});
       for (int i = 0; i < r.rows(); ++i) row(r, i);
-      if (r.rows() < 256) break;
+      if (r.rows() < batch) break;
     }
     exec_plain("CLOSE vlrface_rows");
   }

@@ -83,6 +83,9 @@ struct LiveEngine::Impl {
   // the gallery is the last to swap. The sync reads only what changed since the last reload.
   std::mutex reload_mu;
   MatcherSync sync;
+  // Kept open between reloads (under reload_mu): opening checks the whole gallery (every row's
+  // checksum: seconds at 100,000 people), which a reload for one enrolment must not repeat.
+  std::unique_ptr<Gallery> follow;
 
   // Used by the processing thread once started (constructed before, so model errors throw
   // from the constructor), under models_mu, which with_models() takes too. A mutex alone would
@@ -195,10 +198,18 @@ struct LiveEngine::Impl {
     std::lock_guard reload(reload_mu);
     std::shared_ptr<const Matcher> ready;
     std::string shown;
-    {
-      Gallery g(gallery_path, model_id);
-      shown = g.file().string();  // a database URL without its password
-      ready = sync.update(g).matcher;
+    try {
+      if (follow) {
+        follow->refresh_if_changed();  // re-reads the stored model id when the gallery changed
+        // Re-embedded with another model meanwhile: open again, which refuses it by name.
+        if (follow->model_id() != model_id) follow.reset();
+      }
+      if (!follow) follow = std::make_unique<Gallery>(gallery_path, model_id);
+      shown = follow->file().string();  // a database URL without its password
+      ready = sync.update(*follow).matcher;
+    } catch (...) {
+      follow.reset();  // the next reload opens (and checks) the gallery afresh
+      throw;
     }
     std::lock_guard lk(gallery_mu);
     if (ready == matcher) return;  // nothing changed

@@ -2,6 +2,7 @@
 // recognised, settings switch while running, faces are captured for enrolment, and a source that
 // is not there is retried without a crash.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 // vlrface_live's headers are on the include path only once this executable links vlrface_live
 // (tests/CMakeLists.txt); until then the file compiles to one skipped test.
@@ -255,6 +256,49 @@ TEST_F(LiveEngineTest, ReloadedGalleryIsUsedAtOnce) {
   engine.reload_gallery();
   s = wait_for(engine, 30, [](const Snapshot& s) { return shows(s, "s11"); });
   EXPECT_TRUE(shows(*s, "s11"));
+}
+
+// Reloads follow the open gallery by its changes: a removal reaches the engine, and a gallery
+// whose stored model changed meanwhile (re-embedded by another build) is refused by name, not
+// read as if its embeddings were this model's.
+TEST_F(LiveEngineTest, ReloadsFollowRemovalsAndRefuseAnotherModel) {
+  const fs::path video = make_orl_video(orl_, "s11", 1.0, dir_ / "v");
+  SourceSpec spec = SourceSpec::parse(video.string());
+  spec.loop = true;
+  LiveEngine engine(store_, gallery_, at_resolution(32), spec);
+  std::string model;
+  {
+    vlrface::Pipeline p(store_, {});
+    model = p.model_id();
+    vlrface::Gallery g(gallery_, model);
+    std::vector<vlrface::EnrollFace> faces;
+    for (int n = 1; n <= 3; ++n) {
+      const auto r =
+          p.process(vlrface::load_image(orl_ / "images/s11" / (std::to_string(n) + ".jpg")));
+      ASSERT_EQ(r.size(), 1u);
+      faces.push_back({r[0].aligned, p.embed_full(r[0].aligned), "s11"});
+    }
+    g.enroll("s11", faces);
+  }
+  engine.reload_gallery();
+  ASSERT_TRUE(engine.matcher()->contains("s11"));
+  vlrface::Gallery(gallery_, model).remove_person("s11");
+  engine.reload_gallery();
+  EXPECT_FALSE(engine.matcher()->contains("s11")) << "a removal must reach the engine";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(gallery_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = 'other_model/00000000' WHERE key = 'model_id'",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  try {
+    engine.reload_gallery();
+    ADD_FAILURE() << "a gallery of another model was reloaded";
+  } catch (const vlrface::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other_model"), std::string::npos) << e.what();
+  }
 }
 
 // Requests borrow the engine's networks between frames (vlrface serve's uploads): the results

@@ -145,6 +145,21 @@ class LiveEngineTest : public ::testing::Test {
   vlrface::ModelStore store_{vlrtest::model_dir()};
   ScratchDir dir_;
   fs::path orl_, gallery_;
+
+  // Enrols ORL's s11 from images 1-3 into gallery_; returns the model id.
+  std::string enrol_s11() {
+    vlrface::Pipeline p(store_, {});
+    vlrface::Gallery g(gallery_, p.model_id());
+    std::vector<vlrface::EnrollFace> faces;
+    for (int n = 1; n <= 3; ++n) {
+      const auto r =
+          p.process(vlrface::load_image(orl_ / "images/s11" / (std::to_string(n) + ".jpg")));
+      EXPECT_EQ(r.size(), 1u);
+      if (r.size() == 1) faces.push_back({r[0].aligned, p.embed_full(r[0].aligned), "s11"});
+    }
+    g.enroll("s11", faces);
+    return p.model_id();
+  }
 };
 
 TEST_F(LiveEngineTest, RecognisesThePersonAndSwitchesSettingsWhileRunning) {
@@ -241,18 +256,7 @@ TEST_F(LiveEngineTest, ReloadedGalleryIsUsedAtOnce) {
   engine.start();
   auto s = wait_for(engine, 20, [](const Snapshot& s) { return s.frame_number >= 10; });
   EXPECT_FALSE(shows(*s, "s11")) << "not enrolled yet";
-  {
-    vlrface::Pipeline p(store_, {});
-    vlrface::Gallery g(gallery_, p.model_id());
-    std::vector<vlrface::EnrollFace> faces;
-    for (int n = 1; n <= 3; ++n) {
-      const auto r =
-          p.process(vlrface::load_image(orl_ / "images/s11" / (std::to_string(n) + ".jpg")));
-      ASSERT_EQ(r.size(), 1u);
-      faces.push_back({r[0].aligned, p.embed_full(r[0].aligned), "s11"});
-    }
-    g.enroll("s11", faces);
-  }
+  enrol_s11();
   engine.reload_gallery();
   s = wait_for(engine, 30, [](const Snapshot& s) { return shows(s, "s11"); });
   EXPECT_TRUE(shows(*s, "s11"));
@@ -266,20 +270,7 @@ TEST_F(LiveEngineTest, ReloadsFollowRemovalsAndRefuseAnotherModel) {
   SourceSpec spec = SourceSpec::parse(video.string());
   spec.loop = true;
   LiveEngine engine(store_, gallery_, at_resolution(32), spec);
-  std::string model;
-  {
-    vlrface::Pipeline p(store_, {});
-    model = p.model_id();
-    vlrface::Gallery g(gallery_, model);
-    std::vector<vlrface::EnrollFace> faces;
-    for (int n = 1; n <= 3; ++n) {
-      const auto r =
-          p.process(vlrface::load_image(orl_ / "images/s11" / (std::to_string(n) + ".jpg")));
-      ASSERT_EQ(r.size(), 1u);
-      faces.push_back({r[0].aligned, p.embed_full(r[0].aligned), "s11"});
-    }
-    g.enroll("s11", faces);
-  }
+  const std::string model = enrol_s11();
   engine.reload_gallery();
   ASSERT_TRUE(engine.matcher()->contains("s11"));
   vlrface::Gallery(gallery_, model).remove_person("s11");

@@ -116,6 +116,24 @@ HandlerResponse check_request(const Req& req, Res& res, const Access& access) {
                 "/?token=<token> once");
 }
 
+// httplib's pool, telling the guard of each accepted connection (httplib enqueues one task per
+// accepted socket, from its accept loop) so that a client sending header lines at full speed
+// is watched from its first byte, not from the guard's next tick.
+class GuardedPool final : public httplib::TaskQueue {
+ public:
+  GuardedPool(std::size_t threads, const std::unique_ptr<ConnectionGuard>& guard)
+      : pool_(threads), guard_(guard) {}
+  void enqueue(std::function<void()> fn) override {
+    if (guard_) guard_->connection_accepted();
+    pool_.enqueue(std::move(fn));
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+  const std::unique_ptr<ConnectionGuard>& guard_;
+};
+
 void configure_server(httplib::Server& svr, const Router& router, const ServeOptions& o,
                       const Access& access, std::atomic<std::uint64_t>& requests,
                       const std::unique_ptr<ConnectionGuard>& guard) {
@@ -123,7 +141,7 @@ void configure_server(httplib::Server& svr, const Router& router, const ServeOpt
     if (guard) guard->handler_started(req.remote_addr, req.remote_port);
   });
   const std::size_t pool = static_cast<std::size_t>(o.http_threads + o.max_streams);
-  svr.new_task_queue = [pool] { return new httplib::ThreadPool(pool); };
+  svr.new_task_queue = [pool, &guard] { return new GuardedPool(pool, guard); };
   svr.set_payload_max_length(access.max_body);
   // httplib's default also sets SO_REUSEPORT, with which a second server on the same port starts
   // "fine" and the kernel splits the connections between the two: a busy port must fail.

@@ -88,6 +88,14 @@ void ConnectionGuard::request_finished(const std::string& addr, int port) {
   set(addr, port, State::kHead);  // keep-alive: the next head is awaited from now
 }
 
+void ConnectionGuard::connection_accepted() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    accepted_ = true;
+  }
+  cv_.notify_all();
+}
+
 std::size_t ConnectionGuard::dropped() const {
   std::lock_guard<std::mutex> lock(mu_);
   return dropped_;
@@ -105,19 +113,28 @@ void ConnectionGuard::set(const std::string& addr, int port, State state) {
 
 void ConnectionGuard::run() {
   std::unique_lock<std::mutex> lock(mu_);
+  auto next_discovery = Clock::now();
+  bool heads_waiting = false;
   while (!stop_) {
-    cv_.wait_for(lock, o_.tick, [this] { return stop_; });
+    const auto wake = heads_waiting ? std::min(next_discovery, Clock::now() + o_.head_tick)
+                                    : next_discovery;
+    cv_.wait_until(lock, wake, [this] { return stop_ || accepted_; });
     if (stop_) break;
+    const bool discover = accepted_ || Clock::now() >= next_discovery;
+    accepted_ = false;
     lock.unlock();
-    scan();
+    heads_waiting = scan(discover);
     lock.lock();
+    if (discover) next_discovery = Clock::now() + o_.tick;
   }
 }
 
-void ConnectionGuard::scan() {
+bool ConnectionGuard::scan(bool discover) {
   // The process's connected sockets on the server's port, by peer.
   std::map<std::string, int> open;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
+  DIR* d = discover ? ::opendir("/proc/self/fd") : nullptr;
+  const bool listed = d != nullptr;  // without a listing, only the known sockets are checked
+  if (d) {
     while (const dirent* e = ::readdir(d)) {
       char* end = nullptr;
       const long fd = std::strtol(e->d_name, &end, 10);
@@ -135,7 +152,7 @@ void ConnectionGuard::scan() {
   std::vector<Drop> drop;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = conns_.begin(); it != conns_.end();) {
+    for (auto it = conns_.begin(); listed && it != conns_.end();) {
       const auto o = open.find(it->first);
       // Gone (or a callback for a connection the scan has not seen yet, given a moment).
       if (o == open.end() && (it->second.fd >= 0 || now - it->second.since > o_.header_timeout)) {
@@ -188,6 +205,9 @@ void ConnectionGuard::scan() {
       ++dropped_;
       spdlog::warn("serve: closed the connection of {}: {}", d.key, d.why);
     }
+    return std::any_of(conns_.begin(), conns_.end(), [](const auto& kv) {
+      return kv.second.fd >= 0 && kv.second.state == State::kHead;
+    });
   }
 }
 

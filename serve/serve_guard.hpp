@@ -5,6 +5,7 @@
 //   guard.request_started(req.remote_addr, req.remote_port);  // the request head is in
 //   guard.handler_started(req.remote_addr, req.remote_port);  // the body is in too
 //   guard.request_finished(req.remote_addr, req.remote_port); // the response went out
+//   guard.connection_accepted();  // from the server's task queue, as each socket is accepted
 //
 // httplib (0.11) gives every connection a pool thread that blocks reading it; its read timeout
 // is per read, so a client sending a header line every few seconds holds a thread for ever,
@@ -20,6 +21,10 @@
 //   * more connections wait for a head than `workers - spare`: the longest waiting ones go
 //     first (after `grace`), so that `spare` workers are always there for quick clients.
 // Requests being handled (a live stream, a long upload once read) are never touched.
+// The guard polls: it finds the server's sockets in /proc/self/fd every `tick` and as soon as
+// one is accepted, and while any connection is waiting for its head it checks their byte counts
+// every `head_tick` (a loopback client sends tens of MB/s of header lines: at `tick` alone,
+// 200 ms of them held 10-16 MB of the server's memory before the connection was shut).
 // Thread safety: the callbacks may be called from any thread.
 #pragma once
 
@@ -43,6 +48,7 @@ class ConnectionGuard {
     int spare = 2;    // workers kept free of clients still sending their head
     std::chrono::milliseconds grace{1'000};  // a connection this young is not dropped for room
     std::chrono::milliseconds tick{200};
+    std::chrono::milliseconds head_tick{5};  // while a connection waits for its head
     std::uint64_t max_head_bytes = 64 * 1024;  // browsers send a few KB (cookies included)
   };
 
@@ -54,6 +60,8 @@ class ConnectionGuard {
   void request_started(const std::string& addr, int port);
   void handler_started(const std::string& addr, int port);
   void request_finished(const std::string& addr, int port);
+  // A connection was accepted: look for it now rather than at the next tick.
+  void connection_accepted();
   // Connections shut down so far.
   std::size_t dropped() const;
 
@@ -67,13 +75,16 @@ class ConnectionGuard {
   };
   void set(const std::string& addr, int port, State state);
   void run();
-  void scan();
+  // Finds the server's sockets (`discover`) and drops what must go; returns whether any known
+  // connection is waiting for its request head.
+  bool scan(bool discover);
 
   int port_;
   Options o_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool accepted_ = false;  // a connection_accepted() not yet scanned for
   std::map<std::string, Conn> conns_;  // by "address|port" of the peer
   std::size_t dropped_ = 0;
   std::thread thread_;

@@ -139,6 +139,7 @@ class Runner:
             elif k.startswith("hwm+"):
                 limit_mb = float(k[4:])
                 grew = (server.status_kb("VmHWM") - before[k]) / 1024
+                result.setdefault("measured", []).append(f"peak RSS +{grew:.1f} MB")
                 if grew > limit_mb:
                     fail(f"the server's peak RSS grew by {grew:.1f} MB (limit {limit_mb} MB)")
             elif k.startswith("maxrss<="):
@@ -290,7 +291,8 @@ class Runner:
                     print(f"     {p}")
             else:
                 print(f"ok   {case.id} ({took:.1f} s): {case.expect}"
-                      + (f", '{case.message}'" if case.message != "-" else ""))
+                      + (f", '{case.message}'" if case.message != "-" else "")
+                      + "".join(f"; {m}" for m in result.get("measured", [])))
             sys.stdout.flush()
         for s in self.servers.values():
             s.stop()

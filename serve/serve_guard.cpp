@@ -148,6 +148,7 @@ bool ConnectionGuard::scan(bool discover) {
   struct Drop {
     int fd;
     std::string key, why;
+    bool reset = false;  // abortive close: RST rather than FIN
   };
   std::vector<Drop> drop;
   {
@@ -182,7 +183,8 @@ bool ConnectionGuard::scan(bool discover) {
         // buffer of 4 KB, and the state leaves kHead as soon as the head is parsed).
         drop.push_back(
             {c.fd, key,
-             "request head larger than " + std::to_string(o_.max_head_bytes / 1024) + " KiB"});
+             "request head larger than " + std::to_string(o_.max_head_bytes / 1024) + " KiB",
+             true});
       } else if (c.state == State::kBody && age > o_.body_timeout) {
         drop.push_back({c.fd, key, "request body too slow"});
       } else if (c.state == State::kHead && age > o_.grace) {
@@ -200,6 +202,12 @@ bool ConnectionGuard::scan(bool discover) {
     for (const Drop& d : drop) {
       // The descriptor must still be that peer's: shut down, never close (httplib owns it).
       if (peer_key(d.fd, port_) != d.key) continue;
+      if (d.reset) {
+        // A client still sending fills the socket's buffers; shut with a FIN, it would wait on
+        // a zero window for minutes. Linger 0 makes httplib's close() send a reset instead.
+        const linger abort{1, 0};
+        ::setsockopt(d.fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+      }
       ::shutdown(d.fd, SHUT_RDWR);
       conns_.erase(d.key);
       ++dropped_;

@@ -9,13 +9,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <fstream>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <thread>
 
 #include "gallery_test_util.hpp"
 #include "serve_access.hpp"
+#include "serve_guard.hpp"
 #include "serve_routes.hpp"
 #include "serve_state.hpp"
 
@@ -91,7 +94,8 @@ class InProcessServer : public ::testing::Test {
   void SetUp() override { start(false); }
   void TearDown() override { halt(); }
 
-  void start(bool token) {
+  // `guarded`: with the connection guard the real server runs (slow or endless heads).
+  void start(bool token, bool guarded = false) {
     gallery_ = dir_ / "gallery.vlrg";
     {
       Gallery g(gallery_, gallery_test::kModelA);
@@ -115,6 +119,7 @@ class InProcessServer : public ::testing::Test {
     configure_server(svr_, router_, options_, access_, state_->requests, guard_);
     port_ = svr_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
+    if (guarded) guard_ = std::make_unique<ConnectionGuard>(port_, ConnectionGuard::Options{});
     thread_ = std::thread([this] { svr_.listen_after_bind(); });
     for (int i = 0; i < 500 && !svr_.is_running(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -359,6 +364,59 @@ class InProcessServerWithToken : public InProcessServer {
  protected:
   void SetUp() override { start(true); }
 };
+
+// This process's peak resident memory, kB (VmHWM).
+long peak_kb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+class GuardedServer : public InProcessServer {
+ protected:
+  void SetUp() override { start(false, true); }
+};
+
+// A request head that never ends, sent as fast as loopback takes it, before any authentication:
+// httplib keeps every header line, so the guard must shut the connection within a few MB of
+// memory. Watched only at its 200 ms discovery tick, such a client grew the server by 10-16 MB.
+TEST_F(GuardedServer, EndlessRequestHeadIsCutWithinAFewMegabytes) {
+  const long before = peak_kb();
+  ASSERT_GT(before, 0);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{20, 0};  // a send blocked on a full window would otherwise wait for minutes
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string block = "GET /api/people HTTP/1.1\r\nHost: " + host() + "\r\n";
+  std::string lines;
+  for (int i = 0; i < 1000; ++i) lines += "X-Flood: " + std::string(100, 'v') + "\r\n";
+  std::size_t sent = 0;
+  bool cut = false;
+  const std::size_t limit = std::size_t{64} << 20;
+  while (sent < limit) {
+    const std::string& data = sent == 0 ? block : lines;
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) {
+      cut = n < 0 && (errno == ECONNRESET || errno == EPIPE);
+      break;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  const double grew_mb = static_cast<double>(peak_kb() - before) / 1024.0;
+  EXPECT_TRUE(cut) << "the server took " << sent << " bytes of header lines without a reset";
+  EXPECT_GE(guard_->dropped(), 1u);
+  EXPECT_LE(grew_mb, 8.0) << "peak RSS grew by " << grew_mb << " MB";
+  // The server still answers.
+  EXPECT_EQ(ask("GET", "/api/people").status, 200);
+}
 
 TEST_F(InProcessServerWithToken, OnlyTheTokenOpensTheGallery) {
   EXPECT_EQ(ask("GET", "/api/people").status, 401);

@@ -17,6 +17,9 @@ namespace {
 constexpr std::size_t kParallelMinValues = std::size_t{1} << 22;
 // |Q| at most 127.5 * 256 - 128, so that round-half-up of Q / 256 stays within [-127, 127].
 constexpr double kMaxQ = 32512;
+// Galleries of at least this many values get the 4-bit first pass (match_coarse.hpp): below it,
+// the int8 plane (4 MiB) stays in a large last-level cache and the extra pass would only add.
+constexpr std::size_t kCoarseMinValues = std::size_t{1} << 22;
 // Rows scanned per kernel call: the int32 results stay in L1.
 constexpr std::size_t kBlock = 256;
 // Float rounding the bound must also cover: the first pass's products (relative 2^-23 of values
@@ -46,6 +49,7 @@ struct Pending {
 struct StripeScan {
   std::priority_queue<float, std::vector<float>, std::greater<float>> lower;
   std::vector<Pending> candidates;
+  std::size_t refined = 0;  // rows given the int8 test after the 4-bit one
 };
 
 }  // namespace
@@ -64,6 +68,7 @@ void Matcher::reserve(std::size_t people) {
   if (dim_ > 0) {
     high_.reserve(people * static_cast<std::size_t>(dim_));
     low_.reserve(people * static_cast<std::size_t>(dim_));
+    coarse_.reserve(people);
   }
 }
 
@@ -79,6 +84,8 @@ void Matcher::add(const std::string& name, std::span<const float> embedding) {
     const std::size_t rows = std::max(reserved_, std::size_t{1});
     high_.reserve(rows * static_cast<std::size_t>(dim_));
     low_.reserve(rows * static_cast<std::size_t>(dim_));
+    coarse_ = detail::CoarsePlane(dim_);
+    coarse_.reserve(rows);
   }
   if (static_cast<int>(embedding.size()) != dim_) {
     throw Error("match", "template of '" + name + "' has " + std::to_string(embedding.size()) +
@@ -104,6 +111,7 @@ void Matcher::add(const std::string& name, std::span<const float> embedding) {
   // Rounded up a little, so the float bound is not below the exact one.
   low_norm_.push_back(static_cast<float>(double(s) * std::sqrt(low_sq) * (1 + 1e-6)));
   max_row_norm_ = std::max(max_row_norm_, double(s) * std::sqrt(row_sq));
+  coarse_.add(row.data());
   names_.push_back(name);
 }
 
@@ -130,8 +138,10 @@ std::size_t Matcher::remove_if(const std::function<bool(const std::string&)>& do
                   low_.begin() + static_cast<std::ptrdiff_t>(i * d));
       scale_[i] = scale_[last];
       low_norm_[i] = low_norm_[last];
+      coarse_.move_row(last, i);
       names_[i] = std::move(names_[last]);
     }
+    coarse_.pop_back();
     high_.resize(last * d);
     low_.resize(last * d);
     scale_.pop_back();
@@ -143,11 +153,16 @@ std::size_t Matcher::remove_if(const std::function<bool(const std::string&)>& do
 }
 
 std::size_t Matcher::template_bytes() const {
-  return high_.size() + low_.size() + (scale_.size() + low_norm_.size()) * sizeof(float);
+  return high_.size() + low_.size() + (scale_.size() + low_norm_.size()) * sizeof(float) +
+         coarse_.bytes();
 }
 
 const char* Matcher::scan_path() {
   return detail::dot_i8_path();
+}
+
+const char* Matcher::coarse_path() {
+  return detail::dot_u4_path();
 }
 
 float Matcher::exact_row(std::size_t i, const float* probe, float* scratch) const {
@@ -198,28 +213,63 @@ MatchResult Matcher::match(std::span<const float> probe, const MatchOptions& opt
   const std::size_t n = names_.size();
   const std::size_t k =
       std::min<std::size_t>(static_cast<std::size_t>(std::max(1, options.top_k)), n);
-  auto scan = [&](std::size_t begin, std::size_t end, StripeScan& out) {
+  // Rows [begin, end) in blocks: approx and bound of each, from the int8 scan of H (exact bound)
+  // or from the 4-bit codes (the probabilistic one, match_coarse.hpp).
+  auto int8_block = [&](std::size_t b, std::size_t count, float* approx, float* bound) {
     std::int32_t dots[kBlock];
+    detail::dot_i8_rows(qp.data(), high_.data() + b * d, count, dim_, dots);
+    for (std::size_t j = 0; j < count; ++j) {
+      approx[j] = high_unit * scale_[b + j] * static_cast<float>(dots[j]);
+      bound[j] = bound0 + bound1 * low_norm_[b + j];
+    }
+  };
+  const bool coarse =
+      coarse_.usable() && (options.scan == ScanMode::kCoarse ||
+                           (options.scan == ScanMode::kAuto && n * d >= kCoarseMinValues));
+  detail::CoarsePlane::Probe cp;
+  if (coarse) cp = coarse_.prepare(p.data());
+  auto scan = [&](std::size_t begin, std::size_t end, StripeScan& out) {
+    float approx[kBlock], bound[kBlock];
+    std::size_t pass[kBlock];
     float kth = -std::numeric_limits<float>::infinity();  // k-th best lower bound so far
+    auto consider = [&](std::size_t row, float approx_row, float bound_row) {
+      const float upper = approx_row + bound_row;
+      if (upper < kth) return;
+      const float lower = approx_row - bound_row;
+      if (out.lower.size() < k) {
+        out.lower.push(lower);
+        if (out.lower.size() == k) kth = out.lower.top();
+      } else if (lower > kth) {
+        out.lower.pop();
+        out.lower.push(lower);
+        kth = out.lower.top();
+      }
+      out.candidates.push_back({row, upper});
+    };
     for (std::size_t b = begin; b < end; b += kBlock) {
       const std::size_t count = std::min(kBlock, end - b);
-      detail::dot_i8_rows(qp.data(), high_.data() + b * d, count, dim_, dots);
-      for (std::size_t j = 0; j < count; ++j) {
-        const std::size_t i = b + j;
-        const float approx = high_unit * scale_[i] * static_cast<float>(dots[j]);
-        const float bound = bound0 + bound1 * low_norm_[i];
-        const float upper = approx + bound;
-        if (upper < kth) continue;  // the common case: cannot be in the top k
-        const float lower = approx - bound;
-        if (out.lower.size() < k) {
-          out.lower.push(lower);
-          if (out.lower.size() == k) kth = out.lower.top();
-        } else if (lower > kth) {
-          out.lower.pop();
-          out.lower.push(lower);
-          kth = out.lower.top();
+      if (!coarse) {
+        int8_block(b, count, approx, bound);
+        for (std::size_t j = 0; j < count; ++j) consider(b + j, approx[j], bound[j]);
+      } else {
+        // The 4-bit test for the whole block, then at once the int8 test (exact bound) for the
+        // few rows that passed: their H rows lie within this block's 128 KiB, fetched together,
+        // and their tighter lower bounds raise `kth` for the rows that follow.
+        coarse_.score(cp, b, count, approx, bound);
+        std::size_t passed = 0;
+        for (std::size_t j = 0; j < count; ++j) {
+          if (approx[j] + bound[j] >= kth) pass[passed++] = b + j;
         }
-        out.candidates.push_back({i, upper});
+        for (std::size_t j = 0; j < passed; ++j) {
+          const auto* row = reinterpret_cast<const char*>(high_.data() + pass[j] * d);
+          for (std::size_t c = 0; c < d; c += 64) __builtin_prefetch(row + c);
+        }
+        out.refined += passed;
+        for (std::size_t j = 0; j < passed; ++j) {
+          float a8, b8;
+          int8_block(pass[j], 1, &a8, &b8);
+          consider(pass[j], a8, b8);
+        }
       }
       // A gallery whose rows come in rising order would keep every row; drop the ones the
       // k-th lower bound has passed since.
@@ -250,7 +300,8 @@ MatchResult Matcher::match(std::span<const float> probe, const MatchOptions& opt
     scan(0, n, stripes[0]);
   }
 
-  // The k-th largest lower bound over all stripes (each kept its own k largest).
+  // The rows that can be in the top k: upper bound at least the k-th largest lower bound over
+  // all stripes (each kept its own k largest).
   std::vector<float> lowers;
   for (auto& s : stripes) {
     for (; !s.lower.empty(); s.lower.pop()) lowers.push_back(s.lower.top());
@@ -258,13 +309,19 @@ MatchResult Matcher::match(std::span<const float> probe, const MatchOptions& opt
   std::nth_element(lowers.begin(), lowers.begin() + static_cast<std::ptrdiff_t>(k - 1),
                    lowers.end(), std::greater<float>());
   const float kth = lowers[k - 1];
+  std::vector<Pending> rows;
+  for (const auto& s : stripes) {
+    for (const Pending& c : s.candidates) {
+      if (c.upper >= kth) rows.push_back(c);
+    }
+  }
+  stats.coarse = coarse;
+  for (const auto& st : stripes) stats.refined += st.refined;
 
   std::vector<float> scratch(d);
   std::vector<std::pair<float, std::size_t>> exact;
-  for (const auto& s : stripes) {
-    for (const Pending& c : s.candidates) {
-      if (c.upper >= kth) exact.emplace_back(exact_row(c.row, p.data(), scratch.data()), c.row);
-    }
+  for (const Pending& c : rows) {
+    if (c.upper >= kth) exact.emplace_back(exact_row(c.row, p.data(), scratch.data()), c.row);
   }
   stats.rescored = exact.size();
   std::partial_sort(exact.begin(), exact.begin() + static_cast<std::ptrdiff_t>(k), exact.end(),

@@ -29,3 +29,20 @@ void dot_i8_rows_scalar(const std::int8_t* probe, const std::int8_t* rows, std::
 const char* dot_i8_path();
 
 }  // namespace vlrface::detail
+
+namespace vlrface::detail {
+
+// 4-bit rows: `n` values a row (a multiple of 64), n / 2 bytes, values 0..15 in nibbles laid out
+// by blocks of 64 values: byte b of a block (0..31) holds value b in its low nibble and value
+// 32 + b in its high one, so that a 32-byte load yields two runs of 32 values with one mask and
+// one shift. out[r] = sum over i of probe[i] * value_i of row r, exact (probe in [-127, 127]).
+void dot_u4_rows(const std::int8_t* probe, const std::uint8_t* rows, std::size_t count, int n,
+                 std::int32_t* out);
+// The same in plain C++ (the reference of the tests), and the packing the layout above describes.
+void dot_u4_rows_scalar(const std::int8_t* probe, const std::uint8_t* rows, std::size_t count,
+                        int n, std::int32_t* out);
+void pack_u4(const std::uint8_t* values, int n, std::uint8_t* out);  // values 0..15, n % 64 == 0
+// Which dot_u4_rows path this CPU runs ("avx2", "neon-dotprod", "neon", "portable").
+const char* dot_u4_path();
+
+}  // namespace vlrface::detail

@@ -83,10 +83,11 @@ json bench_matcher(const SyntheticPeople& people, int repeat, bool baseline) {
   }
   // Both matchers answer the same probe in each round (time_interleaved_ms), so the load of the
   // moment falls on both alike; their answers are compared afterwards, probe by probe.
-  int found = 0, next = 0, calls = 0, f32_next = 0, agree = 0, compared = 0;
-  double max_diff = 0, rescored = 0;
-  std::vector<double> cpu, f32_cpu;
-  std::vector<MatchResult> answers, f32_answers;
+  int found = 0, next = 0, calls = 0, f32_next = 0, agree = 0, compared = 0, i8_next = 0;
+  double max_diff = 0, rescored = 0, refined = 0;
+  bool coarse = false;
+  std::vector<double> cpu, f32_cpu, i8_cpu;
+  std::vector<MatchResult> answers, f32_answers, i8_answers;
   std::vector<std::function<void()>> runs{[&] {
     const auto& [who, probe] = probes[static_cast<std::size_t>(next++ % probes.size())];
     MatchStats st;
@@ -95,6 +96,8 @@ json bench_matcher(const SyntheticPeople& people, int repeat, bool baseline) {
     cpu.push_back(thread_cpu_ms() - c0);
     ++calls;
     rescored += double(st.rescored);
+    refined += double(st.refined);
+    coarse = st.coarse;
     if (r.name && *r.name == SyntheticPeople::name(who)) ++found;
     answers.push_back(r);
   }};
@@ -105,6 +108,20 @@ json bench_matcher(const SyntheticPeople& people, int repeat, bool baseline) {
       const MatchResult r = f32.match(probe, {.top_k = 5, .threshold = 0.35f});
       f32_cpu.push_back(thread_cpu_ms() - c0);
       f32_answers.push_back(r);
+    });
+  }
+  // The same matcher with its int8 first pass only (what it runs below the 4-bit pass's size),
+  // when the 4-bit pass is what it chose: the gain of that pass, measured in the same run.
+  const bool compare_int8 =
+      people.size() * static_cast<std::size_t>(kDim) >= (std::size_t{1} << 22);
+  if (compare_int8) {
+    runs.push_back([&] {
+      const auto& probe = probes[static_cast<std::size_t>(i8_next++ % probes.size())].second;
+      const double c0 = thread_cpu_ms();
+      const MatchResult r =
+          m.match(probe, {.top_k = 5, .threshold = 0.35f, .scan = ScanMode::kInt8});
+      i8_cpu.push_back(thread_cpu_ms() - c0);
+      i8_answers.push_back(r);
     });
   }
   const auto ms = time_interleaved_ms(runs, 5, repeat);
@@ -131,6 +148,9 @@ json bench_matcher(const SyntheticPeople& people, int repeat, bool baseline) {
             {"identify_ms", stats_json(s)},
             {"identify_cpu_ms", stats_json(sc)},
             {"rescored_rows_mean", rescored / calls},
+            {"first_pass", coarse ? "4-bit" : "int8"},
+            {"coarse_path", Matcher::coarse_path()},
+            {"refined_rows_mean", refined / calls},
             {"nearest_found", found},
             {"probes", calls},
             {"build_s", build_s},
@@ -138,12 +158,15 @@ json bench_matcher(const SyntheticPeople& people, int repeat, bool baseline) {
             {"template_bytes_per_person", double(m.template_bytes()) / double(people.size())},
             {"matcher_rss_kib", rss},
             {"memory_ratio", double(rss) / raw_kib}};
-  std::printf("matcher: %zu people x %d-d, 1 thread, int8 scan: %s\n", people.size(), kDim,
-              Matcher::scan_path());
+  std::printf("matcher: %zu people x %d-d, 1 thread, first pass %s (int8 scan: %s, 4-bit: %s)\n",
+              people.size(), kDim, coarse ? "4-bit" : "int8", Matcher::scan_path(),
+              Matcher::coarse_path());
   std::printf(
       "  identify (one probe, top 5): median %.3f ms (p10 %.3f, p90 %.3f, %zu probes), thread CPU "
-      "median %.3f ms; %.1f rows rescored a probe; nearest person found %d of %d\n",
-      s.median, s.p10, s.p90, s.count, sc.median, rescored / calls, found, calls);
+      "median %.3f ms; %.0f rows given the int8 test, %.1f rescored a probe; nearest person found "
+      "%d of %d\n",
+      s.median, s.p10, s.p90, s.count, sc.median, coarse ? refined / calls : double(people.size()),
+      rescored / calls, found, calls);
   std::printf(
       "  memory: %lld KiB resident for the matcher, templates raw %.0f KiB: %.3fx (templates "
       "%.0f bytes a person, float32 %d)\n",
@@ -167,6 +190,29 @@ json bench_matcher(const SyntheticPeople& people, int repeat, bool baseline) {
         "probes, similarities within %.2g\n",
         b.median, b.p10, b.p90, bc.median, b.median / s.median, bc.median / sc.median,
         static_cast<long long>(f32_rss), double(f32_rss) / raw_kib, agree, compared, max_diff);
+  }
+  if (compare_int8) {
+    const SampleStats b = summarise(ms.back());
+    const SampleStats bc =
+        summarise(std::vector<double>(i8_cpu.begin() + static_cast<long>(warm), i8_cpu.end()));
+    int same = 0;
+    for (std::size_t i = 0; i < i8_answers.size() && i < answers.size(); ++i) {
+      bool eq = answers[i].top.size() == i8_answers[i].top.size();
+      for (std::size_t t = 0; eq && t < answers[i].top.size(); ++t) {
+        eq = answers[i].top[t].name == i8_answers[i].top[t].name &&
+             answers[i].top[t].similarity == i8_answers[i].top[t].similarity;
+      }
+      if (eq) ++same;
+    }
+    j["int8_only"] = {{"identify_ms", stats_json(b)},
+                      {"identify_cpu_ms", stats_json(bc)},
+                      {"same_answer", same},
+                      {"compared", std::min(i8_answers.size(), answers.size())}};
+    std::printf(
+        "  int8 first pass only, same run: median %.3f ms (p10 %.3f, p90 %.3f), thread CPU median "
+        "%.3f ms: %.2fx (CPU %.2fx); identical answers on %d of %zu probes\n",
+        b.median, b.p10, b.p90, bc.median, b.median / s.median, bc.median / sc.median, same,
+        std::min(i8_answers.size(), answers.size()));
   }
   std::fflush(stdout);  // before the stores' progress lines on stderr
   return j;

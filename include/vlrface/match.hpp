@@ -21,7 +21,16 @@
 //    keeps): row bound = |probe rounding| * |r| + |rounded probe| * |s L| + float rounding;
 // 3. rescores exactly (float, from H and L) only the rows whose upper bound reaches the k-th
 //    best lower bound: provably a superset of the true top k (typically a few dozen rows).
-// Memory: 2 bytes a value + 8 bytes a row (half the float32 size) + the names. 16-bit integers
+// Large galleries (ScanMode::kAuto: at least 4 Mi values, 8,192 people at 512-d) put a pass
+// before step 1: 4-bit codes of the randomly rotated rows (vlrface/match_coarse.hpp), half the
+// bytes of H, with a bound that holds except with probability 2^-40 per row and probe (over the
+// rotation); only the rows that pass it get step 1 at once, from H of the same block (2-4 % of
+// the rows of a random 100,000-person gallery), and their tighter int8 lower bounds raise the
+// cut for the rows that follow. So there the answer is the brute force's unless such an event
+// happens (2^-40 is about one event in 10^7 probes of 100,000 people, and it changes the answer
+// only if it hits one of the top k); `vlrface bench --gallery-scale` compares the two first
+// passes probe by probe in the same run.
+// Memory: 2.5 bytes a value + 24 bytes a row (0.63x the float32 size) + the names. 16-bit integers
 // rather than float16: the same 2 bytes, a finer step for values within [-1, 1] (max|r| / 32,512
 // against float16's 2^-11 relative), and the high byte is the scan's int8 code at no extra cost.
 // Ties (equal similarity) are ordered by name, so the answer does not depend on row order.
@@ -37,12 +46,15 @@
 #include <vector>
 
 #include "vlrface/gallery.hpp"
+#include "vlrface/match_coarse.hpp"
 #include "vlrface/match_types.hpp"
 
 namespace vlrface {
 
 struct MatchStats {
   std::size_t rescored = 0;  // rows scored exactly after the int8 scan
+  std::size_t refined = 0;   // rows given the int8 test after the 4-bit pass (0: not run)
+  bool coarse = false;       // whether the 4-bit pass ran
 };
 
 class Matcher {
@@ -76,6 +88,8 @@ class Matcher {
   std::size_t template_bytes() const;
   // The int8 scan this CPU runs: "avx2", "neon-dotprod", "neon" or "portable".
   static const char* scan_path();
+  // The 4-bit scan's ("avx2", "neon-dotprod", "neon" or "portable").
+  static const char* coarse_path();
 
  private:
   // Row i's similarity from H and L (scratch: dim_ floats).
@@ -87,6 +101,7 @@ class Matcher {
   std::vector<std::int8_t> low_;   // size() x dim_: L
   std::vector<float> scale_;       // s per row
   std::vector<float> low_norm_;    // |s L| per row, the part the first pass leaves out
+  detail::CoarsePlane coarse_;     // the same rows, rotated, in 4 bits
   double max_row_norm_ = 0;        // max |s Q| over rows ever added (only a bound: kept on remove)
   int dim_ = 0;
   std::size_t reserved_ = 0;

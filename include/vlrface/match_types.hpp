@@ -12,9 +12,14 @@ struct Candidate {
   float similarity = 0;
 };
 
+// Which first pass Matcher runs (match.hpp): chosen by gallery size unless a benchmark or a test
+// asks for one.
+enum class ScanMode { kAuto, kInt8, kCoarse };
+
 struct MatchOptions {
   int top_k = 5;
   float threshold = 0.35f;  // at or below it, the best candidate is "unknown" (same iff >)
+  ScanMode scan = ScanMode::kAuto;
 };
 
 struct MatchResult {

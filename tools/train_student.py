@@ -198,10 +198,10 @@ def pick_device(name):
     return torch.device(name)
 
 
-def selection_score(m):
+def selection_score(m, sizes=(16, 20, 24, 32)):
     """What model selection maximises: the mean validation cosine to the teacher over the
-    sizes the product serves (smoother than pair accuracy over 39 identities)."""
-    return float(np.mean([m[f"cos_{s}"] for s in (16, 20, 24, 32)]))
+    sizes the model serves (smoother than pair accuracy over 39 identities)."""
+    return float(np.mean([m[f"cos_{s}"] for s in sizes]))
 
 
 def train(args):
@@ -214,6 +214,10 @@ def train(args):
     teacher_sha = sha256_of(str(ck_path))
     model = common.load_edgeface(ck_path).to(device)
     cache, key = load_cache(Path(args.data), Path(args.cache or work), model, teacher_sha, device)
+    if args.prepare_cache:
+        print(f"face cache {key}: {len(cache['train_hr'])} training, {len(cache['val_hr'])} "
+              "validation faces", flush=True)
+        return
     inputs = validation_inputs(cache, VAL_SIZES)
     lora = dsr_model.LoRA(model, args.rank, args.seed).to(device)
     opt = torch.optim.AdamW(lora.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -268,7 +272,7 @@ def train(args):
         if state["step"] % args.val_every == 0 or done or out_of_time:
             m = validate(model, lora, inputs, cache, device)
             m.update(gap_shares(m, state["baseline"]))
-            score = selection_score(m)
+            score = selection_score(m, args.select_sizes)
             elapsed = time.time() - t0
             state["wall_s"] += elapsed
             rec = {"step": state["step"], "loss_id": float(np.mean([a for a, _ in losses])),
@@ -316,8 +320,32 @@ def export(args):
             "wall_s": round(best.get("wall_s", 0)), "validation": best["val"],
             "sha256": sha256_of(str(path))}
     (out / f"{args.name}.provenance.json").write_text(json.dumps(prov, indent=1) + "\n")
+    if args.manifest:
+        update_manifest(Path(args.manifest), path, prov)
     print(f"{path}: rank {best['rank']}, {sum(a.size for a in arrays.values())} parameters, "
           f"step {best['step']}, sha256 {prov['sha256']}")
+
+
+def update_manifest(manifest: Path, adapter: Path, prov: dict) -> None:
+    """Points a committed manifest template at the exported adapter: its sha256, the model id
+    (which names the embeddings it makes) and where it came from; written atomically."""
+    meta = json.loads(manifest.read_text())
+    if "adapter" not in meta:
+        raise common.ToolError(f"{manifest}: not an adapted embedder (no \"adapter\" entry)")
+    meta["adapter"] = {"file": str(adapter.relative_to(ROOT)) if adapter.is_absolute() and
+                       ROOT in adapter.parents else str(adapter), "sha256": prov["sha256"]}
+    meta["id"] = f"{meta['name']}/{prov['sha256'][:8]}"
+    meta["source"] = meta.get("source", "").replace("tools/train_dsr.py", "tools/train_student.py")
+    meta["provenance"] = {k: prov[k] for k in ("step", "rank", "seed", "sizes", "batch", "lr",
+                                                "w_pair", "degrade_p", "data_cache", "parent",
+                                                "device", "wall_s")}
+    meta["provenance"]["trainer"] = "tools/train_student.py"
+    meta["provenance"]["data"] = ("faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, "
+                                  "every 5th celeba identity held out for validation")
+    tmp = manifest.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, manifest)
+    print(f"{manifest}: adapter sha256 {prov['sha256'][:16]}..., id {meta['id']}")
 
 
 def parse_args(argv=None):
@@ -331,7 +359,12 @@ def parse_args(argv=None):
                    "keyed by the data and teacher they were made from, so runs can share it")
     p.add_argument("--export", metavar="DIR", help="export the best adapter to DIR/adapters")
     p.add_argument("--name", default="edgeface_xxs_lr", help="exported adapter name")
+    p.add_argument("--manifest", metavar="JSON", help="with --export: the manifest template to "
+                   "point at the new adapter (sha256, id, provenance)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--prepare-cache", action="store_true",
+                   help="only build (or check) the face cache, so that trainings started side by "
+                   "side share it")
     p.add_argument("--steps", type=int, default=20000, help="length of the lr schedule")
     p.add_argument("--max-minutes", type=float, default=0,
                    help="stop (checkpointed, resumable) after this much wall time")
@@ -344,11 +377,17 @@ def parse_args(argv=None):
     p.add_argument("--max-size", type=int, default=40)
     p.add_argument("--degrade-p", type=float, default=0.5)
     p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--select-sizes", type=lambda v: tuple(int(x) for x in v.split(",")),
+                   default=(16, 20, 24, 32), help="validation sizes whose mean cosine selects "
+                   "the best checkpoint (a per-size adapter: its own sizes), from "
+                   + ",".join(map(str, VAL_SIZES)))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     if not a.data and not a.export:
         p.error("--data is required (or set VLRFACE_DATA)")
+    if any(s not in VAL_SIZES for s in a.select_sizes):
+        p.error(f"--select-sizes: each size must be one of {VAL_SIZES}")
     return a
 
 

@@ -24,6 +24,9 @@ namespace fs = std::filesystem;
 namespace vlrface::evaluation {
 namespace {
 
+// Suffix of the native rows run from the dataset's landmarks (RunOptions::native_true_landmarks).
+constexpr std::string_view kTrueLandmarks = "@landmarks";
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
@@ -481,6 +484,10 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     start = Clock::now();
     std::vector<std::string> names = {"base"};
     for (const auto& [name, v] : paths) names.push_back(name);
+    if (o.native_true_landmarks) {
+      const std::size_t detected = names.size();
+      for (std::size_t k = 0; k < detected; ++k) names.push_back(names[k] + std::string(kTrueLandmarks));
+    }
     std::map<std::string, Embeddings> emb;
     std::map<std::string, Thresholds> th;
     std::map<std::string, std::vector<std::string>> used;
@@ -511,9 +518,16 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       if (!best) return;
       found[i] = 1;
       error[i] = std::abs(native_size(best->landmarks) / static_cast<float>(px) - 1.f);
+      // The same face with the dataset's landmarks where the detector put its own.
+      Face truth = *best;
+      for (std::size_t k = 0; k < truth.landmarks.size(); ++k) {
+        truth.landmarks[k] = f.map((*landmarks[i])[k]);
+      }
       for (const auto& name : names) {
-        Pipeline& p = name == "base" ? *full[ws] : *paths[name][ws];
-        const std::vector<FaceResult> r = p.process(f.frame, {*best});
+        const bool oracle = name.ends_with(kTrueLandmarks);
+        const std::string path = oracle ? name.substr(0, name.size() - kTrueLandmarks.size()) : name;
+        Pipeline& p = path == "base" ? *full[ws] : *paths[path][ws];
+        const std::vector<FaceResult> r = p.process(f.frame, {oracle ? truth : *best});
         if (r.front().status != FaceStatus::kOk) continue;
         emb[name][i] = r.front().embedding;
         th[name][i] = r.front().threshold;
@@ -538,8 +552,11 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       r.native_px_error = r.found ? err / r.found : 0;
       score(work, full_emb, emb[name], full_t, th[name], false, o.calibrate_far, r);
       // Only the paths asked for are reported (base always: it is the reference).
+      const std::string path = name.ends_with(kTrueLandmarks)
+                                   ? name.substr(0, name.size() - kTrueLandmarks.size())
+                                   : name;
       const bool asked = std::any_of(o.conditions.begin(), o.conditions.end(), [&](const Condition& c) {
-        return c.kind == Condition::Kind::kNative && c.px == px && c.path == name;
+        return c.kind == Condition::Kind::kNative && c.px == px && c.path == path;
       });
       if (asked || name == "base") report.results.push_back(std::move(r));
     }

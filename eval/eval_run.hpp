@@ -86,6 +86,9 @@ struct RunOptions {
   std::optional<Precision> embedder_precision;
   DetectorOptions detection;
   NativeFrameOptions native;
+  // Native rows: also run every path from the dataset's landmarks mapped into the frame (path
+  // "<path>@landmarks"), on the same found faces: the cost of the detector's landmark error.
+  bool native_true_landmarks = false;
   int calibration_count = 32;
   std::function<void(const std::string& stage, std::size_t done, std::size_t total)> progress;
 };

@@ -114,8 +114,51 @@ YuNetDetector::~YuNetDetector() = default;
 std::vector<Face> YuNetDetector::detect(const cv::Mat& bgr) {
   if (bgr.empty()) return {};
   if (bgr.type() != CV_8UC3) throw Error("detect", "expects an 8-bit BGR image");
+  std::vector<Face> faces = run(bgr, input_scale(bgr.size(), impl_->options));
+  if (impl_->options.refine_below_px > 0) {
+    for (Face& f : faces) {
+      if (std::max(f.box.width, f.box.height) < static_cast<float>(impl_->options.refine_below_px)) {
+        refine(bgr, f);
+      }
+    }
+  }
+  return faces;
+}
+
+void YuNetDetector::refine(const cv::Mat& bgr, Face& face) {
+  // A square of 2.5 face widths around the face (clipped to the frame), enlarged so the face
+  // is refine_face_px wide: the scale YuNet's landmark head was trained at, not 2-3x its
+  // smallest anchor.
+  const float side = std::max(face.box.width, face.box.height);
+  if (!(side > 0)) return;
+  const cv::Point2f c(face.box.x + face.box.width / 2, face.box.y + face.box.height / 2);
+  const cv::Rect crop = cv::Rect(cv::Point(static_cast<int>(std::floor(c.x - 1.25f * side)),
+                                           static_cast<int>(std::floor(c.y - 1.25f * side))),
+                                 cv::Point(static_cast<int>(std::ceil(c.x + 1.25f * side)),
+                                           static_cast<int>(std::ceil(c.y + 1.25f * side)))) &
+                        cv::Rect(0, 0, bgr.cols, bgr.rows);
+  if (crop.width < 4 || crop.height < 4) return;
+  const double scale = impl_->options.refine_face_px / static_cast<double>(side);
+  const std::vector<Face> found = run(bgr(crop), scale);
+  // The one whose landmarks' centre is nearest the first detection's, within half a face.
+  cv::Point2f centre(0, 0);
+  for (const auto& p : face.landmarks) centre += p * 0.2f;
+  const Face* best = nullptr;
+  double best_d = 0.5 * side;
+  for (const Face& f : found) {
+    cv::Point2f m(0, 0);
+    for (const auto& p : f.landmarks) m += p * 0.2f;
+    const double d = cv::norm(m + cv::Point2f(crop.tl()) - centre);
+    if (d < best_d) best = &f, best_d = d;
+  }
+  if (!best) return;  // not found again at that scale: keep the first landmarks
+  const cv::Point2f off(crop.tl());
+  face.box = cv::Rect2f(best->box.x + off.x, best->box.y + off.y, best->box.width, best->box.height);
+  for (std::size_t k = 0; k < face.landmarks.size(); ++k) face.landmarks[k] = best->landmarks[k] + off;
+}
+
+std::vector<Face> YuNetDetector::run(const cv::Mat& bgr, double scale) {
   const DetectorOptions& o = impl_->options;
-  const double scale = input_scale(bgr.size(), o);
   const cv::Mat padded = prepare(bgr, scale);
   const int pw = padded.cols;
   const int ph = padded.rows;
@@ -146,13 +189,18 @@ std::vector<Face> YuNetDetector::detect(const cv::Mat& bgr) {
         const float h = std::exp(bbox[i * 4 + 3]) * s;
         Face f;
         f.score = score;
-        f.box = cv::Rect2f(static_cast<float>((cx - w / 2) / scale),
-                           static_cast<float>((cy - h / 2) / scale),
+        // Network pixels back to the frame's: cv::resize aligns pixel centres, so a point x of
+        // the frame is at (x + 0.5) * scale - 0.5 in the input. Dividing by the scale alone
+        // shifts every point by 0.5 - 0.5 / scale frame pixels: 0.25 at 2x, 0.4 px at 5x, a few
+        // per cent of a 16 px face.
+        const float shift = static_cast<float>(0.5 / scale - 0.5);
+        f.box = cv::Rect2f(static_cast<float>((cx - w / 2) / scale) + shift,
+                           static_cast<float>((cy - h / 2) / scale) + shift,
                            static_cast<float>(w / scale), static_cast<float>(h / scale));
         for (int k = 0; k < 5; ++k) {
           f.landmarks[static_cast<std::size_t>(k)] =
-              cv::Point2f(static_cast<float>((c + kps[i * 10 + 2 * k]) * s / scale),
-                          static_cast<float>((r + kps[i * 10 + 2 * k + 1]) * s / scale));
+              cv::Point2f(static_cast<float>((c + kps[i * 10 + 2 * k]) * s / scale) + shift,
+                          static_cast<float>((r + kps[i * 10 + 2 * k + 1]) * s / scale) + shift);
         }
         faces.push_back(f);
       }

@@ -230,7 +230,10 @@ void write_json_report(const Report& rep, const std::string& dataset, double cal
                             {"jpeg_quality", ro.native.jpeg_quality},
                             {"h264_crf", ro.native.h264_crf < 0 ? json(nullptr)
                                                                 : json(ro.native.h264_crf)},
-                            {"detector_upsample", ro.detection.upsample}}}}},
+                            {"detector_upsample", ro.detection.upsample},
+                            {"true_landmarks_rows", ro.native_true_landmarks},
+                            {"refine_below_px", ro.detection.refine_below_px},
+                            {"refine_face_px", ro.detection.refine_face_px}}}}},
               {"alignment",
                {{"images", al.images},
                 {"from_landmarks", al.from_landmarks},
@@ -358,6 +361,15 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
                 "enlarge frames by this factor before detection (2: finds ~16 px faces, 4x the "
                 "cost)")
       ->capture_default_str();
+  c->add_option("--refine-below", o.refine_below,
+                "detector: faces narrower than this (px) are detected again, enlarged, for their "
+                "landmarks (0: off; default: the detector's)");
+  c->add_option("--refine-face", o.refine_face,
+                "detector: the face width (px) refinement enlarges to (default: the detector's)");
+  c->add_flag("--native-true-landmarks", o.native_true_landmarks,
+             "native rows: also run each path from the dataset's landmarks mapped into the "
+             "frame (rows 'PATH@landmarks', on the faces the detector found): what the "
+             "detector's landmark error at that size costs");
   c->add_option("--json", o.json, "write every figure to this JSON file");
   c->add_option("--plots", o.plots, "write ROC curves and similarity histograms (SVG) here");
   c->add_option("--calibrate", o.calibrate,
@@ -421,6 +433,22 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   ro.native.jpeg_quality = o.jpeg;
   ro.native.h264_crf = o.h264;
   ro.detection.upsample = o.detect_upsample;
+  if (o.native_true_landmarks && o.native.empty()) {
+    throw Error("cli", "--native-true-landmarks needs native rows (--native SIZES)");
+  }
+  ro.native_true_landmarks = o.native_true_landmarks;
+  if (o.refine_below != -1) {
+    if (o.refine_below < 0 || o.refine_below > 1000) {
+      throw Error("cli", "--refine-below takes a face width in pixels, 0 (off) to 1000");
+    }
+    ro.detection.refine_below_px = o.refine_below;
+  }
+  if (o.refine_face != -1) {
+    if (o.refine_face < 16 || o.refine_face > 400) {
+      throw Error("cli", "--refine-face takes a face width in pixels, 16 to 400");
+    }
+    ro.detection.refine_face_px = o.refine_face;
+  }
   if (!o.precision.empty()) ro.embedder_precision = parse_precision(o.precision, "--precision");
   if (!o.detector_precision.empty()) {
     ro.detection.precision = parse_precision(o.detector_precision, "--detector-precision");

@@ -21,6 +21,9 @@ struct EvalOptions {
   int h264 = -1;                           // native frames: H.264 CRF (0..51); -1: none
   std::string canvas = "640x480";          // native frames: the camera frame size
   double detect_upsample = 1;              // frames enlarged by this before detection
+  bool native_true_landmarks = false;
+  int refine_below = -1;                   // detector landmark refinement (-1: its default)
+  int refine_face = -1;      // native rows again from the dataset's landmarks
   bool quiet = false;                      // no progress on stderr
   std::string json;       // empty: no JSON report
   std::string plots;      // empty: no figures

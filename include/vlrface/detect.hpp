@@ -46,6 +46,14 @@ struct DetectorOptions {
   int min_input_side = 320;
   // Frames larger than this are shrunk; tiny faces are the point, so the default is generous.
   int max_input_side = 1920;
+  // Landmark refinement of small faces: a face whose box is narrower than refine_below_px (in
+  // the frame's pixels) is detected again in a crop around it, enlarged so that the face is
+  // refine_face_px wide in the network's input, and takes the landmarks and box found there.
+  // YuNet's landmarks of a face found at 2x are a pixel or two off at 16 px, which costs more
+  // accuracy than recovery wins back (docs/EVALUATION.md, "What landmark error costs");
+  // defaults chosen on validation (docs/MODELS.md, "Landmark refinement"). 0: off.
+  int refine_below_px = 40;
+  int refine_face_px = 64;
   std::optional<Precision> precision;  // nullopt: the model's default (its manifest)
   // int8 only: BGR frames like those to be searched, whose activations set the int8 ranges. They
   // are resized and padded as detect() would, then batched at the largest of those sizes.
@@ -71,6 +79,8 @@ class YuNetDetector final : public Detector {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::vector<Face> run(const cv::Mat& bgr, double scale);
+  void refine(const cv::Mat& bgr, Face& face);
 };
 
 // OpenCV's frontal-face Haar cascade (Debian opencv-data): boxes only, landmarks approximated.

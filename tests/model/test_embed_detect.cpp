@@ -72,6 +72,8 @@ TEST(RealDetector, YuNetFindsOrlFacesWithTheDatasetsLandmarks) {
     EXPECT_GT(f.score, 0.6f);
     // The dataset's points came from YuNet on the uncropped source image, so a few pixels of
     // detector jitter are expected; a decoding bug (wrong stride, order or scale) is far larger.
+    // (Those points were decoded before the half-pixel correction of detect.cpp, which moves
+    // every point of an ORL image, enlarged 2.9x, by 0.33 px: 0.17, not 0.15, of the eyes.)
     const double eyes = vlrface::eye_distance(expected);
     double sum = 0;
     for (std::size_t k = 0; k < 5; ++k) {
@@ -79,7 +81,7 @@ TEST(RealDetector, YuNetFindsOrlFacesWithTheDatasetsLandmarks) {
       EXPECT_LT(err, 0.35 * eyes) << file << " landmark " << k;
       sum += err;
     }
-    EXPECT_LT(sum / 5, 0.15 * eyes) << file;
+    EXPECT_LT(sum / 5, 0.17 * eyes) << file;
     ++checked;
   }
   EXPECT_EQ(checked, 20);

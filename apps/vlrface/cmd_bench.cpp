@@ -29,6 +29,7 @@
 #include "vlrface/error.hpp"
 #include "vlrface/image_io.hpp"
 #include "vlrface/match.hpp"
+#include "vlrface/pipeline.hpp"
 #include "vlrface/upscale.hpp"
 
 using json = nlohmann::json;
@@ -47,6 +48,7 @@ constexpr float kSyntheticFaceScale = 2.0f;
 constexpr std::uint32_t kGallerySeed = 20240501;
 constexpr int kPathGallerySize = 1000;  // the per-face path matches against this many people
 constexpr int kEmbeddingDim = 512;
+constexpr double kFarFacePx = 20;  // the face of the far_face rows
 
 // ---- machine facts ---------------------------------------------------------------------------
 
@@ -234,7 +236,7 @@ std::vector<PersonTemplate> random_gallery(int people, std::uint32_t seed) {
 // ---- results ---------------------------------------------------------------------------------
 
 struct StageResult {
-  std::string stage;    // detect, align, degrade, upscale, embed, match, per_face
+  std::string stage;    // detect, far_face (detect), align, degrade, upscale, embed, match, per_face
   std::string variant;  // detector or upscaler name; empty otherwise
   int res = 0;          // low resolution, 0 where it does not apply
   int people = 0;       // gallery size, 0 where it does not apply
@@ -278,7 +280,7 @@ json stage_json(const StageResult& r) {
 std::string detail(const StageResult& r) {
   std::ostringstream s;
   if (!r.variant.empty()) s << r.variant;
-  if (r.stage == "detect") s << " " << kFrameWidth << "x" << kFrameHeight;
+  if (r.stage == "detect" || r.stage == "far_face") s << " " << kFrameWidth << "x" << kFrameHeight;
   if (r.stage == "embed") s << (s.tellp() > 0 ? " " : "") << kAlignedSize << "x" << kAlignedSize;
   if (r.res) s << (s.tellp() > 0 ? " " : "") << r.res << " px";
   if (r.people) s << (s.tellp() > 0 ? ", " : "") << r.people << " people";
@@ -467,6 +469,26 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
       spdlog::warn("no face found in {}; aligning with synthetic landmarks", o.image);
     }
   }
+  // A far face: the frame shrunk so the face is 20 px wide, centred in a grey frame of the same
+  // size, found on the frame enlarged 2x (as identify and serve do) with and without the
+  // landmark refinement of small faces (DetectorOptions::refine_below_px): what it costs a face.
+  std::unique_ptr<YuNetDetector> far_plain, far_refined;
+  cv::Mat far_frame;
+  if (det_info) {
+    DetectorOptions plain;
+    plain.upsample = 2;
+    plain.refine_below_px = 0;
+    DetectorOptions refined;
+    refined.upsample = 2;
+    far_plain = std::make_unique<YuNetDetector>(*det_info, plain);
+    far_refined = std::make_unique<YuNetDetector>(*det_info, refined);
+    const double s = kFarFacePx / native_size(landmarks);
+    cv::Mat small;
+    cv::resize(frame, small, cv::Size(), s, s, cv::INTER_AREA);
+    far_frame = cv::Mat(frame.size(), CV_8UC3, cv::Scalar::all(128));
+    small.copyTo(far_frame(cv::Rect((frame.cols - small.cols) / 2, (frame.rows - small.rows) / 2,
+                                    small.cols, small.rows)));
+  }
   // YuNet allocates its 640x480 feature maps on the first detection, so this differs from the
   // snapshot above by what detection needs at run time.
   memory.push_back(snapshot("first detection done"));
@@ -520,6 +542,14 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     };
     add("detect", detector->name(), 0, 0,
         time_ms([&] { sink += static_cast<double>(detector->detect(frame).size()); }, W, N));
+    if (far_plain) {
+      const int px = static_cast<int>(kFarFacePx);
+      add("far_face", "yunet 2x", px, 0,
+          time_ms([&] { sink += static_cast<double>(far_plain->detect(far_frame).size()); }, W, N));
+      add("far_face", "yunet 2x+refine", px, 0,
+          time_ms([&] { sink += static_cast<double>(far_refined->detect(far_frame).size()); }, W,
+                  N));
+    }
     add("align", "", 0, 0,
         time_ms([&] { sink += align_face(frame, landmarks).at<cv::Vec3b>(56, 56)[0]; }, W, N));
     for (int r : o.resolutions) {

@@ -3,7 +3,9 @@
 # (edgeface_xxs_r16 for 12..20 px, edgeface_xxs_r24 for 20..29 px; tools/train_student.py),
 # trained on faces degraded as a camera degrades them, on the training data after
 # ../shared/datasets/TRAINING-EXCLUSIONS.txt, selected on held-out celeba-train identities.
-# The settings below are the ones the committed adapters were trained with (docs/MODELS.md).
+# The settings below are those of the run of 2026-11-29 (docs/MODELS.md, "Tried and dropped"):
+# its adapters did not beat the committed ones (scripts/train_dsr.sh) on validation, so they were
+# not committed. Export them only when validation prefers them (then the manifests change too).
 #
 #   VLRFACE_DATA=../shared/datasets VLRFACE_MODEL_SOURCE=../shared/models scripts/train_recovery.sh
 #

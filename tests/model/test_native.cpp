@@ -111,10 +111,11 @@ TEST(NativeFaces, SixteenPixelLfwFacesAreFoundMeasuredAndRecovered) {
     if (what.find("base") == std::string::npos) recovered += count;
   }
   EXPECT_EQ(recovered, aut.found);
-  // Non-inferiority, 2 points, on these 200 pairs (measured 2026-11-28: base 89 %, auto 90 %;
+  // Non-inferiority, 2 points, on these 200 pairs (measured 2026-11-29: base 93 %, auto 93.5 %;
+  // AUC 0.9794 and 0.9817; before the landmark fixes of the detector, 2026-11-28: 89 and 90 %,
   // AUC 0.9596 and 0.9613). Both paths are scored with thresholds chosen on the other fold.
   EXPECT_GE(acc_auto, acc_base - 0.02);
-  EXPECT_GT(acc_auto, 0.85) << "16 px faces recognised far worse than measured";
+  EXPECT_GT(acc_auto, 0.90) << "16 px faces recognised far worse than measured (landmarks?)";
   EXPECT_LT(aut.native_px_error, 0.15);
 }
 

@@ -77,10 +77,14 @@ std::vector<Face> nms(std::vector<Face> faces, const DetectorOptions& o) {
 
 struct YuNetDetector::Impl {
   cv::dnn::Net net;
+  // Refinement's own copy of the network: crops are ~160x160 where frames are 1280x960, and one
+  // network switching between the two shapes reallocates its buffers twice a small face
+  // (measured: +30 ms a face at 2x 640x480, against a few ms with its own network).
+  cv::dnn::Net refine_net;
   DetectorOptions options;
   std::vector<std::string> out_names;
   Precision precision = Precision::kFp32;
-  cv::Mat blob;  // reused from frame to frame
+  cv::Mat blob, refine_blob;  // reused from call to call
 };
 
 YuNetDetector::YuNetDetector(const ModelInfo& model, DetectorOptions options)
@@ -91,12 +95,18 @@ YuNetDetector::YuNetDetector(const ModelInfo& model, DetectorOptions options)
     for (int s : kStrides) impl_->out_names.push_back(std::string(kind) + "_" + std::to_string(s));
   }
   impl_->precision = options.precision.value_or(model.precision);
+  if (options.refine_below_px > 0) impl_->refine_net = detail::load_onnx_net(model, "detect");
   if (impl_->precision == Precision::kInt8) {
     if (options.calibration.empty()) {
       throw Error("detect", model.name + ": int8 needs calibration frames (DetectorOptions)");
     }
-    impl_->net = detail::quantize_int8(impl_->net, calibration_blob(options.calibration, options),
-                                       impl_->out_names, "detect", model.name);
+    const cv::Mat calibration = calibration_blob(options.calibration, options);
+    impl_->net = detail::quantize_int8(impl_->net, calibration, impl_->out_names, "detect",
+                                       model.name);
+    if (options.refine_below_px > 0) {
+      impl_->refine_net = detail::quantize_int8(impl_->refine_net, calibration, impl_->out_names,
+                                                "detect", model.name);
+    }
     impl_->out_names = detail::int8_output_names(impl_->out_names);
     // The frames are no longer needed; the options are kept for detect().
     impl_->options.calibration.clear();
@@ -114,7 +124,7 @@ YuNetDetector::~YuNetDetector() = default;
 std::vector<Face> YuNetDetector::detect(const cv::Mat& bgr) {
   if (bgr.empty()) return {};
   if (bgr.type() != CV_8UC3) throw Error("detect", "expects an 8-bit BGR image");
-  std::vector<Face> faces = run(bgr, input_scale(bgr.size(), impl_->options));
+  std::vector<Face> faces = run(bgr, input_scale(bgr.size(), impl_->options), false);
   if (impl_->options.refine_below_px > 0) {
     for (Face& f : faces) {
       if (std::max(f.box.width, f.box.height) < static_cast<float>(impl_->options.refine_below_px)) {
@@ -139,7 +149,7 @@ void YuNetDetector::refine(const cv::Mat& bgr, Face& face) {
                         cv::Rect(0, 0, bgr.cols, bgr.rows);
   if (crop.width < 4 || crop.height < 4) return;
   const double scale = impl_->options.refine_face_px / static_cast<double>(side);
-  const std::vector<Face> found = run(bgr(crop), scale);
+  const std::vector<Face> found = run(bgr(crop), scale, true);
   // The one whose landmarks' centre is nearest the first detection's, within half a face.
   cv::Point2f centre(0, 0);
   for (const auto& p : face.landmarks) centre += p * 0.2f;
@@ -157,17 +167,19 @@ void YuNetDetector::refine(const cv::Mat& bgr, Face& face) {
   for (std::size_t k = 0; k < face.landmarks.size(); ++k) face.landmarks[k] = best->landmarks[k] + off;
 }
 
-std::vector<Face> YuNetDetector::run(const cv::Mat& bgr, double scale) {
+std::vector<Face> YuNetDetector::run(const cv::Mat& bgr, double scale, bool refining) {
   const DetectorOptions& o = impl_->options;
   const cv::Mat padded = prepare(bgr, scale);
   const int pw = padded.cols;
   const int ph = padded.rows;
   // An 8-bit blob: the network's input layer converts it to float into a buffer it keeps, so a
   // frame costs 0.9 MB of transient memory at 640x480 instead of a 3.7 MB float copy.
-  cv::dnn::blobFromImage(padded, impl_->blob, 1.0, cv::Size(), cv::Scalar(), false, false, CV_8U);
+  cv::Mat& blob = refining ? impl_->refine_blob : impl_->blob;
+  cv::dnn::Net& net = refining ? impl_->refine_net : impl_->net;
+  cv::dnn::blobFromImage(padded, blob, 1.0, cv::Size(), cv::Scalar(), false, false, CV_8U);
   std::vector<cv::Mat> outs;
-  impl_->net.setInput(impl_->blob);
-  impl_->net.forward(outs, impl_->out_names);
+  net.setInput(blob);
+  net.forward(outs, impl_->out_names);
 
   std::vector<Face> faces;
   for (int si = 0; si < 3; ++si) {

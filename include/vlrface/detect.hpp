@@ -79,7 +79,7 @@ class YuNetDetector final : public Detector {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::vector<Face> run(const cv::Mat& bgr, double scale);
+  std::vector<Face> run(const cv::Mat& bgr, double scale, bool refining);
   void refine(const cv::Mat& bgr, Face& face);
 };
 

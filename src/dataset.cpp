@@ -93,37 +93,38 @@ PairsFile parse_pairs(std::istream& in, const std::string& name) {
   LineReader r(in, name);
   std::vector<std::string> f;
   if (!r.next(f)) throw Error("eval", name + ": empty file (expected '<folds>\\t<N>' first)");
-  if (f.size() != 2) r.fail("first line must be '<folds>\\t<N>'");
+  if (f.size() != 2 && f.size() != 3) {
+    r.fail("first line must be '<folds>\\t<N>' or '<folds>\\t<N>\\t<M>'");
+  }
   PairsFile out;
   out.folds = r.positive_int(f[0], "the number of folds");
   out.per_fold = r.positive_int(f[1], "the number of pairs per fold");
-  const long long expected = 2LL * out.folds * out.per_fold;
+  out.impostors_per_fold =
+      f.size() == 3 ? r.positive_int(f[2], "the number of impostor pairs per fold") : out.per_fold;
+  const long long n = out.per_fold, m = out.impostors_per_fold;
+  const long long expected = out.folds * (n + m);
   out.pairs.reserve(static_cast<std::size_t>(expected));
   for (long long k = 0; k < expected; ++k) {
     if (!r.next(f)) {
       throw Error("eval", name + ": ends after " + std::to_string(k) + " pairs; the header (" +
-                              std::to_string(out.folds) + " folds of " +
-                              std::to_string(out.per_fold) + " + " + std::to_string(out.per_fold) +
-                              ") promises " + std::to_string(expected));
+                              std::to_string(out.folds) + " folds of " + std::to_string(n) +
+                              " + " + std::to_string(m) + ") promises " +
+                              std::to_string(expected));
     }
     PairLine p;
-    p.fold = static_cast<int>(k / (2 * out.per_fold));
-    p.genuine = k % (2 * out.per_fold) < out.per_fold;
+    p.fold = static_cast<int>(k / (n + m));
+    const long long in_fold = k % (n + m);
+    p.genuine = in_fold < n;
     p.line = r.line();
+    const std::string which = " (pair " + std::to_string((p.genuine ? in_fold : in_fold - n) + 1) +
+                              " of fold " + std::to_string(p.fold + 1) + "), got " +
+                              std::to_string(f.size()) + " fields";
     if (p.genuine) {
-      if (f.size() != 3) {
-        r.fail("expected a genuine pair 'name i j' (pair " + std::to_string(k % out.per_fold + 1) +
-               " of fold " + std::to_string(p.fold + 1) + "), got " + std::to_string(f.size()) +
-               " fields");
-      }
+      if (f.size() != 3) r.fail("expected a genuine pair 'name i j'" + which);
       p.first = image_path(f[0], r.positive_int(f[1], "an image number"));
       p.second = image_path(f[0], r.positive_int(f[2], "an image number"));
     } else {
-      if (f.size() != 4) {
-        r.fail("expected an impostor pair 'name1 i name2 j' (pair " +
-               std::to_string(k % out.per_fold + 1) + " of fold " + std::to_string(p.fold + 1) +
-               "), got " + std::to_string(f.size()) + " fields");
-      }
+      if (f.size() != 4) r.fail("expected an impostor pair 'name1 i name2 j'" + which);
       if (f[0] == f[2]) r.fail("impostor pair of one identity '" + f[0] + "'");
       p.first = image_path(f[0], r.positive_int(f[1], "an image number"));
       p.second = image_path(f[2], r.positive_int(f[3], "an image number"));

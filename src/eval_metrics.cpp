@@ -54,29 +54,58 @@ MeanStd mean_std(std::span<const double> values) {
   return r;
 }
 
+namespace {
+
+// Class-balanced: a genuine pair weighs I, an impostor pair G (G genuine and I impostor pairs), so
+// that accuracy is the mean of the two classes' rates. With G == I (LFW) that is the plain share
+// of pairs decided correctly, to the bit; a set with more impostors (to pin a low FAR down) then
+// keeps accuracy's meaning. Integer weights keep ties exact.
+struct Weights {
+  long long genuine = 1, impostor = 1, total = 0;
+};
+
+Weights balanced(std::span<const ScoredPair> pairs) {
+  const Counts c = count(pairs);
+  Weights w;
+  if (c.genuine > 0 && c.impostor > 0) {
+    w.genuine = c.impostor;
+    w.impostor = c.genuine;
+  }
+  w.total = w.genuine * c.genuine + w.impostor * c.impostor;
+  return w;
+}
+
+}  // namespace
+
 double accuracy_at(std::span<const ScoredPair> pairs, double threshold) {
   if (pairs.empty()) throw Error("eval", "accuracy of an empty set of pairs");
-  int correct = 0;
-  for (const auto& p : pairs) correct += (p.score > threshold) == p.genuine;
-  return static_cast<double>(correct) / static_cast<double>(pairs.size());
+  const Weights w = balanced(pairs);
+  long long correct = 0;
+  for (const auto& p : pairs) {
+    if ((p.score > threshold) == p.genuine) correct += p.genuine ? w.genuine : w.impostor;
+  }
+  return static_cast<double>(correct) / static_cast<double>(w.total);
 }
 
 ThresholdChoice best_threshold(std::span<const ScoredPair> pairs) {
   if (pairs.empty()) throw Error("eval", "threshold choice on an empty set of pairs");
+  const Weights w = balanced(pairs);
   const std::vector<ScoredPair> s = sorted_by_score(pairs, false);
   // Sweep the threshold upwards: each group of equal scores moves from accepted to rejected.
-  int correct = count(pairs).genuine;  // threshold -inf: every pair accepted
-  int best_correct = correct;
+  long long correct = w.genuine * count(pairs).genuine;  // threshold -inf: every pair accepted
+  long long best_correct = correct;
   double best = -kInf;
   for (std::size_t i = 0; i < s.size();) {
     const double score = s[i].score;
-    for (; i < s.size() && s[i].score == score; ++i) correct += s[i].genuine ? -1 : 1;
+    for (; i < s.size() && s[i].score == score; ++i) {
+      correct += s[i].genuine ? -w.genuine : w.impostor;
+    }
     if (correct > best_correct) {  // strict: ties keep the smaller threshold
       best_correct = correct;
       best = i < s.size() ? score + (s[i].score - score) / 2 : kInf;
     }
   }
-  return {best, static_cast<double>(best_correct) / static_cast<double>(s.size())};
+  return {best, static_cast<double>(best_correct) / static_cast<double>(w.total)};
 }
 
 KFoldResult kfold_verification(std::span<const ScoredPair> pairs) {

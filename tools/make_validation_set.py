@@ -6,9 +6,11 @@
 It holds the celeba-train identities that training leaves out (every 5th identity, sorted: the
 same split as tools/train_student.py and tools/train_dsr.py) and the 40 ORL people, in the layout
 `vlrface eval` reads: images/<id>/<n>.jpg (symbolic links), landmarks.csv (celeba faces are
-already aligned, so their landmarks are the template's), pairs.txt (10 identity-disjoint folds;
-impostor pairs only between people of the same source, so the grey ORL faces never make an easy
-impostor for a colour celeba face) and gallery.txt/probe.txt (first 3 images of each person).
+already aligned, so their landmarks are the template's), pairs.txt (10 identity-disjoint folds of
+300 genuine and 1,500 impostor pairs: five times as many impostors as genuine pairs, so that the
+threshold for a FAR of 1e-3 rests on 15 impostor pairs, not 3; the eval's accuracy is then
+class-balanced; impostor pairs only between people of the same source, so the grey ORL faces
+never make an easy impostor for a colour celeba face) and gallery.txt/probe.txt (first 3 images of each person).
 LFW is never read. Deterministic: the same data gives the same files.
 """
 import argparse
@@ -51,8 +53,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=os.environ.get("VLRFACE_DATA"), help="datasets folder")
     p.add_argument("--out", required=True)
-    p.add_argument("--pairs-per-fold", type=int, default=300,
-                   help="genuine pairs per fold (as many impostor pairs)")
+    p.add_argument("--pairs-per-fold", type=int, default=300, help="genuine pairs per fold")
+    p.add_argument("--impostors-per-fold", type=int, default=1500,
+                   help="impostor pairs per fold: 15,000 in all, so that the threshold for FAR "
+                        "1e-3 rests on 15 impostor pairs, not 3 (accuracy is class-balanced)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     if not a.data:
@@ -78,15 +82,21 @@ def main(argv=None):
                 landmarks.append([rel, name] + [f"{v:.2f}" for pt in pts for v in pt])
                 (gallery if i <= 3 else probe).append(f"{rel} {name}")
             count[name] = len(faces)
-    # Identity-disjoint folds, each with people of both sources.
+    # Identity-disjoint folds, each with people of both sources. People go, most images first, to
+    # the fold with the fewest images of their source so far: celeba people have 2 to 30 images,
+    # and folds of even size all hold enough impostor pairs.
     folds = [[] for _ in range(FOLDS)]
     for people in sources.values():
         names = sorted(people)
         rng.shuffle(names)
-        for i, n in enumerate(names):
-            folds[i % FOLDS].append(n)
-    lines = [f"{FOLDS}\t{a.pairs_per_fold}"]
-    for members in folds:
+        names.sort(key=lambda n: -count[n])  # stable: equal counts keep the shuffled order
+        images = [0] * FOLDS
+        for n in names:
+            k = min(range(FOLDS), key=lambda f: (images[f], len(folds[f]), f))
+            folds[k].append(n)
+            images[k] += count[n]
+    lines = [f"{FOLDS}\t{a.pairs_per_fold}\t{a.impostors_per_fold}"]
+    for k, members in enumerate(folds):
         by_source = {s: [n for n in members if n.startswith(s + "_")] for s in sources}
         genuine, impostor = [], []
         for s, names in by_source.items():
@@ -95,15 +105,16 @@ def main(argv=None):
                     for j in range(i + 1, count[n] + 1)]
             rng.shuffle(cand)
             genuine += cand[:want]
-            imp = set()
-            while len(imp) < want and len(names) > 1:
-                x, y = rng.sample(names, 2)
-                imp.add((x, rng.randint(1, count[x]), y, rng.randint(1, count[y])))
-            impostor += sorted(imp)
+            # Every impostor pair of the fold between people of this source is a candidate.
+            impostor += [(x, i, y, j) for xi, x in enumerate(names) for y in names[xi + 1:]
+                         for i in range(1, count[x] + 1) for j in range(1, count[y] + 1)]
         genuine = (genuine * 2)[:a.pairs_per_fold]  # a small fold repeats pairs rather than shrink
-        impostor = (impostor * 2)[:a.pairs_per_fold]
+        if len(impostor) < a.impostors_per_fold:
+            sys.exit(f"fold {k + 1}: only {len(impostor)} impostor pairs, "
+                     f"--impostors-per-fold {a.impostors_per_fold} asked for")
+        rng.shuffle(impostor)
         lines += ["\t".join(map(str, g)) for g in genuine]
-        lines += ["\t".join(map(str, i)) for i in impostor]
+        lines += ["\t".join(map(str, i)) for i in sorted(impostor[:a.impostors_per_fold])]
     (out / "pairs.txt").write_text("\n".join(lines) + "\n")
     with open(out / "landmarks.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -115,7 +126,8 @@ def main(argv=None):
         "Validation set written by tools/make_validation_set.py: held-out celeba-train "
         "identities and ORL. Every default, cut-off and threshold is chosen on it; LFW never.\n")
     print(f"{out}: {len(count)} people ({', '.join(f'{len(v)} {k}' for k, v in sources.items())}), "
-          f"{len(landmarks)} images, {FOLDS} folds x {a.pairs_per_fold} + {a.pairs_per_fold} pairs")
+          f"{len(landmarks)} images, {FOLDS} folds x {a.pairs_per_fold} genuine + "
+          f"{a.impostors_per_fold} impostor pairs")
     return 0
 
 

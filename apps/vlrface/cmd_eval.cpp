@@ -64,8 +64,12 @@ void print_report(const Report& rep, const std::string& dataset, double calibrat
             << rep.embedder_precision << ")\n";
   if (!rep.calibration.empty()) std::cout << "int8     calibrated on " << rep.calibration << "\n";
   if (rep.folds > 0) {
-    std::cout << "pairs    " << rep.results.front().lrlr->scores.size() << " in " << rep.folds
-              << " folds (" << rep.pairs_with_missing_face << " with a face not found)\n";
+    int genuine = 0;
+    const auto& scores = rep.results.front().lrlr->scores;
+    for (const auto& s : scores) genuine += s.genuine;
+    std::cout << "pairs    " << scores.size() << " in " << rep.folds << " folds (" << genuine
+              << " genuine, " << scores.size() - genuine << " impostor; "
+              << rep.pairs_with_missing_face << " with a face not found)\n";
   }
   if (rep.identification_skipped) {
     std::cout << "ident.   skipped: --limit-folds reads only the images of the selected folds "
@@ -102,7 +106,8 @@ void print_report(const Report& rep, const std::string& dataset, double calibrat
                 r.identification ? fmt("%.2f", 100 * r.identification->rank(1)).c_str() : "-",
                 gap(r.gap_lrlr).c_str(), gap(r.gap_hrlr).c_str(), r.seconds);
   }
-  std::cout << "\naccuracy: " << rep.folds << "-fold, mean ± sample std over folds. LR-LR: both "
+  std::cout << "\naccuracy: " << rep.folds << "-fold, mean ± sample std over folds (class-"
+            << "balanced: the mean of the genuine and impostor rates). LR-LR: both "
             << "faces of a pair small; HR-LR: the first at full resolution. found: native faces "
             << "detected near where they were placed (a miss counts as a wrong pair). gap: share of "
             << "the (112 px - reference) accuracy gap recovered, reference = bicubic (simulated) "

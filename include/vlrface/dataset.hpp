@@ -7,7 +7,9 @@
 //   DIR/images/<id>/<n>.jpg
 //   DIR/landmarks.csv   optional: "file,identity,x1,y1,...,x5,y5" (align.hpp's landmark order)
 //   DIR/pairs.txt       optional, LFW View-2: "<folds>\t<N>", then per fold N genuine lines
-//                       "name\ti\tj" and N impostor lines "name1\ti\tname2\tj"
+//                       "name\ti\tj" and N impostor lines "name1\ti\tname2\tj"; or
+//                       "<folds>\t<N>\t<M>": M impostor lines per fold (more impostors pin a
+//                       low FAR down; accuracy is then class-balanced, eval.hpp)
 //   DIR/gallery.txt, DIR/probe.txt   optional, together: lines "images/<id>/<n>.jpg <id>"
 // At least one of pairs.txt or gallery.txt + probe.txt must be present. Malformed files raise
 // Error("eval", "<file>:<line>: <what is wrong>"); so does a listed image that does not exist.
@@ -33,7 +35,8 @@ struct PairLine {
 
 struct PairsFile {
   int folds = 0;
-  int per_fold = 0;  // N: genuine pairs per fold, and as many impostor pairs
+  int per_fold = 0;            // N: genuine pairs per fold
+  int impostors_per_fold = 0;  // M: impostor pairs per fold (LFW's header: M = N)
   std::vector<PairLine> pairs;
 };
 

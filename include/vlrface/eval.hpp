@@ -34,7 +34,8 @@ struct MeanStd {
 
 MeanStd mean_std(std::span<const double> values);
 
-// Share of pairs decided correctly at `threshold`.
+// Share of pairs decided correctly at `threshold`, class-balanced: the mean of the genuine and
+// the impostor pairs' rates (the plain share when they are as many, as in LFW).
 double accuracy_at(std::span<const ScoredPair> pairs, double threshold);
 
 struct ThresholdChoice {
@@ -42,7 +43,7 @@ struct ThresholdChoice {
   double accuracy = 0;  // on the pairs it was chosen on
 };
 
-// The threshold maximising accuracy on `pairs`. Candidates are the midpoints between adjacent
+// The threshold maximising (class-balanced) accuracy on `pairs`. Candidates are the midpoints between adjacent
 // distinct scores (plus -inf and +inf), since any threshold inside one gap decides the same way and
 // the midpoint is the least arbitrary point for unseen pairs. Ties go to the smallest candidate.
 ThresholdChoice best_threshold(std::span<const ScoredPair> pairs);

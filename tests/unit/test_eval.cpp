@@ -58,6 +58,24 @@ TEST(EvalMetrics, BestThresholdIsAMidpointAndTiesTakeTheSmallest) {
   EXPECT_DOUBLE_EQ(ev::best_threshold(q).accuracy, 1.0);
 }
 
+TEST(EvalMetrics, AccuracyIsClassBalancedWhenImpostorsOutnumberGenuinePairs) {
+  // 1 genuine, 3 impostors: at 0.5 the genuine pair is rejected (rate 0) and all impostors
+  // rejected (rate 1): balanced 0.5, where the plain share would read 3/4.
+  const std::vector<ev::ScoredPair> p = {G(0.5), I(0.25), I(0.125), I(0.375)};
+  EXPECT_DOUBLE_EQ(ev::accuracy_at(p, 0.5), 0.5);
+  EXPECT_DOUBLE_EQ(ev::accuracy_at(p, 0.3), 1.0 / 2 + 2.0 / 3 / 2);  // G in, I(0.375) in
+  // The best threshold weighs the genuine pair as much as all the impostors. Sorted I1 G2 I3 I4
+  // I5 (sixteenths): at 1.5 (G2 accepted, I1 rejected) (1 + 1/4) / 2 = 5/8; rejecting everything
+  // (2.5 and up) 1/2. The plain share would take 2.5 (4/5 against 2/5).
+  const std::vector<ev::ScoredPair> q = {I(x16(1)), G(x16(2)), I(x16(3)), I(x16(4)), I(x16(5))};
+  const ev::ThresholdChoice t = ev::best_threshold(q);
+  EXPECT_DOUBLE_EQ(t.threshold, x16(1.5));
+  EXPECT_DOUBLE_EQ(t.accuracy, 5.0 / 8.0);
+  // Only one class: the plain share (nothing to balance).
+  const std::vector<ev::ScoredPair> r = {I(0.25), I(0.75)};
+  EXPECT_DOUBLE_EQ(ev::accuracy_at(r, 0.5), 0.5);
+}
+
 TEST(EvalMetrics, KFoldChoosesEachThresholdOnTheOtherFolds) {
   // fold 0: G10 I3   fold 1: G8 I6   fold 2: G5 I7   (sixteenths)
   const std::vector<ev::ScoredPair> p = {G(x16(10), 0), I(x16(3), 0), G(x16(8), 1),
@@ -207,6 +225,26 @@ TEST(EvalDataset, ParsesLfwPairs) {
   EXPECT_EQ(f.pairs[2].fold, 1);
   EXPECT_EQ(f.pairs[2].second, "images/Carol/4.jpg");  // the '\r' is gone
   EXPECT_EQ(f.pairs[3].line, 5);
+}
+
+TEST(EvalDataset, ParsesMoreImpostorsThanGenuinePairsPerFold) {
+  std::istringstream in(
+      "2\t1\t2\nAlice\t1\t2\nAlice\t1\tBob\t3\nAlice\t2\tBob\t1\n"
+      "Carol\t2\t4\nBob\t1\tCarol\t1\nBob\t2\tCarol\t3\n");
+  const vlrface::PairsFile f = vlrface::parse_pairs(in, "pairs.txt");
+  EXPECT_EQ(f.per_fold, 1);
+  EXPECT_EQ(f.impostors_per_fold, 2);
+  ASSERT_EQ(f.pairs.size(), 6u);
+  EXPECT_FALSE(f.pairs[2].genuine);
+  EXPECT_EQ(f.pairs[2].fold, 0);
+  EXPECT_TRUE(f.pairs[3].genuine);
+  EXPECT_EQ(f.pairs[3].fold, 1);
+  EXPECT_EQ(f.pairs[5].second, "images/Carol/3.jpg");
+  std::istringstream lfw("1\t1\nA\t1\t2\nA\t1\tB\t2\n");
+  EXPECT_EQ(vlrface::parse_pairs(lfw, "pairs.txt").impostors_per_fold, 1);  // LFW: M = N
+  std::istringstream short_m("1\t1\t2\nA\t1\t2\nA\t1\tB\t2\n");
+  EXPECT_NE(error_of([&] { vlrface::parse_pairs(short_m, "p.txt"); }).find("(1 folds of 1 + 2)"),
+            std::string::npos);
 }
 
 TEST(EvalDataset, MalformedPairsNameFileAndLine) {

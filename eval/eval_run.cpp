@@ -507,14 +507,7 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       for (const auto& p : *landmarks[i]) expected += f.map(p) * 0.2f;
       // The detection nearest to where the face was placed, if near enough to be it.
       const std::vector<Face> faces = full[ws]->detector().detect(f.frame);
-      const Face* best = nullptr;
-      double best_d = std::max(4.0, 0.6 * px);
-      for (const Face& c : faces) {
-        cv::Point2f centre(0, 0);
-        for (const auto& p : c.landmarks) centre += p * 0.2f;
-        const double d = cv::norm(centre - expected);
-        if (d < best_d) best = &c, best_d = d;
-      }
+      const Face* best = nearest_face(faces, expected, std::max(4.0, 0.6 * px));
       if (!best) return;
       found[i] = 1;
       error[i] = std::abs(native_size(best->landmarks) / static_cast<float>(px) - 1.f);

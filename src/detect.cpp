@@ -85,7 +85,25 @@ struct YuNetDetector::Impl {
   std::vector<std::string> out_names;
   Precision precision = Precision::kFp32;
   cv::Mat blob, refine_blob;  // reused from call to call
+
+  std::vector<Face> run(const cv::Mat& bgr, double scale, bool refining);
+  void refine(const cv::Mat& bgr, Face& face);
 };
+
+cv::Point2f landmark_centre(const Face& face) {
+  cv::Point2f c(0, 0);
+  for (const auto& p : face.landmarks) c += p * 0.2f;
+  return c;
+}
+
+const Face* nearest_face(const std::vector<Face>& faces, cv::Point2f at, double within) {
+  const Face* best = nullptr;
+  for (const Face& f : faces) {
+    const double d = cv::norm(landmark_centre(f) - at);
+    if (d < within) best = &f, within = d;
+  }
+  return best;
+}
 
 YuNetDetector::YuNetDetector(const ModelInfo& model, DetectorOptions options)
     : impl_(std::make_unique<Impl>()) {
@@ -124,18 +142,18 @@ YuNetDetector::~YuNetDetector() = default;
 std::vector<Face> YuNetDetector::detect(const cv::Mat& bgr) {
   if (bgr.empty()) return {};
   if (bgr.type() != CV_8UC3) throw Error("detect", "expects an 8-bit BGR image");
-  std::vector<Face> faces = run(bgr, input_scale(bgr.size(), impl_->options), false);
+  std::vector<Face> faces = impl_->run(bgr, input_scale(bgr.size(), impl_->options), false);
   if (impl_->options.refine_below_px > 0) {
     for (Face& f : faces) {
       if (std::max(f.box.width, f.box.height) < static_cast<float>(impl_->options.refine_below_px)) {
-        refine(bgr, f);
+        impl_->refine(bgr, f);
       }
     }
   }
   return faces;
 }
 
-void YuNetDetector::refine(const cv::Mat& bgr, Face& face) {
+void YuNetDetector::Impl::refine(const cv::Mat& bgr, Face& face) {
   // A square of 2.5 face widths around the face (clipped to the frame), enlarged so the face
   // is refine_face_px wide: the scale YuNet's landmark head was trained at, not 2-3x its
   // smallest anchor.
@@ -148,38 +166,29 @@ void YuNetDetector::refine(const cv::Mat& bgr, Face& face) {
                                            static_cast<int>(std::ceil(c.y + 1.25f * side)))) &
                         cv::Rect(0, 0, bgr.cols, bgr.rows);
   if (crop.width < 4 || crop.height < 4) return;
-  const double scale = impl_->options.refine_face_px / static_cast<double>(side);
+  const double scale = options.refine_face_px / static_cast<double>(side);
   const std::vector<Face> found = run(bgr(crop), scale, true);
   // The one whose landmarks' centre is nearest the first detection's, within half a face.
-  cv::Point2f centre(0, 0);
-  for (const auto& p : face.landmarks) centre += p * 0.2f;
-  const Face* best = nullptr;
-  double best_d = 0.5 * side;
-  for (const Face& f : found) {
-    cv::Point2f m(0, 0);
-    for (const auto& p : f.landmarks) m += p * 0.2f;
-    const double d = cv::norm(m + cv::Point2f(crop.tl()) - centre);
-    if (d < best_d) best = &f, best_d = d;
-  }
-  if (!best) return;  // not found again at that scale: keep the first landmarks
   const cv::Point2f off(crop.tl());
+  const Face* best = nearest_face(found, landmark_centre(face) - off, 0.5 * side);
+  if (!best) return;  // not found again at that scale: keep the first landmarks
   face.box = cv::Rect2f(best->box.x + off.x, best->box.y + off.y, best->box.width, best->box.height);
   for (std::size_t k = 0; k < face.landmarks.size(); ++k) face.landmarks[k] = best->landmarks[k] + off;
 }
 
-std::vector<Face> YuNetDetector::run(const cv::Mat& bgr, double scale, bool refining) {
-  const DetectorOptions& o = impl_->options;
+std::vector<Face> YuNetDetector::Impl::run(const cv::Mat& bgr, double scale, bool refining) {
+  const DetectorOptions& o = options;
   const cv::Mat padded = prepare(bgr, scale);
   const int pw = padded.cols;
   const int ph = padded.rows;
   // An 8-bit blob: the network's input layer converts it to float into a buffer it keeps, so a
   // frame costs 0.9 MB of transient memory at 640x480 instead of a 3.7 MB float copy.
-  cv::Mat& blob = refining ? impl_->refine_blob : impl_->blob;
-  cv::dnn::Net& net = refining ? impl_->refine_net : impl_->net;
-  cv::dnn::blobFromImage(padded, blob, 1.0, cv::Size(), cv::Scalar(), false, false, CV_8U);
+  cv::Mat& input = refining ? refine_blob : blob;
+  cv::dnn::Net& network = refining ? refine_net : net;
+  cv::dnn::blobFromImage(padded, input, 1.0, cv::Size(), cv::Scalar(), false, false, CV_8U);
   std::vector<cv::Mat> outs;
-  net.setInput(blob);
-  net.forward(outs, impl_->out_names);
+  network.setInput(input);
+  network.forward(outs, out_names);
 
   std::vector<Face> faces;
   for (int si = 0; si < 3; ++si) {

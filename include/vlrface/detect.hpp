@@ -79,8 +79,6 @@ class YuNetDetector final : public Detector {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::vector<Face> run(const cv::Mat& bgr, double scale, bool refining);
-  void refine(const cv::Mat& bgr, Face& face);
 };
 
 // OpenCV's frontal-face Haar cascade (Debian opencv-data): boxes only, landmarks approximated.
@@ -104,6 +102,11 @@ class HaarDetector final : public Detector {
 std::vector<Face> detect_in_canvas(Detector& detector, const cv::Mat& image, cv::Size canvas,
                                    int min_side = 320);
 
+// The mean of a face's five landmarks: where a face is, for matching detections to each other.
+cv::Point2f landmark_centre(const Face& face);
+// The face whose landmark centre is nearest `at`, if nearer than `within` pixels; else nullptr.
+// Points into `faces`.
+const Face* nearest_face(const std::vector<Face>& faces, cv::Point2f at, double within);
 // YuNet when the store has it, otherwise the Haar fallback. `fallback_used` tells which.
 std::unique_ptr<Detector> make_detector(const ModelStore& store, const DetectorOptions& options,
                                         bool* fallback_used = nullptr);

@@ -197,16 +197,6 @@ TEST(NativeFaces, RefinementMapsSmallFacesBackAndLeavesLargeOnesAlone) {
   vlrface::YuNetDetector a(store.get("yunet"), plain), b(store.get("yunet"), refined);
   vlrface::evaluation::NativeFrameOptions canvas;
   canvas.canvas = {320, 240};
-  auto nearest = [](const std::vector<vlrface::Face>& faces, cv::Point2f at, double within) {
-    const vlrface::Face* best = nullptr;
-    for (const auto& f : faces) {
-      cv::Point2f c(0, 0);
-      for (const auto& p : f.landmarks) c += p * 0.2f;
-      const double d = cv::norm(c - at);
-      if (d < within) best = &f, within = d;
-    }
-    return best;
-  };
   for (int px : {16, 64}) {
     double err_plain = 0, err_refined = 0, moved = 0;
     std::vector<double> size_error;
@@ -219,8 +209,8 @@ TEST(NativeFaces, RefinementMapsSmallFacesBackAndLeavesLargeOnesAlone) {
       cv::Point2f centre(0, 0);
       for (std::size_t i = 0; i < 5; ++i) truth[i] = f.map(lm[i]), centre += truth[i] * 0.2f;
       const std::vector<vlrface::Face> da = a.detect(f.frame), db = b.detect(f.frame);
-      const auto* fa = nearest(da, centre, 0.5 * px);
-      const auto* fb = nearest(db, centre, 0.5 * px);
+      const auto* fa = vlrface::nearest_face(da, centre, 0.5 * px);
+      const auto* fb = vlrface::nearest_face(db, centre, 0.5 * px);
       if (!fa) continue;
       ASSERT_NE(fb, nullptr) << file << ": refinement lost a face";
       const double eyes = vlrface::eye_distance(truth);

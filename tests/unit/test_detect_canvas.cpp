@@ -90,4 +90,23 @@ TEST(DetectInCanvas, NoFaceIsAnEmptyResult) {
   EXPECT_TRUE(vlrface::detect_in_canvas(det, img, {640, 480}).empty());
 }
 
+vlrface::Face face_at(float x, float y) {
+  vlrface::Face f;
+  // Five points whose mean is (x, y), spread like a face's.
+  const float dx[5] = {-4, 4, 0, -3, 3}, dy[5] = {-3, -3, 0, 3, 3};
+  for (int k = 0; k < 5; ++k) f.landmarks[static_cast<std::size_t>(k)] = {x + dx[k], y + dy[k]};
+  return f;
+}
+
+TEST(NearestFace, TakesTheNearestLandmarkCentreWithinTheLimit) {
+  const std::vector<vlrface::Face> faces = {face_at(10, 10), face_at(30, 10), face_at(22, 10)};
+  EXPECT_NEAR(vlrface::landmark_centre(faces[1]).x, 30.f, 1e-5f);
+  EXPECT_NEAR(vlrface::landmark_centre(faces[1]).y, 10.f, 1e-5f);
+  EXPECT_EQ(vlrface::nearest_face(faces, {27, 10}, 10), &faces[1]);  // 3 px, not 5 px
+  EXPECT_EQ(vlrface::nearest_face(faces, {19, 10}, 10), &faces[2]);
+  EXPECT_EQ(vlrface::nearest_face(faces, {50, 50}, 10), nullptr);   // all too far
+  EXPECT_EQ(vlrface::nearest_face(faces, {13, 10}, 3), nullptr);    // 3 px is not within 3
+  EXPECT_EQ(vlrface::nearest_face({}, {0, 0}, 100), nullptr);
+}
+
 }  // namespace

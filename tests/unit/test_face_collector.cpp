@@ -173,8 +173,8 @@ TEST(CaptureCheck, OnePersonAgreesTwoPeopleDoNot) {
 
 TEST(CaptureCheck, OneOddFrameOfTheSamePersonIsNotRefused) {
   // Three views of one face, turning: the first and the last are below the threshold (cosine
-  // 0.17 < 0.5, as ORL s01's photos 7 and 10 are under EdgeFace: 0.283 < 0.2856), but each
-  // matches half of the others, so the capture is one person. A strict pairwise rule would
+  // 0.17 < 0.5, as ORL s01's photos 7 and 10 are near EdgeFace's: 0.283), but each matches
+  // half of the others, so the capture is one person. A strict pairwise rule would
   // refuse it.
   const auto at = [](double deg) {
     const double r = deg * CV_PI / 180;

@@ -66,7 +66,9 @@ struct ConditionResult {
   double seconds = 0;
   std::optional<Verification> lrlr, hrlr;  // hrlr: not for the full row
   std::optional<eval::IdentificationResult> identification;  // gallery at full resolution
-  // Native rows: images whose face was found in the frame, and how Pipeline recovered them.
+  // Native rows: images whose small face is scored (both sides of the pairs and the probes;
+  // an image only in the gallery is enrolled at full resolution and never shrunk), those whose
+  // face was found in the frame, and how Pipeline recovered them.
   int images = 0, found = 0;
   std::map<std::string, int> recoveries;
   double native_px_error = 0;  // mean |measured native size / target - 1| over found faces

@@ -540,9 +540,9 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       ConditionResult r;
       r.condition = {Condition::Kind::kNative, px, name};
       r.seconds = seconds / static_cast<double>(names.size());
-      for (std::size_t i = 0; i < n; ++i) r.images += landmarks[i] && small[i];
       double err = 0;
       for (std::size_t i = 0; i < n; ++i) {
+        r.images += landmarks[i] && small[i];
         r.found += found[i];
         if (found[i]) err += error[i];
         if (!used[name][i].empty()) r.recoveries[used[name][i]]++;

@@ -177,7 +177,6 @@ void YuNetDetector::Impl::refine(const cv::Mat& bgr, Face& face) {
 }
 
 std::vector<Face> YuNetDetector::Impl::run(const cv::Mat& bgr, double scale, bool refining) {
-  const DetectorOptions& o = options;
   const cv::Mat padded = prepare(bgr, scale);
   const int pw = padded.cols;
   const int ph = padded.rows;
@@ -203,7 +202,7 @@ std::vector<Face> YuNetDetector::Impl::run(const cv::Mat& bgr, double scale, boo
       for (int c = 0; c < cols; ++c) {
         const int i = r * cols + c;
         const float score = std::sqrt(std::clamp(cls[i], 0.f, 1.f) * std::clamp(obj[i], 0.f, 1.f));
-        if (score < o.score_threshold) continue;
+        if (score < options.score_threshold) continue;
         const float cx = (c + bbox[i * 4 + 0]) * s;
         const float cy = (r + bbox[i * 4 + 1]) * s;
         const float w = std::exp(bbox[i * 4 + 2]) * s;
@@ -227,7 +226,7 @@ std::vector<Face> YuNetDetector::Impl::run(const cv::Mat& bgr, double scale, boo
       }
     }
   }
-  return nms(std::move(faces), o);
+  return nms(std::move(faces), options);
 }
 
 std::vector<Face> detect_in_canvas(Detector& detector, const cv::Mat& image, cv::Size canvas,

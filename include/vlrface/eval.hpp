@@ -43,9 +43,10 @@ struct ThresholdChoice {
   double accuracy = 0;  // on the pairs it was chosen on
 };
 
-// The threshold maximising (class-balanced) accuracy on `pairs`. Candidates are the midpoints between adjacent
-// distinct scores (plus -inf and +inf), since any threshold inside one gap decides the same way and
-// the midpoint is the least arbitrary point for unseen pairs. Ties go to the smallest candidate.
+// The threshold maximising (class-balanced) accuracy on `pairs`. Candidates are the midpoints
+// between adjacent distinct scores (plus -inf and +inf), since any threshold inside one gap
+// decides the same way and the midpoint is the least arbitrary point for unseen pairs. Ties go
+// to the smallest candidate.
 ThresholdChoice best_threshold(std::span<const ScoredPair> pairs);
 
 struct FoldResult {

@@ -2,25 +2,23 @@
 #include "cmd_bench.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/utsname.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <sstream>
-#include <thread>
 
 #include "bench_precision.hpp"
 #include "bench_report.hpp"
+#include "bench_results.hpp"
+#include "machine_facts.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/bench.hpp"
 #include "vlrface/degrade.hpp"
@@ -37,9 +35,6 @@ using json = nlohmann::json;
 namespace vlrface::cli {
 namespace {
 
-// A VGA frame: the size a small camera delivers, and YuNet's cost grows with the pixel count.
-constexpr int kFrameWidth = 640;
-constexpr int kFrameHeight = 480;
 // The face image is scaled so its longer side is this many pixels inside the frame: a face
 // large enough for YuNet to find and for alignment to be a real down-warp.
 constexpr int kFaceSideInFrame = 240;
@@ -50,151 +45,15 @@ constexpr int kPathGallerySize = 1000;  // the per-face path matches against thi
 constexpr int kEmbeddingDim = 512;
 constexpr double kFarFacePx = 20;  // the face of the far_face rows
 
-// ---- machine facts ---------------------------------------------------------------------------
-
-std::string first_line_value(const std::string& file, const std::vector<std::string>& keys) {
-  std::ifstream in(file);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  // Keys in order of preference: x86 has "model name"; Raspberry Pi kernels have "Model".
-  for (const auto& key : keys) {
-    for (const auto& line : lines) {
-      if (line.compare(0, key.size(), key) != 0) continue;
-      const auto colon = line.find(':');
-      if (colon == std::string::npos || line.find_first_not_of(" \t", key.size()) != colon) {
-        continue;
-      }
-      const auto start = line.find_first_not_of(" \t", colon + 1);
-      return start == std::string::npos ? "" : line.substr(start);
-    }
-  }
-  return "unknown";
-}
-
-// KEY="value" (os-release syntax) -> value; empty when absent.
-std::string first_line_value_eq(const std::string& file, const std::string& key) {
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    if (line.compare(0, key.size() + 1, key + "=") != 0) continue;
-    std::string v = line.substr(key.size() + 1);
-    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'')) v = v.substr(1, v.size() - 2);
-    return v;
-  }
-  return "";
-}
-
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string compiler() {
-#if defined(__clang__)
-  return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-  return std::string("gcc ") + __VERSION__;
-#else
-  return "unknown";
-#endif
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  if (!(in >> a >> b >> c)) return "unknown";
-  return a + " " + b + " " + c;
-}
-
-// OpenCV 4.6 has no API for its threading back end; its build information names it.
-std::string parallel_framework() {
-  std::istringstream in(cv::getBuildInformation());
-  for (std::string line; std::getline(in, line);) {
-    const auto at = line.find("Parallel framework:");
-    if (at == std::string::npos) continue;
-    const auto start = line.find_first_not_of(" \t", at + 19);
-    return start == std::string::npos ? "unknown" : line.substr(start);
-  }
-  return "unknown";
-}
-
-// The first line of a small text file (a device-tree or DMI string), without trailing NULs.
-std::string file_line(const std::string& file) {
-  std::ifstream in(file);
-  std::string line;
-  if (!std::getline(in, line)) return "";
-  while (!line.empty() && (line.back() == '\0' || line.back() == ' ')) line.pop_back();
-  return line;
-}
-
-// "Raspberry Pi 5 Model B Rev 1.0" from the device tree on a Pi; the DMI product on a PC.
-std::string machine_model() {
-  for (const char* f : {"/proc/device-tree/model", "/sys/firmware/devicetree/base/model"}) {
-    if (auto m = file_line(f); !m.empty()) return m;
-  }
-  const std::string vendor = file_line("/sys/class/dmi/id/sys_vendor");
-  const std::string product = file_line("/sys/class/dmi/id/product_name");
-  if (!product.empty()) return vendor.empty() ? product : vendor + " " + product;
-  return "unknown";
-}
-
-std::string os_name() {
-  const std::string name = first_line_value_eq("/etc/os-release", "PRETTY_NAME");
-  return name.empty() ? "unknown" : name;
-}
-
-long memory_total_mib() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  long kib = 0;
-  while (in >> key >> kib) {
-    if (key == "MemTotal:") return kib / 1024;
-    in.ignore(1 << 10, '\n');
-  }
-  return -1;
-}
-
-json machine_info() {
-  utsname u{};
-  std::string kernel = "unknown", arch = "unknown";
-  if (uname(&u) == 0) {
-    kernel = std::string(u.sysname) + " " + u.release + " " + u.machine;
-    arch = u.machine;
-  }
-  return {
-      {"machine_model", machine_model()},
-      {"os", os_name()},
-      {"arch", arch},
-      {"memory_total_mib", memory_total_mib()},
-      {"vlrface_version", VLRFACE_VERSION},
-      {"cpu_model", first_line_value("/proc/cpuinfo", {"model name", "Model", "Hardware"})},
-      {"cores", std::thread::hardware_concurrency()},
-      {"opencv_cpus", cv::getNumberOfCPUs()},
-      {"opencv_version", cv::getVersionString()},
-      {"opencv_parallel_framework", parallel_framework()},
-      {"compiler", compiler()},
-#ifdef NDEBUG
-      {"build", "release"},
-#else
-      {"build", "debug (assertions on)"},
-#endif
-      {"kernel", kernel},
-      {"date", utc_now()},
-  };
-}
-
 // ---- inputs ----------------------------------------------------------------------------------
 
 // `face` scaled to kFaceSideInFrame on its longer side, in the middle of a grey frame.
 cv::Mat frame_around(const cv::Mat& face) {
-  cv::Mat frame(kFrameHeight, kFrameWidth, CV_8UC3, cv::Scalar::all(128));
+  cv::Mat frame(kBenchFrameHeight, kBenchFrameWidth, CV_8UC3, cv::Scalar::all(128));
   const double s = static_cast<double>(kFaceSideInFrame) / std::max(face.cols, face.rows);
   cv::Mat scaled;
   cv::resize(face, scaled, cv::Size(), s, s, cv::INTER_LINEAR);
-  const cv::Rect roi((kFrameWidth - scaled.cols) / 2, (kFrameHeight - scaled.rows) / 2,
+  const cv::Rect roi((kBenchFrameWidth - scaled.cols) / 2, (kBenchFrameHeight - scaled.rows) / 2,
                      scaled.cols, scaled.rows);
   scaled.copyTo(frame(roi));
   return frame;
@@ -203,7 +62,7 @@ cv::Mat frame_around(const cv::Mat& face) {
 cv::Mat make_frame(const std::string& image) {
   if (!image.empty()) return frame_around(load_image(image));
   // Smooth noise rather than a flat colour, so nothing in the image path can shortcut it.
-  cv::Mat frame(kFrameHeight, kFrameWidth, CV_8UC3);
+  cv::Mat frame(kBenchFrameHeight, kBenchFrameWidth, CV_8UC3);
   cv::RNG rng(kGallerySeed);
   rng.fill(frame, cv::RNG::UNIFORM, 0, 256);
   cv::GaussianBlur(frame, frame, cv::Size(0, 0), 3.0);
@@ -214,7 +73,7 @@ Landmarks synthetic_landmarks() {
   Landmarks lm = kArcFaceTemplate;
   const float half = kAlignedSize * kSyntheticFaceScale / 2;
   for (auto& p : lm) {
-    p = p * kSyntheticFaceScale + cv::Point2f(kFrameWidth / 2.0f - half, kFrameHeight / 2.0f - half);
+    p = p * kSyntheticFaceScale + cv::Point2f(kBenchFrameWidth / 2.0f - half, kBenchFrameHeight / 2.0f - half);
   }
   return lm;
 }
@@ -231,104 +90,6 @@ std::vector<PersonTemplate> random_gallery(int people, std::uint32_t seed) {
     l2_normalise(t.embedding);
   }
   return out;
-}
-
-// ---- results ---------------------------------------------------------------------------------
-
-struct StageResult {
-  std::string stage;    // detect, far_face (detect), align, degrade, upscale, embed, match, per_face
-  std::string variant;  // detector or upscaler name; empty otherwise
-  int res = 0;          // low resolution, 0 where it does not apply
-  int people = 0;       // gallery size, 0 where it does not apply
-  bool available = true;
-  std::string note;     // why unavailable
-  SampleStats stats;
-};
-
-struct ThreadRun {
-  int requested = 0;
-  int opencv_threads = 0;
-  int process_threads_after_embed = 0;
-  std::vector<StageResult> stages;
-};
-
-struct MemorySnapshot {
-  std::string phase;
-  ProcessMemory m;
-};
-
-MemorySnapshot snapshot(const std::string& phase) { return {phase, process_memory()}; }
-
-json stats_json(const SampleStats& s) {
-  return {{"n", s.count}, {"median_ms", s.median}, {"p10_ms", s.p10}, {"p90_ms", s.p90},
-          {"min_ms", s.min}, {"max_ms", s.max},    {"mean_ms", s.mean}};
-}
-
-json stage_json(const StageResult& r) {
-  json j = {{"stage", r.stage}, {"available", r.available}};
-  if (!r.variant.empty()) j["variant"] = r.variant;
-  if (r.res) j["res"] = r.res;
-  if (r.people) j["people"] = r.people;
-  if (r.available) {
-    j.update(stats_json(r.stats));
-  } else {
-    j["note"] = r.note;
-  }
-  return j;
-}
-
-std::string detail(const StageResult& r) {
-  std::ostringstream s;
-  if (!r.variant.empty()) s << r.variant;
-  if (r.stage == "detect" || r.stage == "far_face") s << " " << kFrameWidth << "x" << kFrameHeight;
-  if (r.stage == "embed") s << (s.tellp() > 0 ? " " : "") << kAlignedSize << "x" << kAlignedSize;
-  if (r.res) s << (s.tellp() > 0 ? " " : "") << r.res << " px";
-  if (r.people) s << (s.tellp() > 0 ? ", " : "") << r.people << " people";
-  return s.str();
-}
-
-void print_table(const json& machine, const json& config, const json& load,
-                 const std::vector<ThreadRun>& runs, const std::vector<MemorySnapshot>& memory) {
-  std::printf("vlrface bench — %s, %s cores, OpenCV %s (%s), %s, %s\n",
-              machine["cpu_model"].get<std::string>().c_str(),
-              machine["cores"].dump().c_str(),
-              machine["opencv_version"].get<std::string>().c_str(),
-              machine["opencv_parallel_framework"].get<std::string>().c_str(),
-              machine["compiler"].get<std::string>().c_str(),
-              machine["date"].get<std::string>().c_str());
-  std::printf("frame: %s; landmarks: %s; repeat %d after %d warm-up; load average %s\n\n",
-              config["frame"].get<std::string>().c_str(),
-              config["landmarks"].get<std::string>().c_str(), config["repeat"].get<int>(),
-              config["warmup"].get<int>(), config["load_average_start"].get<std::string>().c_str());
-  for (const auto& run : runs) {
-    std::printf("threads %d (cv::getNumThreads %d; process threads after embed: %d)\n",
-                run.requested, run.opencv_threads, run.process_threads_after_embed);
-    std::printf("  %-9s %-26s %10s %10s %10s %10s %10s\n", "stage", "input", "median ms",
-                "p10 ms", "p90 ms", "min ms", "max ms");
-    for (const auto& r : run.stages) {
-      if (!r.available) {
-        // The whole reason (with the set-up hint) is in the JSON; one line is enough here.
-        const std::string why = r.note.size() > 60 ? r.note.substr(0, 57) + "..." : r.note;
-        std::printf("  %-9s %-26s unavailable (%s)\n", r.stage.c_str(), detail(r).c_str(),
-                    why.c_str());
-        continue;
-      }
-      const auto& s = r.stats;
-      std::printf("  %-9s %-26s %10.3f %10.3f %10.3f %10.3f %10.3f\n", r.stage.c_str(),
-                  detail(r).c_str(), s.median, s.p10, s.p90, s.min, s.max);
-    }
-    std::printf("\n");
-  }
-  std::printf("per_face = align + degrade + bicubic upscale + embed + match, one face, one call "
-              "each.\n\nmodel load (ms):");
-  for (const auto& [k, v] : load.items()) {
-    if (v.is_number()) std::printf(" %s %.1f;", k.c_str(), v.get<double>());
-  }
-  std::printf("\n\nmemory (MiB)                 peak RSS  current RSS  (anonymous  file-backed)\n");
-  for (const auto& [phase, m] : memory) {
-    std::printf("  %-26s %9.1f %12.1f %12.1f %13.1f\n", phase.c_str(), m.peak_kib / 1024.0,
-                m.current_kib / 1024.0, m.anon_kib / 1024.0, m.file_kib / 1024.0);
-  }
 }
 
 std::string joined(const std::vector<int>& v) {
@@ -640,7 +401,7 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
       {"gallery_seed", kGallerySeed},
       {"path_gallery_size", kPathGallerySize},
       {"image", o.image.empty() ? json(nullptr) : json(o.image)},
-      {"frame", std::to_string(kFrameWidth) + "x" + std::to_string(kFrameHeight) +
+      {"frame", std::to_string(kBenchFrameWidth) + "x" + std::to_string(kBenchFrameHeight) +
                     (o.image.empty() ? " synthetic" : " from " + o.image)},
       {"landmarks", landmark_source},
       {"landmark_points", json::array()},
@@ -662,37 +423,15 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
     print_precision_rows(rows);
   }
 
-  {
-    json j = {{"tool", "vlrface bench"}, {"machine", machine}, {"config", config},
-              {"load_ms", load}};
-    j["threads"] = {{"at_start", threads_at_start}, {"at_end", process_thread_count()}};
-    j["runs"] = json::array();
-    for (const auto& run : runs) {
-      json jr = {{"threads", run.requested},
-                 {"opencv_threads", run.opencv_threads},
-                 {"process_threads_after_embed", run.process_threads_after_embed},
-                 {"stages", json::array()}};
-      for (const auto& r : run.stages) jr["stages"].push_back(stage_json(r));
-      j["runs"].push_back(std::move(jr));
-    }
-    j["memory"] = json::array();
-    for (const auto& [phase, m] : memory) {
-      j["memory"].push_back({{"phase", phase},
-                             {"peak_rss_kib", m.peak_kib},
-                             {"current_rss_kib", m.current_kib},
-                             {"anon_rss_kib", m.anon_kib},
-                             {"file_rss_kib", m.file_kib}});
-    }
-    j["peak_rss_kib"] = memory.back().m.peak_kib;
-    j["current_rss_kib"] = memory.back().m.current_kib;
-    j["precision"] = precision_json;
-    j["checksum"] = sink;
-    if (o.report) std::fputs(bench_report(j, effective_command(g, o)).c_str(), stdout);
-    if (!o.json.empty()) {
-      std::ofstream out(o.json);
-      out << j.dump(2) << "\n";
-      if (!out) throw Error("bench", o.json + ": cannot be written");
-    }
+  json j = results_json(machine, config, load, runs, memory);
+  j["threads"] = {{"at_start", threads_at_start}, {"at_end", process_thread_count()}};
+  j["precision"] = precision_json;
+  j["checksum"] = sink;
+  if (o.report) std::fputs(bench_report(j, effective_command(g, o)).c_str(), stdout);
+  if (!o.json.empty()) {
+    std::ofstream out(o.json);
+    out << j.dump(2) << "\n";
+    if (!out) throw Error("bench", o.json + ": cannot be written");
   }
   return 0;
 }

@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -14,6 +13,7 @@
 #include <sstream>
 
 #include "eval_run.hpp"
+#include "machine_facts.hpp"
 #include "h264.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/dataset.hpp"
@@ -169,15 +169,6 @@ json point_json(const eval::RocPoint& p) {
   return {{"threshold", number(p.threshold)}, {"far", p.far}, {"tar", p.tar}};
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 json verification_json(const Verification& v, double calibrate) {
   json folds = json::array();
   for (const auto& f : v.kfold.folds) {
@@ -221,6 +212,7 @@ void write_json_report(const Report& rep, const std::string& dataset, double cal
                 {"detector", rep.detector_precision},
                 {"calibration", rep.calibration.empty() ? json(nullptr) : json(rep.calibration)}}},
               {"date", utc_now()},
+              {"machine", machine_info()},
               {"jobs", jobs},
               {"seconds", seconds},
               {"protocol",

@@ -7,7 +7,7 @@
 // parse() accepts: an integer (camera index), /dev/videoN, a video file, rtsp:// or http(s)://
 // URLs, or a directory of images. Sources report failures by returning false and setting
 // error(); they never throw from read(). Reconnecting with back-off is the caller's job
-// (LiveEngine), so a source object is single-use.
+// (SourceReader, the live engine's capture thread), so a source object is single-use.
 // Cameras, files and streams are decoded by an `ffmpeg` child process (Debian package ffmpeg)
 // writing raw BGR frames to a pipe: OpenCV's videoio would load ~240 shared libraries. The child
 // is started by the first read(), so construction is quick and a slow stream can be interrupted.

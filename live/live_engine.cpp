@@ -7,7 +7,6 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-#include <cstdio>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "face_collector.hpp"
+#include "source_reader.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/degrade.hpp"
 #include "vlrface/detect.hpp"
@@ -31,23 +31,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr double kMinBackoffS = 0.5;
-constexpr double kMaxBackoffS = 10.0;
 constexpr int kTopK = 5;
 // The processing thread wakes this often to notice stop() even when no frame arrives.
 constexpr auto kPoll = std::chrono::milliseconds(200);
 // Frames-per-second is averaged over this much recent time.
 constexpr double kFpsWindowS = 2.0;
-
-std::string fmt_seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", s);
-  return buf;
-}
-
-bool is_finite_source(const SourceSpec& s) {
-  return s.kind == SourceSpec::Kind::kVideoFile || s.kind == SourceSpec::Kind::kImageFolder;
-}
 
 // Hands memory freed inside the heap back to the system. Loading the networks leaves megabytes
 // of freed import buffers in the loading thread's malloc arena, where the processing thread's
@@ -127,10 +115,6 @@ struct LiveEngine::Impl {
   std::optional<Detected> detected;
   int in_flight = 0;  // taken by the detection thread, not yet finished by the recogniser
 
-  // The source being read, so stop() can interrupt a blocked read.
-  std::mutex source_mu;
-  FrameSource* current = nullptr;
-
   // Published state; source_state lives under the same mutex so the last snapshot always
   // carries the newest state, whichever thread published last.
   mutable std::mutex snap_mu;
@@ -144,8 +128,7 @@ struct LiveEngine::Impl {
   std::mutex run_mu;  // serialises start() and stop()
   std::atomic<bool> stopping{false};
   bool running = false;
-  std::condition_variable stop_cv;  // back-off waits, with frame_mu
-  std::thread capture_thread, detect_thread, process_thread;
+  std::thread detect_thread, process_thread;
   Clock::time_point t0 = Clock::now();
 
   // Enrolment captures (capture_faces), offered every processed frame.
@@ -154,13 +137,21 @@ struct LiveEngine::Impl {
   std::mutex listener_mu;  // set_frame_listener() vs the processing thread
   FrameListener listener;
 
+  // The capture thread: every frame read replaces `latest` (declared last: its thread uses the
+  // members above).
+  SourceReader reader;
+
   Impl(const ModelStore& s, std::filesystem::path g, LiveSettings st, SourceSpec src,
        const std::string& embedder)
       : store(s),
         gallery_path(std::move(g)),
         spec(std::move(src)),
         source_name(spec.describe()),
-        settings(std::move(st)) {
+        settings(std::move(st)),
+        reader(spec, {.frame = [this](cv::Mat f) { on_frame(std::move(f)); },
+                      .state = [this](const std::string& state, const std::string& error) {
+                        set_state(state, error);
+                      }}) {
     const ModelInfo& info = store.get(embedder);
     embedder_info = &info;
     embedder_name = embedder;
@@ -314,75 +305,17 @@ struct LiveEngine::Impl {
     cv.notify_all();
   }
 
-  // --- capture thread ----------------------------------------------------------------------
+  // --- capture (the reader's thread) ------------------------------------------------------
 
-  void capture_loop() {
-    double backoff = kMinBackoffS;
-    while (!stopping) {
-      set_state("opening");
-      std::string err;
-      std::unique_ptr<FrameSource> src;
-      try {
-        src = open_source(spec);
-      } catch (const std::exception& e) {
-        err = e.what();
-      }
-      if (src) {
-        {
-          std::lock_guard lk(source_mu);
-          if (stopping) break;
-          current = src.get();
-        }
-        const auto opened = Clock::now();
-        bool got_any = false;
-        try {
-          cv::Mat f;
-          while (!stopping && src->read(f)) {
-            if (!got_any) set_state("running");
-            got_any = true;
-            const double t = now_s();
-            {
-              std::lock_guard lk(frame_mu);
-              latest = std::move(f);
-              latest_time = t;
-              ++latest_seq;
-            }
-            frame_cv.notify_one();
-            f = cv::Mat();  // never write into a buffer the processing thread may hold
-          }
-          err = src->error();
-        } catch (const std::exception& e) {  // read() promises not to throw; be safe anyway
-          err = e.what();
-        }
-        {
-          std::lock_guard lk(source_mu);
-          current = nullptr;
-        }
-        src.reset();  // kills and reaps ffmpeg
-        if (stopping) break;
-        if (err.empty()) {
-          if (is_finite_source(spec)) {
-            set_state("ended", source_name + ": played to its end (--loop plays it again)");
-            std::unique_lock lk(frame_mu);
-            stop_cv.wait(lk, [&] { return stopping.load(); });
-            break;
-          }
-          err = source_name + ": the source ended";
-        }
-        // A source that ran for a while gets a quick reconnect; one that keeps failing right
-        // after opening is retried less and less often.
-        if (got_any && Clock::now() - opened >= std::chrono::duration<double>(kMaxBackoffS)) {
-          backoff = kMinBackoffS;
-        }
-      }
-      set_state("retrying in " + fmt_seconds(backoff) + " s: " + err, err);
-      {
-        std::unique_lock lk(frame_mu);
-        stop_cv.wait_for(lk, std::chrono::duration<double>(backoff),
-                         [&] { return stopping.load(); });
-      }
-      backoff = std::min(backoff * 2, kMaxBackoffS);
+  void on_frame(cv::Mat f) {
+    const double t = now_s();
+    {
+      std::lock_guard lk(frame_mu);
+      latest = std::move(f);
+      latest_time = t;
+      ++latest_seq;
     }
+    frame_cv.notify_one();
   }
 
   // --- processing thread -------------------------------------------------------------------
@@ -604,7 +537,7 @@ void LiveEngine::start() {
   d.depth = Impl::pipeline_depth();
   d.process_thread = std::thread([&d] { d.process_loop(); });
   d.detect_thread = std::thread([&d] { d.detect_loop(); });
-  d.capture_thread = std::thread([&d] { d.capture_loop(); });
+  d.reader.start();
   d.running = true;
 }
 
@@ -612,16 +545,11 @@ void LiveEngine::stop() {
   std::lock_guard lk(impl_->run_mu);
   Impl& d = *impl_;
   if (!d.running) return;
-  {
-    std::lock_guard sl(d.source_mu);
-    d.stopping = true;
-    if (d.current) d.current->interrupt();
-  }
+  d.stopping = true;
+  d.reader.stop();  // interrupts a blocked read
   Impl::wake(d.frame_mu, d.frame_cv);
   Impl::wake(d.frame_mu, d.detected_cv);
-  Impl::wake(d.frame_mu, d.stop_cv);
   d.collector.close();
-  d.capture_thread.join();
   d.detect_thread.join();
   d.process_thread.join();
   {

@@ -5,6 +5,7 @@
 
 #include "serve_draw.hpp"
 #include "serve_routes.hpp"
+#include "vlrface/align.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/image_io.hpp"
 #include "vlrface/upscale.hpp"
@@ -18,7 +19,14 @@ constexpr const char* kBoundary = "vlrfaceframe";
 // is noticed by the failed write and its thread returns to the pool.
 constexpr double kStreamHeartbeatSeconds = 2.0;
 
-json snapshot_json(const live::Snapshot& s, const live::LiveSettings& settings) {
+// Whether the face has a picture for the picture network: a face brought down to a working
+// size below 112 px (a face at full resolution has nothing to enhance).
+bool can_enhance(const live::LiveFace& f) {
+  return !f.lowres.empty() && f.lowres.cols < kAlignedSize;
+}
+
+// `enhance`: the store has the picture network (ViewEnhancer::available()).
+json snapshot_json(const live::Snapshot& s, const live::LiveSettings& settings, bool enhance) {
   json faces = json::array();
   for (const live::LiveFace& f : s.faces) {
     json top = json::array();
@@ -38,7 +46,9 @@ json snapshot_json(const live::Snapshot& s, const live::LiveSettings& settings) 
         {"threshold", f.too_small ? json(nullptr) : json(sim4(f.threshold))},
         {"lowres_url", f.lowres.empty() ? json(nullptr) : json("/api/faces/" + id + "/lowres.png")},
         {"upscaled_url",
-         f.upscaled.empty() ? json(nullptr) : json("/api/faces/" + id + "/upscaled.png")}};
+         f.upscaled.empty() ? json(nullptr) : json("/api/faces/" + id + "/upscaled.png")},
+        {"enhanced_url", enhance && can_enhance(f) ? json("/api/faces/" + id + "/enhanced.png")
+                                                   : json(nullptr)}};
     // The gallery image of the decision, else of the best candidate, for the side-by-side view.
     const std::string* match = f.name ? &*f.name : f.top.empty() ? nullptr : &f.top[0].name;
     face["gallery_url"] = match ? json(face_image_url(*match, 0)) : json(nullptr);
@@ -267,7 +277,21 @@ void face_image(const Params& p, Res& res, ServeState& state) {
   }
   if (!face) throw HttpError(404, "face " + p[0] + " is not in view");
   const bool low = p[1] == "lowres";
-  const cv::Mat& img = low ? face->lowres : face->upscaled;
+  cv::Mat img = low ? face->lowres : face->upscaled;
+  if (p[1] == "enhanced") {
+    if (!state.view().available()) {
+      throw HttpError(404, "face " + p[0] + " has no enhanced image: the picture network '" +
+                               std::string(kViewUpscalerModel) + "' is not installed");
+    }
+    if (!can_enhance(*face)) {
+      throw HttpError(404, "face " + p[0] + " has no enhanced image: it was not made smaller");
+    }
+    try {
+      img = state.view().enhance(face->lowres);
+    } catch (const Error& e) {
+      throw HttpError(500, e.what());
+    }
+  }
   if (img.empty()) throw HttpError(404, "face " + p[0] + " has no " + p[1] + " image");
   const auto png = encode_png(low ? nearest_enlarged(img, 112) : img);
   res.set_header("Cache-Control", "no-store");
@@ -300,11 +324,11 @@ void add_live_routes(Router& r, ServeState& state) {
     const auto eng = state.live();
     const auto snap = eng->snapshot();
     if (!snap) throw HttpError(503, "no frame yet");
-    send_json(res, snapshot_json(*snap, eng->settings()));
+    send_json(res, snapshot_json(*snap, eng->settings(), state.view().available()));
   });
   r.add("GET", "/api/stream",
         [&](const Req& req, Res& res, const Params&) { stream(req, res, state); });
-  r.add("GET", R"(/api/faces/(\d{1,18})/(lowres|upscaled)\.png)",
+  r.add("GET", R"(/api/faces/(\d{1,18})/(lowres|upscaled|enhanced)\.png)",
         [&](const Req&, Res& res, const Params& p) { face_image(p, res, state); });
   r.add("GET", "/api/settings", [&](const Req&, Res& res, const Params&) {
     send_json(res, settings_json(*state.live(), state));

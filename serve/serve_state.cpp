@@ -52,7 +52,8 @@ ServeState::ServeState(const ServeSetup& setup, const ServeOptions& o)
       inference_(engines_, ImageLimits{o.max_image_side}),
       captures_(engines_, inference_,
                 {[this] { return open_gallery(); }, [this] { gallery_changed(); }}),
-      stream_(engines_.source(), o.stream_quality) {
+      stream_(engines_.source(), o.stream_quality),
+      view_(setup.store) {
   if (setup.live_engine) engines_.create();
 }
 

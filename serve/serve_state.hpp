@@ -31,6 +31,7 @@
 #include "serve.hpp"
 #include "serve_capture.hpp"
 #include "serve_engine.hpp"
+#include "serve_enhance.hpp"
 #include "serve_gallery.hpp"
 #include "serve_http.hpp"
 #include "serve_inference.hpp"
@@ -89,6 +90,8 @@ class ServeState {
   }
 
   CaptureJobs& captures() { return captures_; }
+  // The picture network for the selected face's "DSR" image.
+  ViewEnhancer& view() { return view_; }
 
   std::shared_ptr<const std::string> next_stream_jpeg(StreamCursor& cursor, bool annotate,
                                                       int timeout_ms) {
@@ -119,6 +122,7 @@ class ServeState {
   RequestInference inference_;
   CaptureJobs captures_;
   StreamEncoder stream_;
+  ViewEnhancer view_;
   CpuMeter cpu_;
   SourceReporter source_report_;
 

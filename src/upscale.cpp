@@ -103,4 +103,9 @@ std::unique_ptr<Upscaler> make_upscaler(const std::string& kind, int resolution,
   throw Error("upscale", "unknown upscaler '" + kind + "' (known: bicubic, dsr)");
 }
 
+std::unique_ptr<Upscaler> make_view_upscaler(const ModelStore& store) {
+  if (!store.has(kViewUpscalerModel)) return nullptr;
+  return std::make_unique<DsrUpscaler>(store.get(kViewUpscalerModel));
+}
+
 }  // namespace vlrface

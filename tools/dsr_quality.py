@@ -5,9 +5,10 @@
         --data ../shared/datasets --sheet docs/eval/dsr-sheet.jpg --json build/dsr-quality.json
 
 Faces: the held-out celeba-train identities (every 5th, as in training; never LFW), shrunk to
-16/24/32 px by area, brought back to 112 px by bicubic and by the DSR of that size, both run
-through OpenCV as the product runs them. The sheet shows, per row, the small face (nearest
-neighbour), bicubic, DSR and the original for a few faces.
+12/16/24/32 px by area, brought back to 112 px by bicubic, by the per-size DSR recognition uses
+(dsr16/24/32, the nearest for other sizes) and by the picture network dsr_view when the model
+folder has it, all run through OpenCV as the product runs them. The sheet shows, per row, the
+small face (nearest neighbour), each of those and the original for a few faces.
 """
 import argparse
 import csv
@@ -54,7 +55,7 @@ def main(argv=None):
     p.add_argument("--data", default=os.environ.get("VLRFACE_DATA"))
     p.add_argument("--sheet", help="write the side-by-side PNG here")
     p.add_argument("--json", help="write the figures here")
-    p.add_argument("--sizes", default="16,24,32")
+    p.add_argument("--sizes", default="12,16,24,32")
     a = p.parse_args(argv)
     data = Path(a.data)
     rows = [r for r in csv.DictReader(open(data / "celeba-train" / "list.csv")) if r["hr112"] == "1"]
@@ -64,32 +65,46 @@ def main(argv=None):
     faces = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in files]
     result = {"faces": len(faces), "data": "held-out celeba-train identities (validation)"}
     sheet_rows = []
+    models = Path(a.models)
+    per_size = sorted(int(f.stem[3:]) for f in models.glob("dsr[0-9]*.onnx"))
+    view = models / "dsr_view.onnx"
+    view_net = cv2.dnn.readNetFromONNX(str(view)) if view.exists() else None
+    methods = ["bicubic", "dsr"] + (["dsr_view"] if view_net is not None else [])
     for s in map(int, a.sizes.split(",")):
-        net = cv2.dnn.readNetFromONNX(str(Path(a.models) / f"dsr{s}.onnx"))
-        m = {"bicubic": {"psnr": [], "ssim": []}, "dsr": {"psnr": [], "ssim": []}}
+        # The per-size network recognition would use: this size's, else the nearest (as the
+        # product's ModelStore::upscaler_for picks it).
+        near = min(per_size, key=lambda r: (abs(r - s), r))
+        nets = {"dsr": cv2.dnn.readNetFromONNX(str(models / f"dsr{near}.onnx")), "dsr_view": view_net}
+        m = {k: {"psnr": [], "ssim": []} for k in methods}
         for i, hr in enumerate(faces):
             small = cv2.resize(hr, (s, s), interpolation=cv2.INTER_AREA)
             bic = cv2.resize(small, (112, 112), interpolation=cv2.INTER_CUBIC)
-            sr = dsr(net, bic)
-            for k, img in (("bicubic", bic), ("dsr", sr)):
+            pics = {"bicubic": bic, **{k: dsr(nets[k], bic) for k in methods if k != "bicubic"}}
+            for k, img in pics.items():
                 m[k]["psnr"].append(psnr(img, hr))
                 m[k]["ssim"].append(ssim(img, hr))
             if i in (0, 97, 211, 402, 555):
                 nn = cv2.resize(small, (112, 112), interpolation=cv2.INTER_NEAREST)
-                sheet_rows.append(np.hstack([nn, bic, sr, hr]))
+                sheet_rows.append(np.hstack([nn] + [pics[k] for k in methods] + [hr]))
         result[str(s)] = {k: {q: float(np.mean(v)) for q, v in d.items()} for k, d in m.items()}
-        result[str(s)]["dsr_better_psnr_share"] = float(np.mean(
-            np.array(m["dsr"]["psnr"]) > np.array(m["bicubic"]["psnr"])))
-        r = result[str(s)]
-        print(f"{s} px: PSNR bicubic {r['bicubic']['psnr']:.2f} dB, DSR {r['dsr']['psnr']:.2f} dB; "
-              f"SSIM bicubic {r['bicubic']['ssim']:.4f}, DSR {r['dsr']['ssim']:.4f}; DSR better "
-              f"PSNR on {100 * r['dsr_better_psnr_share']:.1f} % of faces")
+        result[str(s)]["dsr_network"] = f"dsr{near}"
+        line = f"{s} px: PSNR / SSIM"
+        for k in methods:
+            r = result[str(s)][k]
+            line += f"; {k} {r['psnr']:.2f} dB / {r['ssim']:.4f}"
+            if k != "bicubic":
+                share = float(np.mean(np.array(m[k]["psnr"]) > np.array(m["bicubic"]["psnr"])))
+                result[str(s)][f"{k}_better_psnr_share"] = share
+                line += f" (better than bicubic on {100 * share:.1f} % of faces)"
+        print(line)
     if a.sheet:
         sheet = np.vstack(sheet_rows)
         head = np.full((24, sheet.shape[1], 3), 255, np.uint8)
-        for j, t in enumerate(("small (nearest)", "bicubic", "DSR", "original")):
+        titles = ["small (nearest)"] + [{"dsr": "DSR (per size)", "dsr_view": "DSR picture"}.get(k, k)
+                                        for k in methods] + ["original"]
+        for j, t in enumerate(titles):
             cv2.putText(head, t, (j * 112 + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-        cv2.imwrite(a.sheet, np.vstack([head, sheet]))
+        cv2.imwrite(a.sheet, np.vstack([head, sheet]), [cv2.IMWRITE_JPEG_QUALITY, 92])
         print(f"sheet: {a.sheet} (rows: {a.sizes} px, 5 faces each)")
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -327,7 +327,7 @@ def train(args):
                 state["best"][phase] = m[key]
                 save_atomic({"dsr": dsr.state_dict(), "lora": lora.state_dict(),
                              "config": dsr.config(), "rank": args.rank, "step": state["step"],
-                             "val": m}, run / f"best_{phase}.pt")
+                             "val": m, "args": state["args"]}, run / f"best_{phase}.pt")
                 rec["best"] = True
             log.write(json.dumps({k: (float(v) if isinstance(v, np.floating) else v)
                                   for k, v in rec.items()}) + "\n")
@@ -406,6 +406,36 @@ def export(args):
         print(f"{apath}: rank {ad['rank']}, {sum(a.size for a in arrays.values())} parameters, "
               f"validation {ad['val']}")
     print(f"validation at export: {best['val']}")
+    if args.manifest:
+        if "args" not in best and (run / "last.pt").exists():  # checkpoints before "args" was kept
+            best["args"] = torch.load(run / "last.pt")["state"]["args"]
+        write_manifest(Path(args.manifest), path, name, best)
+
+
+def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> None:
+    """The committed manifest of an exported DSR network: its file and sha256, the model id and
+    where it came from (the run's arguments). Created when absent; written atomically."""
+    import hashlib
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    meta = json.loads(manifest.read_text()) if manifest.exists() else {
+        "name": name, "kind": "upscaler", "file": f"{name}.onnx",
+        "input": {"width": 112, "height": 112},
+        "normalisation": {"scale": 1 / 127.5, "mean": [127.5, 127.5, 127.5], "swap_rb": False},
+        "precision": "fp32"}
+    rel = onnx_path.resolve().relative_to(ROOT) if ROOT in onnx_path.resolve().parents else onnx_path
+    meta["upstream"] = {"file": str(rel), "sha256": digest, "convert": "project"}
+    meta["id"] = f"{name}/{digest[:8]}"
+    run = best.get("args") or {}
+    meta["provenance"] = {
+        "trainer": "tools/train_dsr.py", "step": best["step"], "config": best["config"],
+        "data": "faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, every 5th celeba "
+                "identity held out for validation",
+        **{k: run[k] for k in ("sizes", "res", "w_id", "w_pix", "select", "batch", "lr",
+                               "degrade_p", "seed", "steps_dsr") if k in run}}
+    tmp = manifest.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, manifest)
+    print(f"{manifest}: sha256 {digest[:16]}..., id {meta['id']}")
 
 
 def parse_args(argv=None):
@@ -418,6 +448,8 @@ def parse_args(argv=None):
                    "$VLRFACE_MODEL_SOURCE or build/model-cache)")
     p.add_argument("--work", default=str(ROOT / "build" / "train"), help="checkpoints, logs, cache")
     p.add_argument("--export", metavar="DIR", help="export the best models to DIR and exit")
+    p.add_argument("--manifest", metavar="JSON", help="with --export: write the DSR network's "
+                   "manifest template here (file, sha256, id, provenance)")
     p.add_argument("--steps-dsr", type=int, default=3000)
     p.add_argument("--steps-adapter", type=int, default=2000)
     p.add_argument("--dsr-schedule-steps", type=int, default=0,

@@ -258,6 +258,8 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
   std::map<int, cv::Mat> lowres, upscaled;
   std::map<int, std::string> dsr_unavailable;
   std::map<int, std::unique_ptr<Upscaler>> dsr;
+  // The live view's picture network, timed where installed: what showing a selected face costs.
+  const std::unique_ptr<Upscaler> view = make_view_upscaler(store);
   for (int r : o.resolutions) {
     lowres[r] = degrade(aligned, r);
     upscaled[r] = bicubic.upscale(lowres[r]);
@@ -331,6 +333,10 @@ int run_bench(const GlobalOptions& g, const BenchOptions& o) {
         missing.available = false;
         missing.note = dsr_unavailable[r];
         run.stages.push_back(std::move(missing));
+      }
+      if (view) {
+        add("upscale", "dsr_view", r, 0,
+            time_ms([&] { sink += view->upscale(lowres[r]).at<cv::Vec3b>(0, 0)[0]; }, W, N));
       }
     }
     const cv::Mat& embed_input = upscaled[o.resolutions.front()];

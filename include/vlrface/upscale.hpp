@@ -5,7 +5,8 @@
 //   cv::Mat face112 = up->upscale(tiny16);
 // DSR is one small network per working resolution (models "dsr16", "dsr24", "dsr32"): it adds a
 // learned residual to a bicubic upscale, so any input size works; it was trained on faces of
-// its resolution (docs/MODELS.md).
+// its resolution (docs/MODELS.md). Those networks are trained for EdgeFace, not for the eye; the
+// picture people look at comes from make_view_upscaler().
 // Thread safety: BicubicUpscaler is stateless; network upscalers need one instance per thread.
 #pragma once
 
@@ -54,5 +55,12 @@ std::string dsr_model_name(int resolution);
 std::vector<std::string> upscaler_kinds();
 std::unique_ptr<Upscaler> make_upscaler(const std::string& kind, int resolution,
                                         const ModelStore& store);
+
+// The picture network (model "dsr_view", one for faces of 12-40 px): trained for pixel fidelity
+// rather than for EdgeFace, so it is what a person is shown (the live view's "DSR" picture);
+// recognition keeps the recovery that validation chose per size. nullptr when the store has no
+// such model (bicubic is then the best picture there is). make_upscaler() never picks it.
+inline constexpr const char* kViewUpscalerModel = "dsr_view";
+std::unique_ptr<Upscaler> make_view_upscaler(const ModelStore& store);
 
 }  // namespace vlrface

@@ -174,6 +174,11 @@ function renderSelected(force) {
     (f.threshold != null ? ', threshold ' + f.threshold.toFixed(2) : '') : '112 px';
   refreshImage($('img-low'), f.lowres_url);
   refreshImage($('img-up'), f.upscaled_url);
+  // Four pictures (2 x 2) when there is a DSR picture for this face, else three in a row.
+  $('fig-dsr').hidden = !f.enhanced_url;
+  $('pics').classList.toggle('four', !!f.enhanced_url);
+  if (f.enhanced_url) refreshImage($('img-dsr'), f.enhanced_url);
+  else $('img-dsr').removeAttribute('src');
   const galleryName = f.name || (f.top[0] && f.top[0].name) || '';
   $('gal-name').textContent = galleryName ? galleryName + (f.name ? '' : ' (best guess)') : '—';
   if (f.gallery_url && (force || $('img-gal').dataset.url !== f.gallery_url)) {

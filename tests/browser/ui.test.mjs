@@ -125,8 +125,9 @@ async function main() {
   expect((await brokenImages(page)).length === 0,
     'no visible <img> without a picture before a face is selected (' +
     (await brokenImages(page)).join(', ') + ')');
-  expect(await page.evaluate(() => [...document.querySelectorAll('.triptych .pic')]
+  expect(await page.evaluate(() => [...document.querySelectorAll('.triptych figure:not([hidden]) .pic')]
     .every((p) => p.getBoundingClientRect().height > 50)), 'the three picture frames are shown empty');
+  expect(await page.$eval('#fig-dsr', (f) => f.hidden), 'no DSR frame before a face is selected');
   // The metrics are on screen with the view at 1280x900, without scrolling.
   await page.waitForFunction(() => /ms/.test(document.getElementById('stages').textContent), null,
     { timeout: 15000 });
@@ -201,6 +202,8 @@ async function main() {
   expect(+native.split(' ')[0] > 60, 'the input panel gives the measured face size (' + native + ')');
   expect(/^112 px, base, threshold 0\.\d\d$/.test(await page.textContent('#up-name')),
     'the panel names the path that ran and its threshold (' + await page.textContent('#up-name') + ')');
+  expect(await page.$eval('#fig-dsr', (f) => f.hidden),
+    'a face above the cut-off (not made smaller) has no DSR picture');
 
   // Simulate a distant face: mode simulate, 24 px.
   await page.selectOption('#mode', 'simulate');
@@ -216,6 +219,11 @@ async function main() {
     return i.complete && i.naturalWidth === 120;  // 24 px x 5, nearest neighbour
   }, null, { timeout: 15000 });
   expect(true, 'the input panel shows the 24 px face enlarged 5x');
+  await page.waitForFunction(() => {
+    const i = document.getElementById('img-dsr');
+    return !document.getElementById('fig-dsr').hidden && i.complete && i.naturalWidth === 112;
+  }, null, { timeout: 15000 });
+  expect(true, 'the DSR picture of the 24 px face is shown beside what the recogniser saw');
   await page.waitForFunction(() => /ms/.test(document.getElementById('stages').textContent), null,
     { timeout: 10000 });
   await page.waitForTimeout(700);

@@ -346,6 +346,11 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
     EXPECT_EQ(low.status, 404);
   }
   EXPECT_EQ(get(port, "/api/faces/999999/upscaled.png").status, 404);
+  // The picture network's picture is offered only for a face that was made smaller (not for
+  // one recognised at full size by the base model).
+  ASSERT_TRUE(face.contains("enhanced_url")) << face.dump();
+  EXPECT_EQ(face["enhanced_url"].is_null(), face["recovery"] == "base") << face.dump();
+  EXPECT_EQ(get(port, "/api/faces/999999/enhanced.png").status, 404);
 
   // MJPEG: multipart/x-mixed-replace with JPEG parts.
   const Reply st = http(port, "GET", "/api/stream", "", {}, 40000);
@@ -385,6 +390,28 @@ TEST_F(ServeApi, LiveViewSettingsAndStream) {
   EXPECT_EQ(set.js()["threshold_basis"].get<std::string>().rfind("24 px, ", 0), 0u) << set.body;
   EXPECT_NE(set.js()["threshold_basis"].get<std::string>().find("simulated faces"),
             std::string::npos);
+  // Simulated 24 px faces: each has the picture network's 112 px picture (the prepared models
+  // include it).
+  const json sim = wait_snapshot(
+      port,
+      [](const json& j) {
+        // The settings are the current ones; the faces may be of a frame processed before
+        // the switch: wait for one that was brought down to 24 px.
+        return !j["faces"].empty() && j["faces"][0]["working_px"] == 24;
+      },
+      20);
+  ASSERT_FALSE(sim["faces"].empty()) << sim.dump();
+  const std::string sid = std::to_string(sim["faces"][0]["track_id"].get<long long>());
+  EXPECT_EQ(sim["faces"][0]["enhanced_url"], "/api/faces/" + sid + "/enhanced.png") << sim.dump();
+  const Reply pic = get(port, "/api/faces/" + sid + "/enhanced.png");
+  if (pic.status == 200) {  // as above: the track may just have ended
+    EXPECT_EQ(pic.header("content-type"), "image/png");
+    const cv::Mat img =
+        cv::imdecode(std::vector<uchar>(pic.body.begin(), pic.body.end()), cv::IMREAD_COLOR);
+    EXPECT_EQ(img.size(), cv::Size(112, 112));
+  } else {
+    EXPECT_EQ(pic.status, 404) << pic.body;
+  }
   const Reply bad =
       http(port, "PUT", "/api/settings", "{\"resolution\": ", {"Content-Type: application/json"});
   EXPECT_EQ(bad.status, 400);

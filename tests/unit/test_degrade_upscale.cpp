@@ -73,3 +73,8 @@ TEST(Upscale, FactoryNamesUnknownKinds) {
   }
   EXPECT_THROW(vlrface::make_upscaler("dsr", 16, empty), vlrface::Error);
 }
+
+TEST(Upscale, NoPictureNetworkMeansNone) {
+  vlrface::ModelStore empty("/nonexistent-model-dir");
+  EXPECT_EQ(vlrface::make_view_upscaler(empty), nullptr);
+}

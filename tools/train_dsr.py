@@ -415,8 +415,8 @@ def export(args):
 def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> None:
     """The committed manifest of an exported DSR network: its file and sha256, the model id and
     where it came from (the run's arguments). Created when absent; written atomically."""
-    import hashlib
-    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    from convert_edgeface import sha256_of
+    digest = sha256_of(str(onnx_path))
     meta = json.loads(manifest.read_text()) if manifest.exists() else {
         "name": name, "kind": "upscaler", "file": f"{name}.onnx",
         "input": {"width": 112, "height": 112},
@@ -426,6 +426,8 @@ def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> No
     meta["upstream"] = {"file": str(rel), "sha256": digest, "convert": "project"}
     meta["id"] = f"{name}/{digest[:8]}"
     run = best.get("args") or {}
+    if run.get("sizes"):  # one network for a range of sizes (ModelStore reads "sizes")
+        meta["sizes"] = list(run["sizes"])
     meta["provenance"] = {
         "trainer": "tools/train_dsr.py", "step": best["step"], "config": best["config"],
         "data": "faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, every 5th celeba "

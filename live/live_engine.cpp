@@ -7,13 +7,14 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-#include <deque>
 #include <map>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
 #include "face_collector.hpp"
+#include "face_decision.hpp"
+#include "frame_rate.hpp"
 #include "source_reader.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/degrade.hpp"
@@ -92,8 +93,7 @@ struct LiveEngine::Impl {
   Tracker tracker;
   LiveSettings applied;
   std::uint64_t applied_settings = 0, applied_gallery = 0;
-  std::deque<double> done_times;  // completion times of recent frames, for fps
-  double first_done = 0;          // of the first frame since start()
+  FrameRate frame_rate{kFpsWindowS};
   std::uint64_t processed = 0;
 
   // The latest captured frame: overwritten, never queued, so processing is never behind. The
@@ -439,37 +439,10 @@ struct LiveEngine::Impl {
     s->times.embed_ms = pt.embed_ms;
     s->faces.reserve(results.size());
     for (const FaceResult& r : results) {
-      LiveFace lf;
-      lf.box = r.face.box;
-      lf.native_px = r.native_px;
-      lf.working_px = r.working_px;
-      lf.recovery = r.recovery;
-      lf.too_small = r.status != FaceStatus::kOk;  // eyes too close together to align
-      lf.lowres = r.lowres.empty() ? r.aligned : r.lowres;
-      lf.upscaled = r.upscaled;
-      Observation o;
-      if (!lf.too_small) {
-        const float threshold = applied.threshold < -1 ? r.threshold : applied.threshold;
-        lf.threshold = threshold;
-        // The tracker starts a new track when someone else steps into this face's place; judged
-        // with the calibrated threshold, so a strict user setting does not split one person.
-        o.embedding = r.embedding;
-        o.same_threshold = r.threshold;
-        if (applied.task == "verify") {
-          const std::optional<float> sim = m->similarity_to(r.embedding, applied.verify_name);
-          o.similarity = sim.value_or(0.0f);
-          if (sim && *sim > threshold) o.name = applied.verify_name;
-          if (sim) lf.top.push_back({applied.verify_name, *sim});
-        } else {
-          MatchResult mr = m->match(r.embedding, {.top_k = kTopK, .threshold = threshold});
-          o.name = std::move(mr.name);
-          o.similarity = mr.similarity;
-          lf.top = std::move(mr.top);
-        }
-      }
+      FaceDecision fd = decide_face(r, applied, *m, kTopK);
       boxes.push_back(r.face.box);
-      obs.push_back(std::move(o));
-      s->faces.push_back(std::move(lf));
+      obs.push_back(std::move(fd.observation));
+      s->faces.push_back(std::move(fd.face));
     }
     const std::vector<std::int64_t> ids = tracker.update(boxes, obs);
     for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -481,18 +454,7 @@ struct LiveEngine::Impl {
     collector.offer(results, processed + 1);
 
     const double done = now_s();
-    if (done_times.empty()) first_done = done;
-    done_times.push_back(done);
-    while (done - done_times.front() > kFpsWindowS) done_times.pop_front();
-    // Frames finished over a fixed span rather than between the first and last kept: after a
-    // stall, two quick frames would otherwise read as a high rate.
-    const double n = static_cast<double>(done_times.size());
-    const double since_first = done - first_done;
-    if (since_first >= kFpsWindowS) {
-      s->fps = n / kFpsWindowS;
-    } else if (since_first > 0) {
-      s->fps = (n - 1) / since_first;  // the first frame opens the span, it is not in it
-    }
+    s->fps = frame_rate.add(done);
     s->frame_number = ++processed;
     s->latency_ms = (done - d.captured_at) * 1000;
     s->pipeline_depth = depth;
@@ -526,7 +488,7 @@ void LiveEngine::start() {
   Impl& d = *impl_;
   d.stopping = false;
   d.t0 = Clock::now();
-  d.done_times.clear();
+  d.frame_rate.reset();
   {
     std::lock_guard sl(d.snap_mu);
     d.down_since.reset();  // a failure before stop() is not this run's

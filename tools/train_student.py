@@ -77,6 +77,59 @@ def camera_degrade(face: np.ndarray, size: int, rng: np.random.Generator, p: flo
     return cv2.resize(small, (112, 112), interpolation=cv2.INTER_CUBIC)
 
 
+def _affine(m: np.ndarray) -> np.ndarray:
+    return np.vstack([m, [0.0, 0.0, 1.0]])
+
+
+def similarity(rot_deg: float, scale: float, tx: float, ty: float, c: float = 55.5) -> np.ndarray:
+    """3x3 similarity about the 112-px crop's centre c, then a shift (tx, ty)."""
+    a = np.deg2rad(rot_deg)
+    m = np.array([[scale * np.cos(a), -scale * np.sin(a), 0.0],
+                  [scale * np.sin(a), scale * np.cos(a), 0.0]])
+    m[:, 2] = [c + tx - m[0, 0] * c - m[0, 1] * c, c + ty - m[1, 0] * c - m[1, 1] * c]
+    return _affine(m)
+
+
+def native_degrade(face: np.ndarray, size: int, rng: np.random.Generator, p: float,
+                   roll_deg: float = 8.0, jitter_px: float = 0.35) -> np.ndarray:
+    """112-px aligned face -> the same face as the product meets it in a camera frame: the
+    face sits in the frame at a roll and at a sub-pixel position of its own (not on the 112
+    crop's grid), is area-sampled there at `size` px, and the pipeline warps the frame straight
+    to 112 px with bicubic interpolation from landmarks that are a fraction of a pixel off
+    (src/pipeline.cpp, the native path: one INTER_CUBIC warp of align_face). Camera effects
+    (blur, noise, JPEG) as camera_degrade, each with probability p.
+
+    The simulated path (clean_degrade: area shrink of the aligned crop, bicubic resize back)
+    puts every small pixel exactly on a 112/size block of the crop: a student trained on it
+    learns that grid, which real faces never have."""
+    # Frame geometry: aligned crop -> rotated, shifted by a random phase -> area-shrunk.
+    phase = rng.uniform(0.0, 1.0, 2) * 112.0 / size
+    rot = similarity(rng.normal(0.0, roll_deg), 1.0, phase[0], phase[1])
+    hr = face
+    if rng.random() < p * 0.5:  # optics: blur before sampling
+        hr = cv2.GaussianBlur(hr, (0, 0), rng.uniform(0.5, 1.5) * 112 / size)
+    rotated = cv2.warpAffine(hr, rot[:2], (112, 112), flags=cv2.INTER_CUBIC,
+                             borderMode=cv2.BORDER_REPLICATE)
+    interp = cv2.INTER_AREA if rng.random() < 0.6 else cv2.INTER_LINEAR
+    small = cv2.resize(rotated, (size, size), interpolation=interp)
+    k = size / 112.0  # resize maps pixel centres: y = (x + 0.5) k - 0.5
+    shrink = np.array([[k, 0, 0.5 * k - 0.5], [0, k, 0.5 * k - 0.5], [0, 0, 1.0]])
+    if rng.random() < p:
+        noise = rng.normal(0, rng.uniform(1.0, 8.0), small.shape)
+        small = np.clip(small.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < p:
+        q = int(rng.integers(30, 96))
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, q])
+        small = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    # Back to the crop from landmarks a little off: a small similarity in small-face pixels.
+    j = jitter_px * 112.0 / size
+    err = similarity(rng.normal(0.0, 2.0), float(np.exp(rng.normal(0.0, 0.02))),
+                     *rng.normal(0.0, j, 2))
+    back = err @ np.linalg.inv(shrink @ rot)
+    return cv2.warpAffine(small, back[:2], (112, 112), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def clean_degrade(face: np.ndarray, size: int) -> np.ndarray:
     """Validation's simulated face: area shrink, bicubic back (the eval's --res path)."""
     small = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
@@ -134,9 +187,16 @@ def embed(model, x_bgr: torch.Tensor, device, batch: int = 256) -> torch.Tensor:
 # Validation: held-out identities, every size, teacher at 112 px as the ceiling
 # --------------------------------------------------------------------------------------------
 
-def validation_inputs(cache, sizes):
-    return {s: common.to_tensor(np.stack([clean_degrade(f, s) for f in cache["val_hr"]]))
-            for s in sizes}
+def validation_inputs(cache, sizes, native_sizes=()):
+    """Simulated faces (keys: sizes) and, for a native-trained student, frame-like ones (keys
+    'n<size>': native_degrade without camera effects, one fixed draw per size and face)."""
+    out = {s: common.to_tensor(np.stack([clean_degrade(f, s) for f in cache["val_hr"]]))
+           for s in sizes}
+    for s in native_sizes:
+        rng = np.random.default_rng([12345, s])
+        out[f"n{s}"] = common.to_tensor(np.stack([native_degrade(f, s, rng, 0.0)
+                                                  for f in cache["val_hr"]]))
+    return out
 
 
 @torch.no_grad()
@@ -161,11 +221,10 @@ def validate(model, lora, inputs, cache, device, ceiling=None):
 def gap_shares(m, base):
     """Share of the 112-px accuracy lost at each size that the student wins back."""
     out = {}
-    for s in VAL_SIZES:
-        k = f"acc_{s}"
-        if k in m and k in base:
+    for k in m:
+        if k.startswith("acc_") and k != "acc_112" and k in base:
             gap = base["acc_112"] - base[k]
-            out[f"gap_{s}"] = (m[k] - base[k]) / gap if gap > 1e-9 else 0.0
+            out[f"gap_{k[4:]}"] = (m[k] - base[k]) / gap if gap > 1e-9 else 0.0
     return out
 
 
@@ -178,8 +237,12 @@ def make_batch(cache, step, args):
     idx = rng.integers(0, len(cache["train_hr"]), args.batch)
     flip = rng.random(args.batch) < 0.5
     hr = [cache["train_hr"][i][:, ::-1] if f else cache["train_hr"][i] for i, f in zip(idx, flip)]
-    lr = np.stack([camera_degrade(h, draw_size(rng, args.min_size, args.max_size), rng,
-                                  args.degrade_p) for h in hr])
+    # Drawn only when asked for, so that the batches of --native-p 0 runs stay as they were.
+    native = (rng.random(args.batch) < args.native_p if args.native_p > 0
+              else np.zeros(args.batch, bool))
+    lr = np.stack([(native_degrade if n else camera_degrade)(
+        h, draw_size(rng, args.min_size, args.max_size), rng, args.degrade_p)
+        for h, n in zip(hr, native)])
     t = torch.from_numpy(cache["train_t"][idx, flip.astype(np.int64)])
     return common.to_tensor(lr), t
 
@@ -198,10 +261,11 @@ def pick_device(name):
     return torch.device(name)
 
 
-def selection_score(m, sizes=(16, 20, 24, 32)):
+def selection_score(m, sizes=(16, 20, 24, 32), native=False):
     """What model selection maximises: the mean validation cosine to the teacher over the
-    sizes the model serves (smoother than pair accuracy over 39 identities)."""
-    return float(np.mean([m[f"cos_{s}"] for s in sizes]))
+    sizes the model serves (smoother than pair accuracy over 39 identities); a native-trained
+    student is chosen on the frame-like faces, the kind it is for."""
+    return float(np.mean([m[f"cos_n{s}" if native else f"cos_{s}"] for s in sizes]))
 
 
 def train(args):
@@ -218,7 +282,7 @@ def train(args):
         print(f"face cache {key}: {len(cache['train_hr'])} training, {len(cache['val_hr'])} "
               "validation faces", flush=True)
         return
-    inputs = validation_inputs(cache, VAL_SIZES)
+    inputs = validation_inputs(cache, VAL_SIZES, args.select_sizes if args.native_p > 0 else ())
     lora = dsr_model.LoRA(model, args.rank, args.seed).to(device)
     opt = torch.optim.AdamW(lora.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     state = {"step": 0, "best": -1.0, "args": vars(args), "cache": key, "wall_s": 0.0}
@@ -272,7 +336,7 @@ def train(args):
         if state["step"] % args.val_every == 0 or done or out_of_time:
             m = validate(model, lora, inputs, cache, device)
             m.update(gap_shares(m, state["baseline"]))
-            score = selection_score(m, args.select_sizes)
+            score = selection_score(m, args.select_sizes, args.native_p > 0)
             elapsed = time.time() - t0
             state["wall_s"] += elapsed
             rec = {"step": state["step"], "loss_id": float(np.mean([a for a, _ in losses])),
@@ -315,6 +379,7 @@ def export(args):
             "sizes": [best["args"]["min_size"], best["args"]["max_size"]],
             "batch": best["args"]["batch"], "lr": best["args"]["lr"],
             "w_pair": best["args"]["w_pair"], "degrade_p": best["args"]["degrade_p"],
+            "native_p": best["args"].get("native_p", 0.0),
             "data_cache": best["cache"], "teacher_sha256": best["teacher_sha256"],
             "parent": "edgeface_xxs", "device": best.get("device"),
             "wall_s": round(best.get("wall_s", 0)), "validation": best["val"],
@@ -337,7 +402,7 @@ def update_manifest(manifest: Path, adapter: Path, prov: dict) -> None:
     meta["id"] = f"{meta['name']}/{prov['sha256'][:8]}"
     meta["source"] = meta.get("source", "").replace("tools/train_dsr.py", "tools/train_student.py")
     meta["provenance"] = {k: prov[k] for k in ("step", "rank", "seed", "sizes", "batch", "lr",
-                                                "w_pair", "degrade_p", "data_cache", "parent",
+                                                "w_pair", "degrade_p", "native_p", "data_cache", "parent",
                                                 "device", "wall_s")}
     meta["provenance"]["trainer"] = "tools/train_student.py"
     meta["provenance"]["data"] = ("faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, "
@@ -376,6 +441,10 @@ def parse_args(argv=None):
     p.add_argument("--min-size", type=int, default=12)
     p.add_argument("--max-size", type=int, default=40)
     p.add_argument("--degrade-p", type=float, default=0.5)
+    p.add_argument("--native-p", type=float, default=0.0,
+                   help="share of training faces made as in a camera frame (native_degrade: "
+                   "off-grid sampling, roll, bicubic warp from slightly wrong landmarks) rather "
+                   "than shrunk on the aligned crop's grid; > 0 also selects on such faces")
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--select-sizes", type=lambda v: tuple(int(x) for x in v.split(",")),
                    default=(16, 20, 24, 32), help="validation sizes whose mean cosine selects "

@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""Tests of the model tools that need no model file or dataset: tools/compare_models.py on
+synthetic eval runs, and the geometry of tools/train_student.py's camera-frame degradation."""
+import json
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
+sys.path.insert(0, str(TOOLS))
+
+
+def run_json(accs_hrlr, rank1=0.5):
+    folds = [{"fold": i + 1, "accuracy": a, "pairs": 100} for i, a in enumerate(accs_hrlr)]
+    v = {"accuracy": sum(accs_hrlr) / len(accs_hrlr), "folds": folds,
+         "at_product_thresholds": {"tar": 0.4, "far": 0.001, "threshold": 0.3}}
+    return {"dataset": "d", "protocol": {"folds": len(folds)}, "counts": {"pairs": 100},
+            "model": "m", "results": [
+                {"kind": "native", "resolution": 16, "recovery": "bicubic+adapter",
+                 "verification_hrlr": v, "verification": v,
+                 "identification": {"rank1": rank1}}]}
+
+
+class CompareModels(unittest.TestCase):
+    def run_tool(self, a, b, *extra):
+        with tempfile.TemporaryDirectory() as d:
+            pa, pb, pj = Path(d, "a.json"), Path(d, "b.json"), Path(d, "c.json")
+            pa.write_text(json.dumps(a))
+            pb.write_text(json.dumps(b))
+            p = subprocess.run([sys.executable, str(TOOLS / "compare_models.py"), str(pa),
+                                str(pb), "--json", str(pj), *extra], capture_output=True,
+                               text=True)
+            return p, (json.loads(pj.read_text()) if pj.exists() else None)
+
+    def test_paired_difference_and_its_standard_error(self):
+        a = run_json([0.70, 0.72, 0.74, 0.76])
+        b = run_json([0.71, 0.73, 0.75, 0.79], rank1=0.6)  # +1, +1, +1, +3 points
+        p, out = self.run_tool(a, b)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        h = out["rows"][0]["hrlr"]
+        self.assertAlmostEqual(h["diff"], 1.5, places=6)
+        self.assertAlmostEqual(h["se"], 0.5, places=6)  # sd 1.0 over 4 folds
+        self.assertEqual(h["better"], 4)
+        self.assertTrue(h["significant"])  # 1.5 > 2 x 0.5
+        self.assertAlmostEqual(out["rows"][0]["rank1"]["b"], 60.0)
+        self.assertIn("+1.50 +- 0.50, 4/4)*", p.stdout)
+
+    def test_a_noisy_difference_is_not_flagged(self):
+        a = run_json([0.70, 0.72, 0.74, 0.76])
+        b = run_json([0.73, 0.70, 0.77, 0.74])  # +3, -2, +3, -2
+        p, out = self.run_tool(a, b)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(out["rows"][0]["hrlr"]["significant"])
+
+    def test_runs_of_different_protocols_are_refused(self):
+        a = run_json([0.70, 0.72])
+        b = run_json([0.70, 0.72])
+        b["counts"]["pairs"] = 200
+        p, out = self.run_tool(a, b)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("differ in 'counts'", p.stderr)
+        self.assertIsNone(out)
+
+
+class NativeDegrade(unittest.TestCase):
+    def test_the_face_comes_back_where_it_was(self):
+        """The frame-like face must be aligned like the original: the warp back inverts the
+        frame's roll, phase and shrink, so no shift is left on average (a sign error in the
+        pixel-centre convention would leave half a small pixel, 3.5 px at 16 px)."""
+        import cv2
+        import train_student as ts
+        rng = np.random.default_rng(3)
+        yy, xx = np.mgrid[0:112, 0:112].astype(np.float32)
+        face = np.zeros((112, 112, 3), np.uint8)
+        shifts = []
+        for _ in range(20):
+            cx, cy = rng.uniform(40, 72, 2)  # a blob somewhere in the face
+            blob = 255 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 9.0 ** 2))
+            face[:] = blob[..., None].astype(np.uint8)
+            out = ts.native_degrade(face, 24, rng, 0.0, roll_deg=8.0, jitter_px=0.0)
+            g = out[..., 0].astype(np.float64)
+            m = g.sum()
+            shifts.append(((g * xx).sum() / m - cx, (g * yy).sum() / m - cy))
+        mean = np.abs(np.mean(shifts, axis=0))
+        worst = np.abs(shifts).max()
+        self.assertLess(mean.max(), 0.3, f"mean shift {mean}")
+        # One face moves a little by aliasing (the bilinear shrink does not low-pass): well
+        # under half a small pixel (112 / 24 / 2 = 2.3 px).
+        self.assertLess(worst, 2.0, f"worst shift {worst} px")
+
+    def test_sizes_and_types(self):
+        import train_student as ts
+        rng = np.random.default_rng(0)
+        face = rng.integers(0, 255, (112, 112, 3), dtype=np.uint8)
+        for size in (12, 16, 40):
+            out = ts.native_degrade(face, size, rng, 1.0)
+            self.assertEqual(out.shape, (112, 112, 3))
+            self.assertEqual(out.dtype, np.uint8)
+
+
+if __name__ == "__main__":
+    unittest.main()

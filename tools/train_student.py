@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,19 +91,12 @@ def similarity(rot_deg: float, scale: float, tx: float, ty: float, c: float = 55
     return _affine(m)
 
 
-def native_degrade(face: np.ndarray, size: int, rng: np.random.Generator, p: float,
-                   roll_deg: float = 8.0, jitter_px: float = 0.35) -> np.ndarray:
-    """112-px aligned face -> the same face as the product meets it in a camera frame: the
-    face sits in the frame at a roll and at a sub-pixel position of its own (not on the 112
-    crop's grid), is area-sampled there at `size` px, and the pipeline warps the frame straight
-    to 112 px with bicubic interpolation from landmarks that are a fraction of a pixel off
-    (src/pipeline.cpp, the native path: one INTER_CUBIC warp of align_face). Camera effects
-    (blur, noise, JPEG) as camera_degrade, each with probability p.
-
-    The simulated path (clean_degrade: area shrink of the aligned crop, bicubic resize back)
-    puts every small pixel exactly on a 112/size block of the crop: a student trained on it
-    learns that grid, which real faces never have."""
-    # Frame geometry: aligned crop -> rotated, shifted by a random phase -> area-shrunk.
+def native_sample(face: np.ndarray, size: int, rng: np.random.Generator, p: float,
+                  roll_deg: float = 8.0, jpeg: bool = True):
+    """The camera half of native_degrade: the face as `size` px of a frame (roll, sub-pixel
+    phase, optics, area or bilinear sampling, noise, JPEG unless `jpeg` is False because the
+    caller codes it otherwise). Returns (small, to_crop): to_crop maps small-image pixels to
+    the 112-px crop (3x3)."""
     phase = rng.uniform(0.0, 1.0, 2) * 112.0 / size
     rot = similarity(rng.normal(0.0, roll_deg), 1.0, phase[0], phase[1])
     hr = face
@@ -117,17 +111,75 @@ def native_degrade(face: np.ndarray, size: int, rng: np.random.Generator, p: flo
     if rng.random() < p:
         noise = rng.normal(0, rng.uniform(1.0, 8.0), small.shape)
         small = np.clip(small.astype(np.float32) + noise, 0, 255).astype(np.uint8)
-    if rng.random() < p:
+    if jpeg and rng.random() < p:
         q = int(rng.integers(30, 96))
         ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, q])
         small = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    # Back to the crop from landmarks a little off: a small similarity in small-face pixels.
+    return small, np.linalg.inv(shrink @ rot)
+
+
+def native_restore(small: np.ndarray, size: int, to_crop: np.ndarray,
+                   rng: np.random.Generator, jitter_px: float = 0.35) -> np.ndarray:
+    """The pipeline half of native_degrade: one bicubic warp to 112 px from landmarks a little
+    off (a small similarity, `jitter_px` small-face pixels of shift)."""
     j = jitter_px * 112.0 / size
     err = similarity(rng.normal(0.0, 2.0), float(np.exp(rng.normal(0.0, 0.02))),
                      *rng.normal(0.0, j, 2))
-    back = err @ np.linalg.inv(shrink @ rot)
+    back = err @ to_crop
     return cv2.warpAffine(small, back[:2], (112, 112), flags=cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def native_degrade(face: np.ndarray, size: int, rng: np.random.Generator, p: float,
+                   roll_deg: float = 8.0, jitter_px: float = 0.35) -> np.ndarray:
+    """112-px aligned face -> the same face as the product meets it in a camera frame: the
+    face sits in the frame at a roll and at a sub-pixel position of its own (not on the 112
+    crop's grid), is area-sampled there at `size` px, and the pipeline warps the frame straight
+    to 112 px with bicubic interpolation from landmarks that are a fraction of a pixel off
+    (src/pipeline.cpp, the native path: one INTER_CUBIC warp of align_face). Camera effects
+    (blur, noise, JPEG) as camera_degrade, each with probability p.
+
+    The simulated path (clean_degrade: area shrink of the aligned crop, bicubic resize back)
+    puts every small pixel exactly on a 112/size block of the crop: a student trained on it
+    learns that grid, which real faces never have."""
+    small, to_crop = native_sample(face, size, rng, p, roll_deg)
+    return native_restore(small, size, to_crop, rng, jitter_px)
+
+
+def h264_round_trip(images, crf: int, rng: np.random.Generator):
+    """Small images coded together as one H.264 keyframe, as a camera stream codes a frame
+    (libx264 through Debian's ffmpeg, yuv420p, preset veryfast, tune zerolatency: what `vlrface
+    eval --h264` does in eval/h264.cpp). Each image sits at a random offset in its cell of a
+    mid-grey mosaic, so faces fall anywhere on the 16x16 macroblock grid; returns the decoded
+    images, same sizes."""
+    cell = max(i.shape[0] for i in images) + 8
+    cols = int(np.ceil(np.sqrt(len(images))))
+    rows = int(np.ceil(len(images) / cols))
+    w, h = -(-cols * cell // 16) * 16, -(-rows * cell // 16) * 16
+    frame = np.full((h, w, 3), 128, np.uint8)
+    at = []
+    for n, img in enumerate(images):
+        y = (n // cols) * cell + int(rng.integers(0, cell - img.shape[0] + 1))
+        x = (n % cols) * cell + int(rng.integers(0, cell - img.shape[1] + 1))
+        frame[y:y + img.shape[0], x:x + img.shape[1]] = img
+        at.append((y, x))
+    enc = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
+           "-s", f"{w}x{h}", "-i", "-", "-frames:v", "1", "-c:v", "libx264", "-preset",
+           "veryfast", "-tune", "zerolatency", "-crf", str(crf), "-pix_fmt", "yuv420p",
+           "-x264-params", "log=0", "-f", "h264", "-"]
+    dec = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "h264", "-i", "-",
+           "-f", "rawvideo", "-pix_fmt", "bgr24", "-"]
+    try:
+        coded = subprocess.run(enc, input=frame.tobytes(), capture_output=True, check=True).stdout
+        raw = subprocess.run(dec, input=coded, capture_output=True, check=True).stdout
+    except FileNotFoundError:
+        raise common.ToolError("--h264-p needs ffmpeg (Debian package ffmpeg)")
+    except subprocess.CalledProcessError as e:
+        raise common.ToolError(f"ffmpeg H.264 round trip failed: {e.stderr.decode()[-300:]}")
+    if len(raw) != frame.size:
+        raise common.ToolError(f"ffmpeg H.264 round trip gave {len(raw)} bytes, not {frame.size}")
+    out = np.frombuffer(raw, np.uint8).reshape(h, w, 3)
+    return [out[y:y + i.shape[0], x:x + i.shape[1]].copy() for (y, x), i in zip(at, images)]
 
 
 def clean_degrade(face: np.ndarray, size: int) -> np.ndarray:
@@ -237,12 +289,24 @@ def make_batch(cache, step, args):
     idx = rng.integers(0, len(cache["train_hr"]), args.batch)
     flip = rng.random(args.batch) < 0.5
     hr = [cache["train_hr"][i][:, ::-1] if f else cache["train_hr"][i] for i, f in zip(idx, flip)]
-    # Drawn only when asked for, so that the batches of --native-p 0 runs stay as they were.
+    # Drawn only when asked for, so that the batches of earlier recipes stay as they were.
     native = (rng.random(args.batch) < args.native_p if args.native_p > 0
               else np.zeros(args.batch, bool))
-    lr = np.stack([(native_degrade if n else camera_degrade)(
-        h, draw_size(rng, args.min_size, args.max_size), rng, args.degrade_p)
-        for h, n in zip(hr, native)])
+    h264 = (native & (rng.random(args.batch) < args.h264_p) if args.h264_p > 0
+            else np.zeros(args.batch, bool))
+    crf = int(rng.integers(18, 36)) if h264.any() else 0
+    lr, coded = [None] * args.batch, []
+    for i, (h, n) in enumerate(zip(hr, native)):
+        size = draw_size(rng, args.min_size, args.max_size)
+        if h264[i]:  # coded with the batch's other such faces below, instead of JPEG
+            coded.append((i, size) + native_sample(h, size, rng, args.degrade_p, jpeg=False))
+        else:
+            lr[i] = (native_degrade if n else camera_degrade)(h, size, rng, args.degrade_p)
+    if coded:
+        smalls = h264_round_trip([c[2] for c in coded], crf, rng)
+        for (i, size, _, to_crop), small in zip(coded, smalls):
+            lr[i] = native_restore(small, size, to_crop, rng)
+    lr = np.stack(lr)
     t = torch.from_numpy(cache["train_t"][idx, flip.astype(np.int64)])
     return common.to_tensor(lr), t
 
@@ -380,6 +444,7 @@ def export(args):
             "batch": best["args"]["batch"], "lr": best["args"]["lr"],
             "w_pair": best["args"]["w_pair"], "degrade_p": best["args"]["degrade_p"],
             "native_p": best["args"].get("native_p", 0.0),
+            "h264_p": best["args"].get("h264_p", 0.0),
             "data_cache": best["cache"], "teacher_sha256": best["teacher_sha256"],
             "parent": "edgeface_xxs", "device": best.get("device"),
             "wall_s": round(best.get("wall_s", 0)), "validation": best["val"],
@@ -402,7 +467,7 @@ def update_manifest(manifest: Path, adapter: Path, prov: dict) -> None:
     meta["id"] = f"{meta['name']}/{prov['sha256'][:8]}"
     meta["source"] = meta.get("source", "").replace("tools/train_dsr.py", "tools/train_student.py")
     meta["provenance"] = {k: prov[k] for k in ("step", "rank", "seed", "sizes", "batch", "lr",
-                                                "w_pair", "degrade_p", "native_p", "data_cache", "parent",
+                                                "w_pair", "degrade_p", "native_p", "h264_p", "data_cache", "parent",
                                                 "device", "wall_s")}
     meta["provenance"]["trainer"] = "tools/train_student.py"
     meta["provenance"]["data"] = ("faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, "
@@ -445,6 +510,9 @@ def parse_args(argv=None):
                    help="share of training faces made as in a camera frame (native_degrade: "
                    "off-grid sampling, roll, bicubic warp from slightly wrong landmarks) rather "
                    "than shrunk on the aligned crop's grid; > 0 also selects on such faces")
+    p.add_argument("--h264-p", type=float, default=0.0,
+                   help="share of those frame-like faces coded as H.264 (libx264 keyframe, CRF "
+                   "18-35, the batch's faces in one frame) instead of JPEG; needs ffmpeg")
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--select-sizes", type=lambda v: tuple(int(x) for x in v.split(",")),
                    default=(16, 20, 24, 32), help="validation sizes whose mean cosine selects "

@@ -7,8 +7,13 @@
 //   if (view.available()) cv::Mat pic = view.enhance(face.lowres);   // 112x112 BGR
 // Thread safety: every method may be called from any handler thread (one network, one lock:
 // each call takes a few milliseconds).
+// The page asks for the selected face's picture at every snapshot poll (300 ms), whether or not
+// a new frame came: the last picture is kept and given again while the input is the same
+// buffer (a snapshot's images are never written after publication, and the kept reference stops
+// the buffer being reused), so a stalled or slow camera costs no network runs.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <opencv2/core.hpp>
@@ -22,6 +27,9 @@ class ViewEnhancer {
  public:
   // Loads nothing yet. `store` must outlive this object.
   explicit ViewEnhancer(const ModelStore& store) : store_(store) {}
+  // With a network already made (tests: any Upscaler); `store` only answers available().
+  ViewEnhancer(const ModelStore& store, std::unique_ptr<Upscaler> net)
+      : store_(store), net_(std::move(net)) {}
 
   // Whether the store has the picture network.
   bool available() const { return store_.has(kViewUpscalerModel); }
@@ -30,10 +38,15 @@ class ViewEnhancer {
   // use. Throws Error("upscale", ...) when the model is absent or cannot be loaded.
   cv::Mat enhance(const cv::Mat& face);
 
+  // How many times the network has run (the same input twice in a row runs it once).
+  std::size_t runs() const;
+
  private:
   const ModelStore& store_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unique_ptr<Upscaler> net_;
+  cv::Mat last_in_, last_out_;  // last_in_ holds the input buffer, so its address is not reused
+  std::size_t runs_ = 0;
 };
 
 }  // namespace vlrface::serve

@@ -66,6 +66,87 @@ class CompareModels(unittest.TestCase):
         self.assertIsNone(out)
 
 
+def calib_row(kind, px, path, folds, tar=0.5):
+    v = {"accuracy": sum(folds) / len(folds),
+         "folds": [{"fold": i + 1, "accuracy": f} for i, f in enumerate(folds)],
+         "calibration": {"threshold": 0.3, "tar": tar, "far": 0.001, "target_far": 0.001}}
+    row = {"kind": kind, "resolution": px, "recovery": path, "verification_hrlr": v,
+           "verification": v}
+    if kind == "simulated":  # simulated 16 px gains from the adapter: the cut-off is above it
+        gain = 0.02 if path == "bicubic+adapter" else 0.0
+        row["paired_vs_reference_hrlr"] = {"mean": gain, "std": 0.01, "per_fold": [gain] * 10}
+        if gain:
+            v["accuracy"] += gain
+    return row
+
+
+def validation_run(native_rows, crf=None):
+    base = [0.70 + 0.01 * i for i in range(10)]
+    rows = [calib_row("full", 112, "base", [0.95] * 10)]
+    rows += [calib_row("simulated", px, p, base) for px in (16, 24)
+             for p in ("bicubic", "bicubic+adapter") if px == 16 or p == "bicubic"]
+    rows += [calib_row("native", 16, p, f, t) for p, f, t in native_rows]
+    return {"dataset": "/tmp/validation", "date": "2026-11-29T00:00:00Z",
+            "counts": {"pairs": 18000},
+            "protocol": {"native": {"canvas": [320, 240], "h264_crf": crf}}, "results": rows}
+
+
+class CalibrateWithH264(unittest.TestCase):
+    """tools/calibrate.py's native choice: raw frames alone, or raw and H.264 frames together."""
+    BASE = [0.70 + 0.01 * i for i in range(10)]
+    # bicubic + adapter: +1.2 points on average, noisy (-0.8 / +3.2 alternating): 1.8 standard
+    # errors on raw frames, not taken alone; +2.3 steady on H.264 frames.
+    NOISY = [b + (0.032 if i % 2 else -0.008) for i, b in enumerate(BASE)]
+    STEADY = [b + 0.023 for b in BASE]
+
+    def choose(self, raw, coded=None):
+        with tempfile.TemporaryDirectory() as d:
+            paths = {"raw": Path(d, "raw.json"), "h264": Path(d, "h264.json"),
+                     "m": Path(d, "m.json")}
+            paths["raw"].write_text(json.dumps(raw))
+            paths["m"].write_text(json.dumps({"name": "edgeface_xxs"}))
+            cmd = [sys.executable, str(TOOLS / "calibrate.py"), str(paths["raw"]), str(paths["m"])]
+            if coded is not None:
+                paths["h264"].write_text(json.dumps(coded))
+                cmd += ["--h264", str(paths["h264"])]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            m = json.loads(paths["m"].read_text()) if p.returncode == 0 else None
+            return p, m
+
+    def test_raw_frames_alone_do_not_take_a_noisy_gain(self):
+        p, m = self.choose(validation_run([("bicubic", self.BASE, 0.5),
+                                           ("bicubic+adapter", self.NOISY, 0.5)]))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(m["recovery"]["sizes"]["16"]["adapter"])
+
+    def test_a_gain_on_raw_and_h264_frames_together_is_taken(self):
+        raw = validation_run([("bicubic", self.BASE, 0.5), ("bicubic+adapter", self.NOISY, 0.5)])
+        coded = validation_run([("bicubic", self.BASE, 0.4), ("bicubic+adapter", self.STEADY, 0.45)],
+                               crf=28)
+        p, m = self.choose(raw, coded)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(m["recovery"]["sizes"]["16"]["adapter"])
+        self.assertIn("H.264 (CRF 28)", m["recovery"]["source"])
+        # thresholds stay the uncompressed run's
+        self.assertTrue(all(t["threshold"] == 0.3 for t in m["thresholds"]))
+
+    def test_the_tar_guard_holds_in_each_condition(self):
+        raw = validation_run([("bicubic", self.BASE, 0.5), ("bicubic+adapter", self.STEADY, 0.5)])
+        coded = validation_run([("bicubic", self.BASE, 0.5), ("bicubic+adapter", self.STEADY, 0.45)],
+                               crf=28)  # 5 points less TAR on H.264 frames
+        p, m = self.choose(raw, coded)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(m["recovery"]["sizes"]["16"]["adapter"])
+        p, m = self.choose(raw)  # raw frames alone would take it
+        self.assertTrue(m["recovery"]["sizes"]["16"]["adapter"])
+
+    def test_a_run_without_h264_frames_is_refused_as_the_h264_run(self):
+        raw = validation_run([("bicubic", self.BASE, 0.5)])
+        p, _ = self.choose(raw, validation_run([("bicubic", self.BASE, 0.5)]))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no H.264-coded native rows", p.stderr)
+
+
 class NativeDegrade(unittest.TestCase):
     def test_the_face_comes_back_where_it_was(self):
         """The frame-like face must be aligned like the original: the warp back inverts the

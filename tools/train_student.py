@@ -9,9 +9,11 @@ The student is EdgeFace-XXS with low-rank updates (W + B A) of its 1x1 convs, tr
 distillation to the frozen teacher: 1 - cos(student(lr), teacher(hr)) (+ optional batch
 similarity term). Input: the 112-px face degraded as a camera degrades a distant face (landmark
 jitter, area or bilinear shrink to a random size, blur, sensor noise, JPEG), then bicubic back to
-112 -- exactly what the C++ face path feeds it (it aligns a small face at its own size and
-upscales bicubically). No DSR in the loop: that keeps training at ~200 faces/s on two cores,
-and validation decides whether DSR in front of the student helps (tools/eval_recovery.py).
+112; with --native-p, a share of them made as the C++ face path meets a real face instead
+(native_degrade: sampled off the crop's grid at a roll, warped back to 112 px in one bicubic
+warp from slightly wrong landmarks), and with --h264-p some of those coded as an H.264
+keyframe. No DSR in the loop: that keeps training fast on two cores, and validation decides
+whether DSR in front of the student helps (scripts/choose_on_validation.sh).
 
 Data: faces-hr-train and celeba-train (after ../shared/datasets/TRAINING-EXCLUSIONS.txt); every
 5th celeba identity (sorted) is held out for validation, model selection and early stopping.

@@ -1,9 +1,11 @@
 #include "vlrface/pipeline.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <utility>
 
 #include <opencv2/imgproc.hpp>
 
@@ -128,6 +130,7 @@ struct Pipeline::Impl {
   const ModelStore& store;
   PipelineConfig config;
   const ModelInfo& info;  // the base embedder's manifest: thresholds, recovery, cut-off
+  std::size_t loads = 0;  // EdgeFace networks loaded (embedder_loads())
   // What set_resolution was last asked, to skip work when asked again.
   struct Asked {
     int resolution = -2;
@@ -157,6 +160,7 @@ struct Pipeline::Impl {
     if (!base_embedder) {
       if (swap_embedders()) adapted.reset();  // before loading: never two in memory
       base_embedder = std::make_unique<Embedder>(store.get(config.embedder), config.embedding);
+      ++loads;
       // Quantized now; holding the faces would only keep their memory.
       config.embedding.calibration.clear();
     }
@@ -175,6 +179,7 @@ struct Pipeline::Impl {
     }
     adapted = std::make_unique<Embedder>(m, config.embedding);
     adapted_name = name;
+    ++loads;
     return *adapted;
   }
 
@@ -194,6 +199,27 @@ struct Pipeline::Impl {
   }
 
   // For the mode asked (set before anything is resolved: set_resolution).
+  // The adapted network a detected face will need ("" for the base one), from its landmarks
+  // alone: what process_face will decide, without aligning anything.
+  std::string adapter_needed(const Face& f) const {
+    const int mode = config.resolution;
+    int px = 0;
+    if (simulating(mode)) {
+      px = mode;
+    } else if (mode == kResolutionAuto && info.cutoff_px > 0) {
+      const float native = native_size(f.landmarks);
+      if (!(native < info.cutoff_px)) return {};
+      px = std::clamp(static_cast<int>(std::lround(native)), 4, kAlignedSize - 1);
+    } else {
+      return {};
+    }
+    try {
+      return recovery_for(px).adapter ? store.adapter_for(config.embedder, px) : std::string();
+    } catch (const Error&) {
+      return {};  // process_face reports it, for this face, as it always has
+    }
+  }
+
   Recovery recovery_for(int px) const {
     return resolve_recovery(store, config.embedder, px, asked.upscaler, asked.adapter,
                             !simulating(asked.resolution));
@@ -318,11 +344,22 @@ std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr) {
 std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr, const std::vector<Face>& faces) {
   impl_->times = {};
   Stopwatch sw;
-  std::vector<FaceResult> out;
-  out.reserve(faces.size());
-  for (const Face& f : faces) {
-    FaceResult r;
-    r.face = f;
+  // Only one adapted EdgeFace is held at a time: the faces that need the loaded one go first,
+  // then the rest grouped by network, so that a frame with faces of 16 and 32 px loads an
+  // adapter once rather than once per face. Results keep the order of `faces`.
+  std::vector<std::pair<std::string, std::size_t>> order;
+  order.reserve(faces.size());
+  for (std::size_t i = 0; i < faces.size(); ++i) {
+    std::string need = impl_->adapter_needed(faces[i]);
+    if (!need.empty() && need == impl_->adapted_name) need.clear();  // loaded: with the base's
+    order.emplace_back(std::move(need), i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<FaceResult> out(faces.size());
+  for (const auto& [need, i] : order) {
+    FaceResult& r = out[i];
+    r.face = faces[i];
     try {
       impl_->process_face(bgr, r, sw);
     } catch (const Error& e) {
@@ -331,10 +368,11 @@ std::vector<FaceResult> Pipeline::process(const cv::Mat& bgr, const std::vector<
       r.note = e.what();
       r.embedding.clear();
     }
-    out.push_back(std::move(r));
   }
   return out;
 }
+
+std::size_t Pipeline::embedder_loads() const { return impl_->loads; }
 
 FaceResult Pipeline::process_aligned(const cv::Mat& aligned) {
   if (aligned.empty() || aligned.type() != CV_8UC3) {

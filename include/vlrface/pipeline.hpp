@@ -26,6 +26,7 @@
 // Thread safety: one Pipeline per thread (it owns networks).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <optional>
@@ -141,6 +142,11 @@ class Pipeline {
   // What recovers a face of `px` on the current settings (simulate: the simulated size).
   Recovery recovery_for(int px) const;
   const StageTimes& last_times() const;  // of the last call, summed over its faces
+  // How many EdgeFace networks (base or adapted) this pipeline has loaded so far. Auto mode
+  // keeps one adapted network beside the base one; process() takes a frame's faces grouped by
+  // the network they need, the loaded one first, so faces served by two adapters cost one load
+  // per frame, not one per face.
+  std::size_t embedder_loads() const;
   const std::string& model_id() const;
   // The threshold the pipeline applies to faces of `px` on its current settings (simulate: the
   // simulated size; auto: that size's path; full: the base threshold).

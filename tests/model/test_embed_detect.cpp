@@ -128,3 +128,53 @@ TEST(RealPipeline, LowResolutionSimulationKeepsIdentity) {
         << res;
   }
 }
+
+// A face of `px` (native size) at `at` in the frame: the ArcFace template scaled so that the 112
+// px crop covers px pixels (what native_size() measures).
+static vlrface::Face face_of(float px, cv::Point2f at) {
+  vlrface::Face f;
+  f.score = 0.9f;
+  const float k = px / 112.f;
+  for (int i = 0; i < 5; ++i) f.landmarks[i] = at + vlrface::kArcFaceTemplate[i] * k;
+  f.box = cv::Rect2f(at.x, at.y, px, px);
+  return f;
+}
+
+TEST(RealPipeline, FacesNeedingTwoAdaptersLoadEachOncePerFrameInTheirOwnOrder) {
+  vlrface::ModelStore store(vlrtest::model_dir());
+  VLR_REQUIRE_MODEL(store, "edgeface_xxs");
+  VLR_REQUIRE_MODEL(store, "edgeface_xxs_r16");
+  VLR_REQUIRE_MODEL(store, "edgeface_xxs_r32");
+  vlrface::PipelineConfig c;
+  c.resolution = vlrface::kResolutionAuto;
+  vlrface::Pipeline p(store, c);
+  if (p.cutoff_px() <= 32) GTEST_SKIP() << "the manifest's cut-off is " << p.cutoff_px();
+  p.set_resolution(vlrface::kResolutionAuto, "bicubic", true);  // every small face adapted
+  ASSERT_EQ(store.adapter_for("edgeface_xxs", 16), "edgeface_xxs_r16");
+  ASSERT_EQ(store.adapter_for("edgeface_xxs", 32), "edgeface_xxs_r32");
+  cv::Mat frame(240, 320, CV_8UC3);
+  cv::randu(frame, 0, 255);
+  // Alternating sizes: one network at a time, in this order, would load one per face.
+  const std::vector<vlrface::Face> faces = {face_of(16, {10, 10}), face_of(32, {60, 10}),
+                                            face_of(16, {110, 10}), face_of(32, {160, 10}),
+                                            face_of(16, {10, 120})};
+  std::size_t before = p.embedder_loads();
+  for (int frame_no = 0; frame_no < 3; ++frame_no) {
+    const auto out = p.process(frame, faces);
+    const std::size_t loads = p.embedder_loads() - before;
+    before = p.embedder_loads();
+    EXPECT_LE(loads, 1u) << "frame " << frame_no;  // the other adapter, once
+    if (frame_no > 0) EXPECT_EQ(loads, 1u) << "frame " << frame_no;
+    ASSERT_EQ(out.size(), faces.size());
+    for (std::size_t i = 0; i < faces.size(); ++i) {  // results in the order of `faces`
+      EXPECT_EQ(out[i].face.box, faces[i].box) << i;
+      EXPECT_EQ(out[i].working_px, i % 2 ? 32 : 16) << i;
+      EXPECT_EQ(out[i].recovery, "bicubic+adapter") << i;
+      EXPECT_EQ(out[i].embedding.size(), 512u) << i;
+    }
+    // Each face's embedding is its own: the same as processing it alone.
+    const auto alone = p.process(frame, {faces[3]});
+    EXPECT_GT(vlrface::cosine(alone[0].embedding, out[3].embedding), 0.9999f);
+    before = p.embedder_loads();
+  }
+}

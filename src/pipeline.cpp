@@ -291,8 +291,10 @@ Pipeline::Pipeline(const ModelStore& store, PipelineConfig config)
     : impl_(std::make_unique<Impl>(store, std::move(config))) {
   const PipelineConfig& c = impl_->config;
   set_resolution(c.resolution, c.upscaler, c.adapter);
-  // Loading an embedder now reports a bad model file at construction, not mid-stream.
-  if (!impl_->adapted) impl_->base();
+  // Loading an embedder now reports a bad model file at construction, not mid-stream. Auto mode
+  // needs the base model whatever the small faces' adapter (faces above the cut-off, enrolment),
+  // so it is loaded (and checked) now even when the manifest gives the smallest sizes an adapter.
+  if (!impl_->adapted || c.resolution == kResolutionAuto) impl_->base();
 }
 
 Pipeline::~Pipeline() = default;

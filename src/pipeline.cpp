@@ -198,7 +198,6 @@ struct Pipeline::Impl {
     return *detector;
   }
 
-  // For the mode asked (set before anything is resolved: set_resolution).
   // The adapted network a detected face will need ("" for the base one), from its landmarks
   // alone: what process_face will decide, without aligning anything.
   std::string adapter_needed(const Face& f) const {
@@ -220,6 +219,7 @@ struct Pipeline::Impl {
     }
   }
 
+  // For the mode asked (set before anything is resolved: set_resolution).
   Recovery recovery_for(int px) const {
     return resolve_recovery(store, config.embedder, px, asked.upscaler, asked.adapter,
                             !simulating(asked.resolution));

@@ -26,6 +26,8 @@ namespace {
 
 // Suffix of the native rows run from the dataset's landmarks (RunOptions::native_true_landmarks).
 constexpr std::string_view kTrueLandmarks = "@landmarks";
+// Suffix of the native rows scored against resolution-matched templates (RunOptions::matched_sizes).
+constexpr std::string_view kMatched = "+matched";
 
 using Clock = std::chrono::steady_clock;
 
@@ -155,15 +157,15 @@ Face face_from_landmarks(const Landmarks& lm) {
 using Embeddings = std::vector<std::vector<float>>;
 using Thresholds = std::vector<float>;  // per image: the threshold its face was judged with
 
-Verification verify(const Work& work, const Embeddings& first, const Embeddings& second,
-                    double calibrate, const Thresholds& t_first, const Thresholds& t_second) {
+// A pair with a face that could not be found is scored as the least similar possible.
+double pair_score(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.empty() || b.empty() ? -1.0 : static_cast<double>(cosine(a, b));
+}
+
+// Accuracy, ROC and TAR figures of scored pairs (no product thresholds).
+Verification summarise(std::vector<eval::ScoredPair> scores, double calibrate) {
   Verification v;
-  for (const auto& p : work.pairs) {
-    const auto &a = first[p.a], &b = second[p.b];
-    // A pair with a face that could not be found is scored as the least similar possible.
-    const double s = a.empty() || b.empty() ? -1.0 : static_cast<double>(cosine(a, b));
-    v.scores.push_back({s, p.genuine, p.fold});
-  }
+  v.scores = std::move(scores);
   v.kfold = eval::kfold_verification(v.scores);
   v.auc = eval::roc_auc(v.scores);
   v.eer = eval::equal_error_rate(v.scores);
@@ -171,6 +173,14 @@ Verification verify(const Work& work, const Embeddings& first, const Embeddings&
   v.tar_1e3 = eval::tar_at_far(v.scores, 1e-3);
   v.best_threshold = eval::best_threshold(v.scores).threshold;
   if (calibrate > 0) v.calibration = eval::tar_at_far(v.scores, calibrate);
+  return v;
+}
+
+Verification verify(const Work& work, const Embeddings& first, const Embeddings& second,
+                    double calibrate, const Thresholds& t_first, const Thresholds& t_second) {
+  std::vector<eval::ScoredPair> scores;
+  for (const auto& p : work.pairs) scores.push_back({pair_score(first[p.a], second[p.b]), p.genuine, p.fold});
+  Verification v = summarise(std::move(scores), calibrate);
   double genuine = 0, impostor = 0, accepted_g = 0, accepted_i = 0, sum_t = 0, found = 0;
   const bool hrlr = &first != &second;
   for (std::size_t k = 0; k < work.pairs.size(); ++k) {
@@ -214,6 +224,62 @@ void score(const Work& work, const Embeddings& full, const Embeddings& lr,
     if (!is_full) r.hrlr = verify(work, full, lr, calibrate, t_full, t_lr);
   }
   if (!work.gallery.empty()) r.identification = identify(work, full, lr);
+}
+
+// normalise(a + b) of two unit embeddings; empty when either is.
+std::vector<float> fused(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.empty() || b.empty()) return {};
+  std::vector<float> out(a.size());
+  for (std::size_t k = 0; k < a.size(); ++k) out[k] = a[k] + b[k];
+  l2_normalise(out);
+  return out;
+}
+
+// A native row scored with resolution-matched templates (RunOptions::matched_sizes): the
+// full-resolution side of each HR-LR pair and each gallery face is fused with its own
+// embedding at the template size the small face needs (`template_px[b]`, 0: no face).
+// `at_size[s][i]`: image i's embedding as an s px face on the row's path. The product's
+// thresholds were calibrated for plain comparisons, so no figure at them is given.
+void score_matched(const Work& work, const Embeddings& full, const Embeddings& lr,
+                   const std::map<int, Embeddings>& at_size, const std::vector<int>& template_px,
+                   double calibrate, ConditionResult& r) {
+  auto hr_for = [&](std::size_t image, std::size_t small_face) -> std::vector<float> {
+    const int s = template_px[small_face];
+    return s ? fused(full[image], at_size.at(s)[image]) : std::vector<float>();
+  };
+  if (!work.pairs.empty()) {
+    Thresholds none(lr.size(), 1.f);
+    r.lrlr = verify(work, lr, lr, calibrate, none, none);
+    r.lrlr->product.reset();
+    std::vector<eval::ScoredPair> scores;
+    for (const auto& p : work.pairs) scores.push_back({pair_score(hr_for(p.a, p.b), lr[p.b]), p.genuine, p.fold});
+    r.hrlr = summarise(std::move(scores), calibrate);
+  }
+  if (work.gallery.empty()) return;
+  // Probes grouped by the template size they need; each group against templates of that size.
+  eval::IdentificationResult total;
+  total.hits.assign(5, 0);
+  std::map<int, std::vector<std::size_t>> groups;
+  for (std::size_t k = 0; k < work.probe.size(); ++k) groups[template_px[work.probe[k].first]].push_back(k);
+  for (const auto& [s, members] : groups) {
+    std::vector<Embeddings> per_identity(work.identities.size());
+    for (const auto& [image, id] : work.gallery) {
+      per_identity[static_cast<std::size_t>(id)].push_back(
+          s ? fused(full[image], at_size.at(s)[image]) : full[image]);
+    }
+    Embeddings templates;
+    for (const auto& e : per_identity) templates.push_back(eval::mean_template(e));
+    Embeddings probes;
+    std::vector<int> labels;
+    for (std::size_t k : members) {
+      probes.push_back(lr[work.probe[k].first]);  // empty (no face found): a miss
+      labels.push_back(work.probe[k].second);
+    }
+    const eval::IdentificationResult g = eval::identify_closed_set(templates, probes, labels, 5);
+    total.probes += g.probes;
+    for (std::size_t k = 0; k < total.hits.size(); ++k) total.hits[k] += g.hits[k];
+  }
+  r.identification = total;
 }
 
 std::vector<double> fold_accuracies(const Verification& v) {
@@ -300,6 +366,23 @@ std::vector<Condition> parse_native(const std::string& sizes, const std::string&
     for (const auto& p : ps) out.push_back({Condition::Kind::kNative, px, p});
   }
   return out;
+}
+
+std::vector<int> parse_sizes(const std::string& sizes, const char* option) {
+  std::set<int> out;
+  for (const auto& s : split_list(sizes, option)) out.insert(parse_size(s, option));
+  return {out.begin(), out.end()};
+}
+
+int matched_template_size(const std::vector<int>& sizes, float px) {
+  if (sizes.empty()) throw Error("eval", "no template sizes to match a small face with");
+  int best = sizes.front();
+  for (int s : sizes) {
+    const double d = std::abs(std::log(s / static_cast<double>(px)));
+    const double b = std::abs(std::log(best / static_cast<double>(px)));
+    if (d < b || (d == b && s < best)) best = s;
+  }
+  return best;
 }
 
 Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions& o) {
@@ -503,7 +586,7 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       used[name].resize(n);
     }
     std::vector<char> found(n, 0);
-    std::vector<float> error(n, 0);
+    std::vector<float> error(n, 0), measured(n, 0);
     parallel_for(jobs, n, std::to_string(px) + " px native", o, [&](int w, std::size_t i) {
       if (!landmarks[i] || !small[i]) return;
       const std::size_t ws = static_cast<std::size_t>(w);
@@ -516,7 +599,8 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       const Face* best = nearest_face(faces, expected, std::max(4.0, 0.6 * px));
       if (!best) return;
       found[i] = 1;
-      error[i] = std::abs(native_size(best->landmarks) / static_cast<float>(px) - 1.f);
+      measured[i] = native_size(best->landmarks);
+      error[i] = std::abs(measured[i] / static_cast<float>(px) - 1.f);
       // The same face with the dataset's landmarks where the detector put its own.
       Face truth = *best;
       for (std::size_t k = 0; k < truth.landmarks.size(); ++k) {
@@ -557,6 +641,58 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
         return c.kind == Condition::Kind::kNative && c.px == px && c.path == path;
       });
       if (asked || name == "base") report.results.push_back(std::move(r));
+    }
+    if (o.matched_sizes.empty()) continue;
+    // --- the same faces against resolution-matched templates ---------------------------------
+    start = Clock::now();
+    std::vector<int> template_px(n, 0);
+    std::set<int> needed;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!found[i]) continue;
+      template_px[i] = matched_template_size(o.matched_sizes, measured[i]);
+      needed.insert(template_px[i]);
+    }
+    // The images compared at full resolution: the first of each pair and the gallery.
+    std::vector<char> hr_side(n, 0);
+    for (const auto& p : work.pairs) hr_side[p.a] = 1;
+    for (const auto& [image, id] : work.gallery) hr_side[image] = 1;
+    std::vector<std::string> plain;
+    for (const auto& name : names) {
+      if (!name.ends_with(kTrueLandmarks)) plain.push_back(name);
+    }
+    std::map<std::string, std::map<int, Embeddings>> at_size;
+    for (const auto& name : plain) {
+      for (int s : needed) at_size[name][s].resize(n);
+    }
+    parallel_for(jobs, n, std::to_string(px) + " px matched templates", o, [&](int w, std::size_t i) {
+      if (!hr_side[i] || !face_of[i]) return;
+      const std::size_t ws = static_cast<std::size_t>(w);
+      const cv::Mat aligned = align_face(load_image(dataset.root / work.files[i]), face_of[i]->landmarks);
+      for (const auto& name : plain) {
+        Pipeline& p = name == "base" ? *full[ws] : *paths[name][ws];
+        for (int s : needed) at_size[name][s][i] = p.embed_small(aligned, s);
+      }
+    });
+    const double matched_seconds = seconds_since(start);
+    for (const auto& name : plain) {
+      const bool asked = name == "base" || std::any_of(o.conditions.begin(), o.conditions.end(), [&](const Condition& c) {
+        return c.kind == Condition::Kind::kNative && c.px == px && c.path == name;
+      });
+      if (!asked) continue;
+      ConditionResult r;
+      r.condition = {Condition::Kind::kNative, px, name + std::string(kMatched)};
+      r.seconds = seconds / static_cast<double>(names.size()) +
+                  matched_seconds / static_cast<double>(plain.size());
+      double err = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        r.images += landmarks[i] && small[i];
+        r.found += found[i];
+        if (found[i]) err += error[i];
+        if (!used[name][i].empty()) r.recoveries[used[name][i]]++;
+      }
+      r.native_px_error = r.found ? err / r.found : 0;
+      score_matched(work, full_emb, emb[name], at_size[name], template_px, o.calibrate_far, r);
+      report.results.push_back(std::move(r));
     }
   }
   compare(report);

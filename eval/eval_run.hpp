@@ -48,6 +48,11 @@ struct Condition {
 // bad item); native: sizes x paths.
 std::vector<Condition> parse_simulated(const std::string& resolutions, const std::string& paths);
 std::vector<Condition> parse_native(const std::string& sizes, const std::string& paths);
+// "12,16,24" -> {12, 16, 24}: sorted, each once, each 4..111 (Error("cli") naming `option`).
+std::vector<int> parse_sizes(const std::string& sizes, const char* option);
+// The template size a small face of measured size `px` is compared with: the one of `sizes`
+// (non-empty) nearest to it in log scale, the smaller on a tie (12 and 24: 17 -> 12, 17.5 -> 24).
+int matched_template_size(const std::vector<int>& sizes, float px);
 
 struct Verification {
   std::vector<eval::ScoredPair> scores;
@@ -91,6 +96,12 @@ struct RunOptions {
   // Native rows: also run every path from the dataset's landmarks mapped into the frame (path
   // "<path>@landmarks"), on the same found faces: the cost of the detector's landmark error.
   bool native_true_landmarks = false;
+  // Native rows: also run every path with resolution-matched templates (path "<path>+matched"):
+  // the full-resolution side of an HR-LR pair, and each gallery face, is compared as the
+  // normalised sum of its full-resolution embedding and its embedding as a face of the small
+  // face's size (Pipeline::embed_small), the size being the one of these nearest (in log scale)
+  // to the small face's measured native size. Empty: not run.
+  std::vector<int> matched_sizes;
   int calibration_count = 32;
   std::function<void(const std::string& stage, std::size_t done, std::size_t total)> progress;
 };

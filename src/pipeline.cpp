@@ -401,6 +401,25 @@ std::vector<float> Pipeline::embed_full(const cv::Mat& aligned) {
   return impl_->base().embed(aligned);
 }
 
+std::vector<float> Pipeline::embed_small(const cv::Mat& aligned, int px) {
+  if (aligned.empty() || aligned.type() != CV_8UC3) {
+    throw Error("pipeline", "aligned face must be a non-empty 8-bit BGR image");
+  }
+  if (px < 4 || px >= kAlignedSize) {
+    throw Error("pipeline", "small-face size " + std::to_string(px) + " out of range (4..111)");
+  }
+  Impl& m = *impl_;
+  m.times = {};
+  Stopwatch sw;
+  FaceResult r;
+  r.aligned = aligned;
+  r.lowres = degrade(aligned, px, m.config.degrade);
+  m.times.degrade_ms += sw.lap_ms();
+  // As recovery_for(px) on the settings asked (full mode asks for bicubic and the base model).
+  m.recover(r, px, /*native=*/!simulating(m.config.resolution), sw);
+  return std::move(r.embedding);
+}
+
 const PipelineConfig& Pipeline::config() const {
   return impl_->config;
 }

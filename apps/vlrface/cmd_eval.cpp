@@ -229,6 +229,7 @@ void write_json_report(const Report& rep, const std::string& dataset, double cal
                                                                 : json(ro.native.h264_crf)},
                             {"detector_upsample", ro.detection.upsample},
                             {"true_landmarks_rows", ro.native_true_landmarks},
+                            {"matched_template_sizes", ro.matched_sizes},
                             {"refine_below_px", ro.detection.refine_below_px},
                             {"refine_face_px", ro.detection.refine_face_px}}}}},
               {"alignment",
@@ -367,6 +368,11 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
              "native rows: also run each path from the dataset's landmarks mapped into the "
              "frame (rows 'PATH@landmarks', on the faces the detector found): what the "
              "detector's landmark error at that size costs");
+  c->add_option("--matched-templates", o.matched_templates,
+                "native rows: also score each path against resolution-matched templates (rows "
+                "'PATH+matched'): the full-resolution face is compared as the sum of its own "
+                "embedding and its embedding shrunk to the template size, of these "
+                "comma-separated sizes, nearest the small face's (e.g. 12,16,20,24,32)");
   c->add_option("--json", o.json, "write every figure to this JSON file");
   c->add_option("--plots", o.plots, "write ROC curves and similarity histograms (SVG) here");
   c->add_option("--calibrate", o.calibrate,
@@ -434,6 +440,10 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
     throw Error("cli", "--native-true-landmarks needs native rows (--native SIZES)");
   }
   ro.native_true_landmarks = o.native_true_landmarks;
+  if (!o.matched_templates.empty()) {
+    if (o.native.empty()) throw Error("cli", "--matched-templates needs native rows (--native SIZES)");
+    ro.matched_sizes = evaluation::parse_sizes(o.matched_templates, "--matched-templates");
+  }
   if (o.refine_below != -1) {
     if (o.refine_below < 0 || o.refine_below > 1000) {
       throw Error("cli", "--refine-below takes a face width in pixels, 0 (off) to 1000");

@@ -132,6 +132,13 @@ class Pipeline {
   FaceResult process_aligned(const cv::Mat& aligned);
   // Full-resolution embedding of an aligned face, whatever the working resolution (enrolment).
   std::vector<float> embed_full(const cv::Mat& aligned);
+  // The embedding an aligned full-resolution face gets as a face of `px` (4..111) on this
+  // pipeline's path for such faces: shrunk as simulate mode shrinks it (degrade.hpp), brought
+  // back by the upscaler and embedded by the model recovery_for(px) names, as a camera's face
+  // of that size would be (auto mode: the manifest's native recovery). A gallery face's
+  // resolution-matched template for small probes (docs/EVALUATION.md, "Resolution-matched
+  // templates"). Loads the adapter that size needs, like process() would.
+  std::vector<float> embed_small(const cv::Mat& aligned, int px);
 
   // Changes the resolution mode, upscaler and adapter without reloading the other models.
   // Loads nothing when the resolved choice is the current one.

@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 #include "h264.hpp"
+#include "eval_run.hpp"
 #include "native_frame.hpp"
 #include "vlrface/error.hpp"
 
@@ -106,3 +108,30 @@ TEST(NativeFrame, BadInputIsNamed) {
 }
 
 }  // namespace
+
+TEST(MatchedTemplates, SizesAreParsedSortedOnceAndBadOnesNamed) {
+  using vlrface::evaluation::parse_sizes;
+  EXPECT_EQ(parse_sizes("24,12, 16,12", "--matched-templates"), (std::vector<int>{12, 16, 24}));
+  for (const char* bad : {"12,3", "12,112", "12,,16", "twelve", "16px"}) {
+    try {
+      parse_sizes(bad, "--matched-templates");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const vlrface::Error& e) {
+      EXPECT_EQ(e.stage(), "cli");
+      EXPECT_NE(std::string(e.what()).find("--matched-templates"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(MatchedTemplates, TheNearestSizeInLogScaleIsTaken) {
+  using vlrface::evaluation::matched_template_size;
+  const std::vector<int> s = {12, 16, 24};
+  EXPECT_EQ(matched_template_size(s, 9.f), 12);
+  EXPECT_EQ(matched_template_size(s, 13.8f), 12);   // sqrt(12 * 16) = 13.86
+  EXPECT_EQ(matched_template_size(s, 13.9f), 16);
+  EXPECT_EQ(matched_template_size(s, 19.5f), 16);   // sqrt(16 * 24) = 19.60: not the midpoint 20
+  EXPECT_EQ(matched_template_size(s, 19.7f), 24);
+  EXPECT_EQ(matched_template_size(s, 60.f), 24);
+  EXPECT_EQ(matched_template_size({8, 32}, 16.f), 8) << "a tie (log 2 either way) takes the smaller";
+  EXPECT_THROW(matched_template_size({}, 16.f), vlrface::Error);
+}

@@ -7,7 +7,7 @@
 
 The counterpart of `vlrface bench`, stage for stage: align (5-point similarity + cv2.warpAffine on
 a 640x480 frame), degrade (cv2.resize INTER_AREA), upscale (cv2.resize INTER_CUBIC back to 112),
-embed (the PyTorch float EdgeFace of tools/edgeface_arch.py, built from the official checkpoint,
+embed (the PyTorch float EdgeFace of tools/edgeface_reference.py, built from the official checkpoint,
 torch.set_num_threads(T), no_grad) and match (numpy, cosine against a synthetic gallery of
 L2-normalised 512-d templates). Each stage is timed alone with time.perf_counter over --repeat runs
 after --warmup; median/p10/p90 use numpy's linear percentiles, as the C++ bench does. The frame is

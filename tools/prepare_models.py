@@ -23,8 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "models" / "manifests"
-CONVERTER_SOURCES = [ROOT / "tools" / "convert_edgeface.py", ROOT / "tools" / "edgeface_arch.py",
-                     ROOT / "tools" / "dsr_model.py"]
+CONVERTER_SOURCES = [ROOT / "tools" / f for f in (
+    "convert_edgeface.py", "edgeface_arch.py", "edgeface_checkpoint.py", "edgeface_reference.py",
+    "edgeface_opencv.py", "dsr_model.py")]
 
 
 def sha256(path: Path) -> str:

@@ -320,6 +320,12 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     report.results.push_back(std::move(r));
   }
 
+  // The images compared at full resolution (matched templates are made for them only): the
+  // first of each pair and the gallery.
+  std::vector<char> hr_side(n, 0);
+  for (const auto& p : work.pairs) hr_side[p.a] = 1;
+  for (const auto& [image, id] : work.gallery) hr_side[image] = 1;
+
   // --- simulated rows -------------------------------------------------------------------------
   for (const Condition& c : o.conditions) {
     if (c.kind != Condition::Kind::kSimulated) continue;
@@ -345,6 +351,28 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     score(work, full_emb, emb, full_t, th, false, o.calibrate_far, r);
     r.seconds = seconds_since(start);
     report.results.push_back(std::move(r));
+    if (o.matched_sizes.empty()) continue;
+    // The same small faces against resolution-matched templates. Every simulated face has the
+    // row's size, so one template size serves them all; where it is the row's size, an image's
+    // template embedding is its own small face's (the same computation), else it is made here.
+    start = Clock::now();
+    const int s = matched_template_size(o.matched_sizes, static_cast<float>(c.px));
+    std::map<int, Embeddings> at_size{{s, Embeddings(n)}};
+    Embeddings& at = at_size[s];
+    parallel_for(jobs, n, c.label() + " matched templates", o, [&](int w, std::size_t i) {
+      if (!face_of[i] || !hr_side[i]) return;
+      if (s == c.px && !emb[i].empty()) {
+        at[i] = emb[i];
+        return;
+      }
+      const cv::Mat aligned = align_face(load_image(dataset.root / work.files[i]), face_of[i]->landmarks);
+      at[i] = full[static_cast<std::size_t>(w)]->embed_small(aligned, s);
+    });
+    ConditionResult m;
+    m.condition = {c.kind, c.px, c.path + std::string(kMatched)};
+    score_matched(work, full_emb, emb, at_size, std::vector<int>(n, s), o.calibrate_far, m);
+    m.seconds = seconds_since(start);
+    report.results.push_back(std::move(m));
   }
   for (auto& p : full) p->set_resolution(kResolutionFull, "bicubic", false);
 
@@ -448,10 +476,6 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       template_px[i] = matched_template_size(o.matched_sizes, measured[i]);
       needed.insert(template_px[i]);
     }
-    // The images compared at full resolution: the first of each pair and the gallery.
-    std::vector<char> hr_side(n, 0);
-    for (const auto& p : work.pairs) hr_side[p.a] = 1;
-    for (const auto& [image, id] : work.gallery) hr_side[image] = 1;
     std::vector<std::string> plain;
     for (const auto& name : names) {
       if (!name.ends_with(kTrueLandmarks)) plain.push_back(name);

@@ -96,11 +96,12 @@ struct RunOptions {
   // Native rows: also run every path from the dataset's landmarks mapped into the frame (path
   // "<path>@landmarks"), on the same found faces: the cost of the detector's landmark error.
   bool native_true_landmarks = false;
-  // Native rows: also run every path with resolution-matched templates (path "<path>+matched"):
-  // the full-resolution side of an HR-LR pair, and each gallery face, is compared as the
-  // normalised sum of its full-resolution embedding and its embedding as a face of the small
-  // face's size (Pipeline::embed_small), the size being the one of these nearest (in log scale)
-  // to the small face's measured native size. Empty: not run.
+  // Also score every simulated and native row with resolution-matched templates (path
+  // "<path>+matched"): the full-resolution side of an HR-LR pair, and each gallery face, is
+  // compared as the normalised sum of its full-resolution embedding and its embedding as a face
+  // of the small face's size on the row's path (Pipeline::embed_small), the size being the one
+  // of these nearest (in log scale) to the small face's (native rows: its measured size).
+  // Empty: not run.
   std::vector<int> matched_sizes;
   int calibration_count = 32;
   std::function<void(const std::string& stage, std::size_t done, std::size_t total)> progress;

@@ -223,13 +223,13 @@ void write_json_report(const Report& rep, const std::string& dataset, double cal
                 {"hrlr", "first face of a pair at full resolution, second at the row's size"},
                 {"identification", "gallery enrolled at full resolution, probes at the row's size"},
                 {"no_face", "pairs with such an image score -1; such probes are misses"},
+                {"matched_template_sizes", ro.matched_sizes},
                 {"native", {{"canvas", {ro.native.canvas.width, ro.native.canvas.height}},
                             {"jpeg_quality", ro.native.jpeg_quality},
                             {"h264_crf", ro.native.h264_crf < 0 ? json(nullptr)
                                                                 : json(ro.native.h264_crf)},
                             {"detector_upsample", ro.detection.upsample},
                             {"true_landmarks_rows", ro.native_true_landmarks},
-                            {"matched_template_sizes", ro.matched_sizes},
                             {"refine_below_px", ro.detection.refine_below_px},
                             {"refine_face_px", ro.detection.refine_face_px}}}}},
               {"alignment",
@@ -369,9 +369,9 @@ CLI::App* add_eval_command(CLI::App& app, EvalOptions& o) {
              "frame (rows 'PATH@landmarks', on the faces the detector found): what the "
              "detector's landmark error at that size costs");
   c->add_option("--matched-templates", o.matched_templates,
-                "native rows: also score each path against resolution-matched templates (rows "
-                "'PATH+matched'): the full-resolution face is compared as the sum of its own "
-                "embedding and its embedding shrunk to the template size, of these "
+                "also score each simulated and native row against resolution-matched templates "
+                "(rows 'PATH+matched'): the full-resolution face is compared as the sum of its "
+                "own embedding and its embedding shrunk to the template size, of these "
                 "comma-separated sizes, nearest the small face's (e.g. 12,16,20,24,32)");
   c->add_option("--json", o.json, "write every figure to this JSON file");
   c->add_option("--plots", o.plots, "write ROC curves and similarity histograms (SVG) here");
@@ -441,7 +441,6 @@ int run_eval(const GlobalOptions& g, const EvalOptions& o) {
   }
   ro.native_true_landmarks = o.native_true_landmarks;
   if (!o.matched_templates.empty()) {
-    if (o.native.empty()) throw Error("cli", "--matched-templates needs native rows (--native SIZES)");
     ro.matched_sizes = evaluation::parse_sizes(o.matched_templates, "--matched-templates");
   }
   if (o.refine_below != -1) {

@@ -158,6 +158,7 @@ void score_matched(const Work& work, const Embeddings& full, const Embeddings& l
     const eval::IdentificationResult g = eval::identify_closed_set(templates, probes, labels, 5);
     total.probes += g.probes;
     for (std::size_t k = 0; k < total.hits.size(); ++k) total.hits[k] += g.hits[k];
+    total.searches.insert(total.searches.end(), g.searches.begin(), g.searches.end());
   }
   r.identification = total;
 }

@@ -226,6 +226,17 @@ std::vector<float> mean_template(const std::vector<std::vector<float>>& embeddin
   return t;
 }
 
+RocPoint tpir_at_fpir(std::span<const ProbeSearch> searches, double fpir) {
+  if (searches.empty()) throw Error("eval", "TPIR at FPIR needs probe searches");
+  std::vector<ScoredPair> pairs;
+  pairs.reserve(2 * searches.size());
+  for (const auto& s : searches) {
+    pairs.push_back({s.mated, true, 0});
+    pairs.push_back({s.nonmated, false, 0});
+  }
+  return tar_at_far(pairs, fpir);
+}
+
 double IdentificationResult::rank(int k) const {
   if (probes == 0 || k < 1 || hits.empty()) return 0;
   const auto i = static_cast<std::size_t>(std::min<int>(k, static_cast<int>(hits.size())) - 1);
@@ -273,6 +284,7 @@ IdentificationResult identify_closed_set(const std::vector<std::vector<float>>& 
   }
   const int n_templates = static_cast<int>(templates.size());
   std::vector<float> sim(templates.size());
+  r.searches.assign(probes.size(), ProbeSearch{});
   for (std::size_t p = 0; p < probes.size(); ++p) {
     const int label = labels[p];
     if (probes[p].empty() || label < 0 || label >= n_templates ||
@@ -285,10 +297,14 @@ IdentificationResult identify_closed_set(const std::vector<std::vector<float>>& 
     }
     const float own = sim[static_cast<std::size_t>(label)];
     int rank = 1;
-    for (int j = 0; j < n_templates && rank <= max_rank; ++j) {
-      if (j != label && !templates[static_cast<std::size_t>(j)].empty() && sim[j] >= own) ++rank;
+    double best_other = -2;
+    for (int j = 0; j < n_templates; ++j) {
+      if (j == label || templates[static_cast<std::size_t>(j)].empty()) continue;
+      if (sim[j] >= own) ++rank;
+      best_other = std::max(best_other, static_cast<double>(sim[j]));
     }
     for (int k = rank; k <= max_rank; ++k) ++r.hits[static_cast<std::size_t>(k - 1)];
+    r.searches[p] = {rank == 1 ? static_cast<double>(own) : -2.0, best_other};
   }
   return r;
 }

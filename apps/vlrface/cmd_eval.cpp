@@ -147,6 +147,20 @@ void print_report(const Report& rep, const std::string& dataset, double calibrat
               << fmt("%.2f", 100 * v->product->tar) << " % (mean threshold "
               << fmt("%.4f", v->product->threshold) << ")\n";
   }
+  bool open_set = false;
+  for (const auto& r : rep.results) {
+    if (!r.identification || r.identification->searches.empty()) continue;
+    if (!open_set) {
+      std::cout << "open-set identification (each probe also searched with its own template left "
+                   "out; named iff best similarity > threshold): TPIR at FPIR 1e-1 / 1e-2:\n";
+      open_set = true;
+    }
+    const auto a = eval::tpir_at_fpir(r.identification->searches, 1e-1);
+    const auto b = eval::tpir_at_fpir(r.identification->searches, 1e-2);
+    std::cout << "  " << r.condition.label() << ": " << fmt("%.2f", 100 * a.tar) << " / "
+              << fmt("%.2f", 100 * b.tar) << " % (thresholds " << fmt("%.4f", a.threshold) << " / "
+              << fmt("%.4f", b.threshold) << ")\n";
+  }
   std::cout << "total " << fmt("%.1f", seconds) << " s with " << jobs << " job"
             << (jobs == 1 ? "" : "s") << "\n";
   if (al.approximate) {
@@ -266,6 +280,14 @@ void write_json_report(const Report& rep, const std::string& dataset, double cal
                              {"rank1", r.identification->rank(1)},
                              {"rank5", r.identification->rank(5)},
                              {"cmc_hits", r.identification->hits}};
+      if (!r.identification->searches.empty()) {
+        json open = json::object();
+        for (const double f : {1e-1, 1e-2}) {
+          const auto p = eval::tpir_at_fpir(r.identification->searches, f);
+          open[f == 1e-1 ? "1e-1" : "1e-2"] = {{"fpir", p.far}, {"tpir", p.tar}, {"threshold", p.threshold}};
+        }
+        j["identification"]["open_set"] = open;
+      }
     }
     if (c.kind == Condition::Kind::kNative) {
       j["detection"] = {{"images", r.images},

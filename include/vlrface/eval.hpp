@@ -93,15 +93,32 @@ RocPoint tar_at_far(std::span<const ScoredPair> pairs, double far);
 // Mean of the non-empty embeddings, L2-normalised; empty when all are empty.
 std::vector<float> mean_template(const std::vector<std::vector<float>>& embeddings);
 
+// One probe's search of the gallery, for open-set figures: its similarity to its own template
+// when that template is strictly the most similar (else -2: not named correctly at any
+// threshold), and its highest similarity to any other template (the search with its own
+// template left out: what it would score as someone not enrolled). A probe without a face:
+// both -2 (neither a hit nor a false alarm).
+struct ProbeSearch {
+  double mated = -2;
+  double nonmated = -2;
+};
+
+// Open-set identification at a false positive identification rate: the threshold is chosen on
+// the non-mated searches (threshold_at_far's rule: accept iff score > threshold), TPIR is the
+// share of mated searches named correctly above it. Throws Error("eval", ...) without searches.
+RocPoint tpir_at_fpir(std::span<const ProbeSearch> searches, double fpir);
+
 struct IdentificationResult {
   int probes = 0;
   std::vector<int> hits;     // hits[k-1]: probes whose identity is among the k best templates
   double rank(int k) const;  // share of probes; 0 when there are no probes
+  std::vector<ProbeSearch> searches;  // per probe, in probe order
 };
 
 // Closed-set identification by cosine. labels[i] is the index of probe i's template; a probe with
 // an empty embedding (no face) or a label of -1 (no template) is a miss at every rank. A probe's
 // rank counts every other template at least as similar as the true one (ties are not wins).
+// Also each probe's search (ProbeSearch) for the open-set figures.
 IdentificationResult identify_closed_set(const std::vector<std::vector<float>>& templates,
                                          const std::vector<std::vector<float>>& probes,
                                          const std::vector<int>& labels, int max_rank = 5);

@@ -196,6 +196,37 @@ TEST(EvalMetrics, ClosedSetRanks) {
   EXPECT_DOUBLE_EQ(r.rank(5), 3.0 / 6);
 }
 
+TEST(EvalMetrics, OpenSetSearchesAndTpirAtFpir) {
+  // Templates: 4 unit axes; probes of unit length, so similarities are their components.
+  std::vector<std::vector<float>> templates(4, std::vector<float>(4, 0.f));
+  for (int j = 0; j < 4; ++j) templates[j][j] = 1.f;
+  const std::vector<std::vector<float>> probes = {
+      {.8f, .6f, 0, 0},  // label 0: named (0.8 beats 0.6); with its template out, best is 0.6
+      {.8f, .6f, 0, 0},  // label 1: 0.6 loses to 0.8: never named correctly; non-mated 0.8
+      {0, 0, 1, 0},      // label 2: named at 1.0; non-mated 0
+      {},                // label 3: no face: neither a hit nor a false alarm
+  };
+  const ev::IdentificationResult r = ev::identify_closed_set(templates, probes, {0, 1, 2, 3}, 2);
+  ASSERT_EQ(r.searches.size(), 4u);
+  const double mated[] = {.8, -2, 1, -2}, nonmated[] = {.6, .8, 0, -2};
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_NEAR(r.searches[p].mated, mated[p], 1e-6) << "probe " << p;
+    EXPECT_NEAR(r.searches[p].nonmated, nonmated[p], 1e-6) << "probe " << p;
+  }
+  // FPIR 1/4: one alarm allowed -> threshold at the second-highest non-mated score, 0.6;
+  // named above it: probes 0 (0.8) and 2 (1.0) -> TPIR 2/4; the alarm is probe 1's 0.8.
+  const ev::RocPoint a = ev::tpir_at_fpir(r.searches, 0.25);
+  EXPECT_NEAR(a.threshold, .6, 1e-6);
+  EXPECT_DOUBLE_EQ(a.tar, 0.5);
+  EXPECT_DOUBLE_EQ(a.far, 0.25);
+  // FPIR 0: threshold 0.8 (a score equal to it is rejected): only probe 2 is named.
+  const ev::RocPoint b = ev::tpir_at_fpir(r.searches, 0);
+  EXPECT_NEAR(b.threshold, .8, 1e-6);
+  EXPECT_DOUBLE_EQ(b.tar, 0.25);
+  EXPECT_DOUBLE_EQ(b.far, 0);
+  EXPECT_NE(error_of([] { ev::tpir_at_fpir({}, 0.1); }).find("probe searches"), std::string::npos);
+}
+
 TEST(EvalMetrics, GapShareAndPairedDifferences) {
   // Binary-exact accuracies: (15/16 - 14/16) / (16/16 - 14/16) = 1/2.
   EXPECT_DOUBLE_EQ(*ev::gap_recovered(x16(15), x16(14), 1.0), 0.5);

@@ -27,7 +27,7 @@ namespace {
 
 // Suffix of the native rows run from the dataset's landmarks (RunOptions::native_true_landmarks).
 constexpr std::string_view kTrueLandmarks = "@landmarks";
-// Suffix of the native rows scored against resolution-matched templates (RunOptions::matched_sizes).
+// Suffix of the rows scored against resolution-matched templates (RunOptions::matched_sizes).
 constexpr std::string_view kMatched = "+matched";
 
 using Clock = std::chrono::steady_clock;

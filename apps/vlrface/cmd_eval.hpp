@@ -22,7 +22,7 @@ struct EvalOptions {
   std::string canvas = "640x480";          // native frames: the camera frame size
   double detect_upsample = 1;              // frames enlarged by this before detection
   bool native_true_landmarks = false;
-  std::string matched_templates;           // native rows: template sizes, e.g. "12,16,20,24,32"
+  std::string matched_templates;           // matched-template sizes, e.g. "12,16,20,24,32"
   int refine_below = -1;                   // detector landmark refinement (-1: its default)
   int refine_face = -1;      // native rows again from the dataset's landmarks
   bool quiet = false;                      // no progress on stderr

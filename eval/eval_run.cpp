@@ -444,10 +444,18 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       }
     });
     const double seconds = seconds_since(start);
-    for (const auto& name : names) {
+    // Only the paths asked for are reported (base always: it is the reference).
+    auto asked = [&](const std::string& path) {
+      return path == "base" || std::any_of(o.conditions.begin(), o.conditions.end(), [&](const Condition& c) {
+               return c.kind == Condition::Kind::kNative && c.px == px && c.path == path;
+             });
+    };
+    // A row of path `name` (labelled `label`): the images scored, the faces found, their size
+    // error and what recovered them.
+    auto native_row = [&](const std::string& name, const std::string& label, double secs) {
       ConditionResult r;
-      r.condition = {Condition::Kind::kNative, px, name};
-      r.seconds = seconds / static_cast<double>(names.size());
+      r.condition = {Condition::Kind::kNative, px, label};
+      r.seconds = secs;
       double err = 0;
       for (std::size_t i = 0; i < n; ++i) {
         r.images += landmarks[i] && small[i];
@@ -456,15 +464,15 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
         if (!used[name][i].empty()) r.recoveries[used[name][i]]++;
       }
       r.native_px_error = r.found ? err / r.found : 0;
+      return r;
+    };
+    for (const auto& name : names) {
+      ConditionResult r = native_row(name, name, seconds / static_cast<double>(names.size()));
       score(work, full_emb, emb[name], full_t, th[name], false, o.calibrate_far, r);
-      // Only the paths asked for are reported (base always: it is the reference).
-      const std::string path = name.ends_with(kTrueLandmarks)
-                                   ? name.substr(0, name.size() - kTrueLandmarks.size())
-                                   : name;
-      const bool asked = std::any_of(o.conditions.begin(), o.conditions.end(), [&](const Condition& c) {
-        return c.kind == Condition::Kind::kNative && c.px == px && c.path == path;
-      });
-      if (asked || name == "base") report.results.push_back(std::move(r));
+      const bool oracle = name.ends_with(kTrueLandmarks);
+      if (asked(oracle ? name.substr(0, name.size() - kTrueLandmarks.size()) : name)) {
+        report.results.push_back(std::move(r));
+      }
     }
     if (o.matched_sizes.empty()) continue;
     // --- the same faces against resolution-matched templates ---------------------------------
@@ -495,22 +503,10 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     });
     const double matched_seconds = seconds_since(start);
     for (const auto& name : plain) {
-      const bool asked = name == "base" || std::any_of(o.conditions.begin(), o.conditions.end(), [&](const Condition& c) {
-        return c.kind == Condition::Kind::kNative && c.px == px && c.path == name;
-      });
-      if (!asked) continue;
-      ConditionResult r;
-      r.condition = {Condition::Kind::kNative, px, name + std::string(kMatched)};
-      r.seconds = seconds / static_cast<double>(names.size()) +
-                  matched_seconds / static_cast<double>(plain.size());
-      double err = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        r.images += landmarks[i] && small[i];
-        r.found += found[i];
-        if (found[i]) err += error[i];
-        if (!used[name][i].empty()) r.recoveries[used[name][i]]++;
-      }
-      r.native_px_error = r.found ? err / r.found : 0;
+      if (!asked(name)) continue;
+      ConditionResult r = native_row(name, name + std::string(kMatched),
+                                     seconds / static_cast<double>(names.size()) +
+                                         matched_seconds / static_cast<double>(plain.size()));
       score_matched(work, full_emb, emb[name], at_size[name], template_px, o.calibrate_far, r);
       report.results.push_back(std::move(r));
     }

@@ -50,8 +50,9 @@ Verification verify(const Work& work, const Embeddings& first, const Embeddings&
   return v;
 }
 
+// `t_probes`: per image, the threshold its small face was judged with (the product's figure).
 eval::IdentificationResult identify(const Work& work, const Embeddings& gallery,
-                                    const Embeddings& probes) {
+                                    const Embeddings& probes, const Thresholds& t_probes) {
   std::vector<Embeddings> per_identity(work.identities.size());
   for (const auto& [image, id] : work.gallery) {
     per_identity[static_cast<std::size_t>(id)].push_back(gallery[image]);
@@ -60,11 +61,15 @@ eval::IdentificationResult identify(const Work& work, const Embeddings& gallery,
   for (const auto& e : per_identity) templates.push_back(eval::mean_template(e));
   Embeddings p;
   std::vector<int> labels;
+  std::vector<double> thresholds;
   for (const auto& [image, id] : work.probe) {
     p.push_back(probes[image]);
     labels.push_back(id);
+    thresholds.push_back(t_probes[image]);
   }
-  return eval::identify_closed_set(templates, p, labels, 5);
+  eval::IdentificationResult r = eval::identify_closed_set(templates, p, labels, 5);
+  if (!r.searches.empty()) r.product = eval::open_set_at(r.searches, thresholds);
+  return r;
 }
 
 // normalise(a + b) of two unit embeddings; empty when either is.
@@ -116,7 +121,7 @@ void score(const Work& work, const Embeddings& full, const Embeddings& lr,
     r.lrlr = verify(work, lr, lr, calibrate, t_lr, t_lr);
     if (!is_full) r.hrlr = verify(work, full, lr, calibrate, t_full, t_lr);
   }
-  if (!work.gallery.empty()) r.identification = identify(work, full, lr);
+  if (!work.gallery.empty()) r.identification = identify(work, full, lr, is_full ? t_full : t_lr);
 }
 
 

@@ -237,6 +237,27 @@ RocPoint tpir_at_fpir(std::span<const ProbeSearch> searches, double fpir) {
   return tar_at_far(pairs, fpir);
 }
 
+RocPoint open_set_at(std::span<const ProbeSearch> searches, std::span<const double> thresholds) {
+  if (searches.empty()) throw Error("eval", "open-set figures need probe searches");
+  if (searches.size() != thresholds.size()) {
+    throw Error("eval", "open-set figures: " + std::to_string(searches.size()) + " searches but " +
+                            std::to_string(thresholds.size()) + " thresholds");
+  }
+  RocPoint r;
+  double with_face = 0, sum_t = 0;
+  for (std::size_t p = 0; p < searches.size(); ++p) {
+    const double t = thresholds[p];
+    r.tar += searches[p].mated > t;
+    r.far += searches[p].nonmated > t;
+    if (searches[p].mated > -2 || searches[p].nonmated > -2) sum_t += t, with_face += 1;
+  }
+  const double n = static_cast<double>(searches.size());
+  r.tar /= n;
+  r.far /= n;
+  r.threshold = with_face > 0 ? sum_t / with_face : 0;
+  return r;
+}
+
 double IdentificationResult::rank(int k) const {
   if (probes == 0 || k < 1 || hits.empty()) return 0;
   const auto i = static_cast<std::size_t>(std::min<int>(k, static_cast<int>(hits.size())) - 1);

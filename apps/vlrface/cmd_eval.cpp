@@ -145,7 +145,13 @@ void print_report(const Report& rep, const std::string& dataset, double calibrat
     if (!v || !v->product) continue;
     std::cout << "  " << r.condition.label() << ": FAR " << fmt("%.5f", v->product->far) << ", TAR "
               << fmt("%.2f", 100 * v->product->tar) << " % (mean threshold "
-              << fmt("%.4f", v->product->threshold) << ")\n";
+              << fmt("%.4f", v->product->threshold) << ")";
+    if (r.identification && r.identification->product) {
+      const auto& id = *r.identification->product;
+      std::cout << "; identification: FPIR " << fmt("%.4f", id.far) << ", TPIR "
+                << fmt("%.2f", 100 * id.tar) << " %";
+    }
+    std::cout << "\n";
   }
   bool open_set = false;
   for (const auto& r : rep.results) {
@@ -287,6 +293,11 @@ void write_json_report(const Report& rep, const std::string& dataset, double cal
           open[f == 1e-1 ? "1e-1" : "1e-2"] = {{"fpir", p.far}, {"tpir", p.tar}, {"threshold", p.threshold}};
         }
         j["identification"]["open_set"] = open;
+        if (r.identification->product) {
+          j["identification"]["at_product_thresholds"] = point_json(*r.identification->product);
+          j["identification"]["at_product_thresholds"]["note"] =
+              "open-set: tar is TPIR, far is FPIR; each probe judged with its own face's threshold";
+        }
       }
     }
     if (c.kind == Condition::Kind::kNative) {

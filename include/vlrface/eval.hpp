@@ -108,11 +108,18 @@ struct ProbeSearch {
 // share of mated searches named correctly above it. Throws Error("eval", ...) without searches.
 RocPoint tpir_at_fpir(std::span<const ProbeSearch> searches, double fpir);
 
+// Open-set figures at a threshold of each probe's own (the product's: each face is judged with
+// the threshold calibrated for its size and recovery): TPIR = share of mated searches above
+// theirs, FPIR = share of non-mated searches above theirs; `threshold` is the mean over probes
+// with a face. Throws Error("eval", ...) when the sizes differ or there are no searches.
+RocPoint open_set_at(std::span<const ProbeSearch> searches, std::span<const double> thresholds);
+
 struct IdentificationResult {
   int probes = 0;
   std::vector<int> hits;     // hits[k-1]: probes whose identity is among the k best templates
   double rank(int k) const;  // share of probes; 0 when there are no probes
   std::vector<ProbeSearch> searches;  // per probe, in probe order
+  std::optional<RocPoint> product;    // open-set at the product's thresholds (open_set_at)
 };
 
 // Closed-set identification by cosine. labels[i] is the index of probe i's template; a probe with

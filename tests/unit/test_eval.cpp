@@ -225,6 +225,17 @@ TEST(EvalMetrics, OpenSetSearchesAndTpirAtFpir) {
   EXPECT_DOUBLE_EQ(b.tar, 0.25);
   EXPECT_DOUBLE_EQ(b.far, 0);
   EXPECT_NE(error_of([] { ev::tpir_at_fpir({}, 0.1); }).find("probe searches"), std::string::npos);
+  // Each probe at a threshold of its own (the product's per-face thresholds): probe 0 named
+  // (0.8 > 0.7), probe 2 named (1.0 > 0.9), probe 1 a false alarm (0.8 > 0.7); probe 3 has no
+  // face, so its threshold is left out of the mean.
+  const std::vector<double> own = {.7, .7, .9, .1};
+  const ev::RocPoint c = ev::open_set_at(r.searches, own);
+  EXPECT_DOUBLE_EQ(c.tar, 0.5);
+  EXPECT_DOUBLE_EQ(c.far, 0.25);
+  EXPECT_NEAR(c.threshold, (.7 + .7 + .9) / 3, 1e-12);
+  const std::vector<double> one = {.7};
+  EXPECT_NE(error_of([&] { ev::open_set_at(r.searches, one); }).find("4 searches but 1"),
+            std::string::npos);
 }
 
 TEST(EvalMetrics, GapShareAndPairedDifferences) {

@@ -142,14 +142,20 @@ void print_report(const Report& rep, const std::string& dataset, double calibrat
   std::cout << "at the product's thresholds (manifest, per face; HR-LR where there is one):\n";
   for (const auto& r : rep.results) {
     const Verification* v = r.hrlr ? &*r.hrlr : r.lrlr ? &*r.lrlr : nullptr;
-    if (!v || !v->product) continue;
-    std::cout << "  " << r.condition.label() << ": FAR " << fmt("%.5f", v->product->far) << ", TAR "
-              << fmt("%.2f", 100 * v->product->tar) << " % (mean threshold "
-              << fmt("%.4f", v->product->threshold) << ")";
-    if (r.identification && r.identification->product) {
+    const bool verified = v && v->product;
+    const bool identified = r.identification && r.identification->product;
+    if (!verified && !identified) continue;
+    std::cout << "  " << r.condition.label() << ": ";
+    if (verified) {
+      std::cout << "FAR " << fmt("%.5f", v->product->far) << ", TAR "
+                << fmt("%.2f", 100 * v->product->tar) << " % (mean threshold "
+                << fmt("%.4f", v->product->threshold) << ")" << (identified ? "; " : "");
+    }
+    if (identified) {
       const auto& id = *r.identification->product;
-      std::cout << "; identification: FPIR " << fmt("%.4f", id.far) << ", TPIR "
-                << fmt("%.2f", 100 * id.tar) << " %";
+      std::cout << "identification: FPIR " << fmt("%.4f", id.far) << ", TPIR "
+                << fmt("%.2f", 100 * id.tar) << " %"
+                << (verified ? "" : " (mean threshold " + fmt("%.4f", id.threshold) + ")");
     }
     std::cout << "\n";
   }

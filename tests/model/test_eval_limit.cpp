@@ -89,3 +89,50 @@ TEST(EvalLimit, SimulatedFromTheImageEqualsFromTheAlignedCrop) {
   }
   EXPECT_EQ(compared, 5);
 }
+
+// A dataset with a gallery and probes but no pairs: identification alone, judged in the text
+// report at the product's thresholds too (open-set: FPIR and TPIR), not only in the JSON.
+TEST(EvalLimit, IdentificationOnlyDatasetsReportOpenSetAtTheProductsThresholds) {
+  vlrface::ModelStore store(vlrtest::model_dir());
+  VLR_REQUIRE_MODEL(store, "edgeface_xxs");
+  VLR_REQUIRE_DATASET(orl, "orl");
+  std::random_device rd;
+  const fs::path tmp = fs::temp_directory_path() / ("vlrface-eval-ident-" + std::to_string(rd()));
+  fs::create_directories(tmp);
+  fs::create_directory_symlink(orl / "images", tmp / "images");
+  fs::copy_file(orl / "landmarks.csv", tmp / "landmarks.csv");
+  // The first 8 people of ORL's own lists.
+  for (const std::string list : {"gallery.txt", "probe.txt"}) {
+    std::ifstream in(orl / list);
+    std::ofstream out(tmp / list);
+    std::set<std::string> people;
+    for (std::string line; std::getline(in, line);) {
+      const std::string who = line.substr(line.find(' ') + 1);
+      if (people.size() == 8 && !people.count(who)) continue;
+      people.insert(who);
+      out << line << "\n";
+    }
+  }
+  const std::string cmd = std::string(VLRFACE_CLI) + " --models " + vlrtest::model_dir().string() +
+                          " eval --dataset " + tmp.string() + " --res 112,16 -q --json " +
+                          (tmp / "r.json").string() + " 2>&1";
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf{};
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int st = pclose(p);
+  ASSERT_EQ(WEXITSTATUS(st), 0) << out;
+  std::ifstream in(tmp / "r.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  fs::remove_all(tmp);
+  EXPECT_NE(out.find("112 px: identification: FPIR "), std::string::npos) << out;
+  EXPECT_NE(out.find("16 px sim bicubic: identification: FPIR "), std::string::npos) << out;
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (const auto& r : j["results"]) {
+    const auto& at = r["identification"]["at_product_thresholds"];
+    EXPECT_GE(at["far"].get<double>(), 0.0);
+    EXPECT_LE(at["far"].get<double>(), 1.0);
+    EXPECT_GT(at["tar"].get<double>(), 0.5) << "ORL's 8 people are named at full size and 16 px";
+    EXPECT_TRUE(r["identification"].contains("open_set"));
+  }
+}

@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <string>
+#include <sys/wait.h>
+#include <utility>
 
 #include "model_env.hpp"
 #include "vlrface/dataset.hpp"
@@ -15,6 +18,21 @@
 #include "vlrface/pipeline.hpp"
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// Runs a shell command; its exit status and what it printed (stdout and, with 2>&1, stderr).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed: " + cmd};
+  std::array<char, 4096> buf{};
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+}  // namespace
 
 TEST(EvalLimit, LimitFoldsReadsOnlyTheSelectedFoldsImages) {
   vlrface::ModelStore store(vlrtest::model_dir());
@@ -35,12 +53,8 @@ TEST(EvalLimit, LimitFoldsReadsOnlyTheSelectedFoldsImages) {
   const std::string cmd = std::string(VLRFACE_CLI) + " --models " + vlrtest::model_dir().string() +
                           " eval --dataset " + orl.string() + " --limit-folds 2 --res 112,16 " +
                           "--jobs 2 -q --json " + report.string() + " 2>&1";
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int st = pclose(p);
-  ASSERT_EQ(WEXITSTATUS(st), 0) << out;
+  const auto [status, out] = run(cmd);
+  ASSERT_EQ(status, 0) << out;
   std::ifstream in(report);
   const nlohmann::json j = nlohmann::json::parse(in);
   fs::remove_all(tmp);
@@ -116,12 +130,8 @@ TEST(EvalLimit, IdentificationOnlyDatasetsReportOpenSetAtTheProductsThresholds) 
   const std::string cmd = std::string(VLRFACE_CLI) + " --models " + vlrtest::model_dir().string() +
                           " eval --dataset " + tmp.string() + " --res 112,16 -q --json " +
                           (tmp / "r.json").string() + " 2>&1";
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int st = pclose(p);
-  ASSERT_EQ(WEXITSTATUS(st), 0) << out;
+  const auto [status, out] = run(cmd);
+  ASSERT_EQ(status, 0) << out;
   std::ifstream in(tmp / "r.json");
   const nlohmann::json j = nlohmann::json::parse(in);
   fs::remove_all(tmp);

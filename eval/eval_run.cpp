@@ -370,6 +370,8 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     });
     ConditionResult m;
     m.condition = {c.kind, c.px, c.path + std::string(kMatched)};
+    m.lrlr = report.results.back().lrlr;  // the plain row, pushed just above
+    if (m.lrlr) m.lrlr->product.reset();
     score_matched(work, full_emb, emb, at_size, std::vector<int>(n, s), o.calibrate_far, m);
     m.seconds = seconds_since(start);
     report.results.push_back(std::move(m));
@@ -507,6 +509,11 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
       ConditionResult r = native_row(name, name + std::string(kMatched),
                                      seconds / static_cast<double>(names.size()) +
                                          matched_seconds / static_cast<double>(plain.size()));
+      for (const auto& plain_row : report.results) {  // LR-LR: the plain row's
+        const Condition& c = plain_row.condition;
+        if (c.kind == Condition::Kind::kNative && c.px == px && c.path == name) r.lrlr = plain_row.lrlr;
+      }
+      if (r.lrlr) r.lrlr->product.reset();
       score_matched(work, full_emb, emb[name], at_size[name], template_px, o.calibrate_far, r);
       report.results.push_back(std::move(r));
     }

@@ -124,7 +124,6 @@ void score(const Work& work, const Embeddings& full, const Embeddings& lr,
   if (!work.gallery.empty()) r.identification = identify(work, full, lr, is_full ? t_full : t_lr);
 }
 
-
 void score_matched(const Work& work, const Embeddings& full, const Embeddings& lr,
                    const std::map<int, Embeddings>& at_size, const std::vector<int>& template_px,
                    double calibrate, ConditionResult& r) {
@@ -133,9 +132,6 @@ void score_matched(const Work& work, const Embeddings& full, const Embeddings& l
     return s ? fused(full[image], at_size.at(s)[image]) : std::vector<float>();
   };
   if (!work.pairs.empty()) {
-    Thresholds none(lr.size(), 1.f);
-    r.lrlr = verify(work, lr, lr, calibrate, none, none);
-    r.lrlr->product.reset();
     std::vector<eval::ScoredPair> scores;
     for (const auto& p : work.pairs) scores.push_back({pair_score(hr_for(p.a, p.b), lr[p.b]), p.genuine, p.fold});
     r.hrlr = summarise(std::move(scores), calibrate);
@@ -167,7 +163,6 @@ void score_matched(const Work& work, const Embeddings& full, const Embeddings& l
   }
   r.identification = total;
 }
-
 
 void compare(Report& report) {
   const ConditionResult* full = &report.results.front();

@@ -52,7 +52,8 @@ void score(const Work& work, const Embeddings& full, const Embeddings& lr,
 // full-resolution side of each HR-LR pair and each gallery face is fused (normalised sum) with
 // its own embedding at the template size the small face needs (`template_px[b]`, 0: no face).
 // `at_size[s][i]`: image i's embedding as an s px face on the row's path. The product's
-// thresholds were calibrated for plain comparisons, so no figure at them is given.
+// thresholds were calibrated for plain comparisons, so no figure at them is given. LR-LR has no
+// full-resolution side: the caller copies the plain row's.
 void score_matched(const Work& work, const Embeddings& full, const Embeddings& lr,
                    const std::map<int, Embeddings>& at_size, const std::vector<int>& template_px,
                    double calibrate, ConditionResult& r);

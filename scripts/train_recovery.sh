@@ -72,9 +72,9 @@ done
 if [[ -n "${DSR_PICTURE:-}" ]]; then
   echo "== DSR for pictures: 12..40 px, pixel loss (${DSR_STEPS} steps of 32)"
   mkdir -p "$WORK/dsr"
-  # The DSR trainer reads the same faces and teacher embeddings from <work>/cache.
-  key=$(ls -d "$CACHE"/cache-* | head -1)
-  ln -sfn "$(cd "$key" && pwd)" "$WORK/dsr/cache"
+  # The DSR trainer keys its face cache as train_student.py does, under <work>/cache: the
+  # same folder serves both.
+  ln -sfn "$(cd "$CACHE" && pwd)" "$WORK/dsr/cache"
   "$PY" tools/train_dsr.py --res 24 --sizes 12:40 --work "$WORK/dsr" --steps-dsr "$DSR_STEPS" \
     --steps-adapter 0 --w-pix 1 --w-id 0 --select psnr --channels 48 --layers 6 --batch 32 \
     --lr 1e-3 --val-every "$VAL" --threads "$THREADS"

@@ -19,6 +19,7 @@ function of (seed, res, step), so an interrupted run continues exactly where it 
 Needs Debian's python3-torch and python3-opencv (run with /usr/bin/python3).
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dsr_model  # noqa: E402
+from convert_edgeface import sha256_of  # noqa: E402
 import edgeface_arch as arch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,36 +134,55 @@ def load_edgeface(path: Path):
 
 
 @torch.no_grad()
-def embed(model, x_bgr: torch.Tensor, batch: int = 128) -> torch.Tensor:
-    out = [F.normalize(model(to_edgeface(x_bgr[i:i + batch])), dim=1)
+def embed(model, x_bgr: torch.Tensor, batch: int = 128, device=None) -> torch.Tensor:
+    out = [F.normalize(model(to_edgeface(x_bgr[i:i + batch] if device is None
+                                         else x_bgr[i:i + batch].to(device))), dim=1).cpu()
            for i in range(0, len(x_bgr), batch)]
     return torch.cat(out)
 
 
-def prepare_cache(args, cache: Path, edgeface):
-    """HR faces and teacher embeddings (plain and flipped), computed once, shared by all runs."""
-    cache.mkdir(parents=True, exist_ok=True)
-    files = {k: cache / f"{k}.npy" for k in ("train_hr", "train_t", "val_hr", "val_t", "val_id")}
+def load_cache(data: Path, root: Path, teacher, teacher_sha: str, device=torch.device("cpu")):
+    """The training and validation faces with the teacher's embeddings (plain and flipped),
+    computed once and shared by all runs, under root/cache-<key>: <key> hashes the file lists
+    and the teacher, so other data (say, after TRAINING-EXCLUSIONS.txt) or another teacher make
+    another cache and never reuse a stale one. tools/train_student.py uses the same caches."""
+    train, val, ntr, nva = split_files(data)
+    key = hashlib.sha256(("\n".join(map(str, train)) + "\n--\n" +
+                          "\n".join(f"{f}\t{i}" for f, i in val) + "\n" + teacher_sha)
+                         .encode()).hexdigest()[:16]
+    cache = root / f"cache-{key}"
+    names = ("train_hr", "train_t", "val_hr", "val_t", "val_id")
+    files = {k: cache / f"{k}.npy" for k in names}
     if all(f.exists() for f in files.values()):
-        return {k: np.load(f) for k, f in files.items()}
-    train, val, ntr, nva = split_files(Path(args.data))
-    print(f"caching {len(train)} training faces, {len(val)} validation faces "
-          f"({nva} held-out celeba identities, {ntr} for training)", flush=True)
+        return {k: np.load(f) for k, f in files.items()}, key
+    cache.mkdir(parents=True, exist_ok=True)
+    print(f"caching {len(train)} training faces and {len(val)} validation faces "
+          f"({nva} held-out celeba identities; {ntr} celeba identities train)", flush=True)
     t0 = time.time()
     tr = load_faces(train)
     va = load_faces([f for f, _ in val])
-    tt = []
-    for flip in (False, True):
-        x = to_tensor(tr[:, :, ::-1] if flip else tr)
-        tt.append(embed(edgeface, x).numpy())
+    teacher = teacher.to(device)
+    tt = [embed(teacher, to_tensor(tr[:, :, ::-1] if flip else tr), device=device).numpy()
+          for flip in (False, True)]
     res = {"train_hr": tr, "train_t": np.stack(tt, 1), "val_hr": va,
-           "val_t": embed(edgeface, to_tensor(va)).numpy(),
+           "val_t": embed(teacher, to_tensor(va), device=device).numpy(),
            "val_id": np.array([int(i) for _, i in val])}
     for k, f in files.items():
         np.save(f.with_suffix(".tmp.npy"), res[k])
         os.replace(f.with_suffix(".tmp.npy"), f)
+    (cache / "made_from.json").write_text(json.dumps(
+        {"train_files": len(train), "val_files": len(val), "val_identities": nva,
+         "teacher_sha256": teacher_sha}, indent=1))
     print(f"cache ready in {time.time() - t0:.0f} s", flush=True)
-    return res
+    return res, key
+
+
+def edgeface_and_cache(args, root: Path):
+    """The frozen EdgeFace-XXS (--edgeface) and the face cache under root (load_cache)."""
+    path = find_edgeface(args.edgeface)
+    edgeface = load_edgeface(path)
+    cache, _ = load_cache(Path(args.data), root, edgeface, sha256_of(str(path)))
+    return edgeface, cache
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,8 +269,7 @@ def train(args):
     work = Path(args.work)
     run = work / f"dsr{args.res}"
     run.mkdir(parents=True, exist_ok=True)
-    edgeface = load_edgeface(find_edgeface(args.edgeface))
-    cache = prepare_cache(args, work / "cache", edgeface)
+    edgeface, cache = edgeface_and_cache(args, work / "cache")
     dsr = dsr_model.DSR(args.channels, args.layers)
     lora = dsr_model.LoRA(edgeface, args.rank, args.seed)
     opt_d = torch.optim.Adam(dsr.parameters(), lr=args.lr)
@@ -378,8 +398,7 @@ def export(args):
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
     # Parity: OpenCV DNN against PyTorch on real validation faces.
-    edgeface = load_edgeface(find_edgeface(args.edgeface))
-    cache = prepare_cache(args, Path(args.work) / "cache", edgeface)
+    edgeface, cache = edgeface_and_cache(args, Path(args.work) / "cache")
     faces = np.stack([degrade(f, args.res, 0.0, None) for f in cache["val_hr"][:32]])
     net = cv2.dnn.readNetFromONNX(str(path))
     worst = 0.0

@@ -22,7 +22,6 @@ LFW is never read here. The face cache is keyed by the file list and the teacher
 Resumable: a checkpoint at every validation; the batch at step k is a function of (seed, k).
 """
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -200,34 +199,8 @@ def draw_size(rng: np.random.Generator, lo: int, hi: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 def load_cache(data: Path, work: Path, teacher, teacher_sha: str, device):
-    """The training and validation faces with the teacher's embeddings, under work/cache-<key>,
-    <key> a hash of the file lists and the teacher: other data or another teacher, another cache."""
-    train, val, ntr, nva = common.split_files(data)
-    key = hashlib.sha256(("\n".join(map(str, train)) + "\n--\n" +
-                          "\n".join(f"{f}\t{i}" for f, i in val) + "\n" + teacher_sha)
-                         .encode()).hexdigest()[:16]
-    cache = work / f"cache-{key}"
-    names = ("train_hr", "train_t", "val_hr", "val_t", "val_id")
-    files = {k: cache / f"{k}.npy" for k in names}
-    if all(f.exists() for f in files.values()):
-        return {k: np.load(f) for k, f in files.items()}, key
-    cache.mkdir(parents=True, exist_ok=True)
-    print(f"caching {len(train)} training faces and {len(val)} validation faces "
-          f"({nva} held-out celeba identities; {ntr} celeba identities train)", flush=True)
-    tr = common.load_faces(train)
-    va = common.load_faces([f for f, _ in val])
-    tt = [embed(teacher, common.to_tensor(tr[:, :, ::-1] if flip else tr), device).numpy()
-          for flip in (False, True)]
-    res = {"train_hr": tr, "train_t": np.stack(tt, 1), "val_hr": va,
-           "val_t": embed(teacher, common.to_tensor(va), device).numpy(),
-           "val_id": np.array([int(i) for _, i in val])}
-    for k, f in files.items():
-        np.save(f.with_suffix(".tmp.npy"), res[k])
-        os.replace(f.with_suffix(".tmp.npy"), f)
-    (cache / "made_from.json").write_text(json.dumps(
-        {"train_files": len(train), "val_files": len(val), "val_identities": nva,
-         "teacher_sha256": teacher_sha}, indent=1))
-    return res, key
+    """The keyed face cache of tools/train_dsr.py (one cache for both tools)."""
+    return common.load_cache(data, work, teacher, teacher_sha, device)
 
 
 @torch.no_grad()

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Tests of the model tools that need no model file or dataset: tools/compare_models.py on
-synthetic eval runs, and the geometry of tools/train_student.py's camera-frame degradation."""
+synthetic eval runs, the keyed face cache of the training tools, and the geometry of tools/train_student.py's camera-frame degradation."""
 import json
 import subprocess
 import sys
@@ -145,6 +145,56 @@ class CalibrateWithH264(unittest.TestCase):
         p, _ = self.choose(raw, validation_run([("bicubic", self.BASE, 0.5)]))
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("no H.264-coded native rows", p.stderr)
+
+
+class FaceCache(unittest.TestCase):
+    """tools/train_dsr.py's face cache is keyed by the data it was made from: removing faces
+    (TRAINING-EXCLUSIONS.txt did) must make a new cache, never reuse the stale one."""
+
+    def make_data(self, root: Path, hr_faces: int, identities):
+        import cv2
+        rng = np.random.default_rng(0)
+        for sub in ("faces-hr-train/images", "celeba-train/images"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        rows = ["file"]
+        for n in range(hr_faces):
+            cv2.imwrite(str(root / f"faces-hr-train/images/{n}.jpg"),
+                        rng.integers(0, 255, (112, 112, 3), dtype=np.uint8))
+            rows.append(f"images/{n}.jpg")
+        (root / "faces-hr-train/list.csv").write_text("\n".join(rows) + "\n")
+        rows = ["file,identity,hr112"]
+        for i in identities:
+            for k in range(2):
+                (root / f"celeba-train/images/{i}").mkdir(exist_ok=True)
+                cv2.imwrite(str(root / f"celeba-train/images/{i}/{k}.jpg"),
+                            rng.integers(0, 255, (112, 112, 3), dtype=np.uint8))
+                rows.append(f"images/{i}/{k}.jpg,{i},1")
+        (root / "celeba-train/list.csv").write_text("\n".join(rows) + "\n")
+
+    def test_other_data_makes_another_cache(self):
+        import torch
+        import train_dsr as td
+
+        class Teacher(torch.nn.Module):  # any fixed map to 512-d does for the cache
+            def forward(self, x):
+                return x.mean(dim=(2, 3)).repeat(1, 171)[:, :512] + 1.0
+
+        with tempfile.TemporaryDirectory() as d:
+            data, root = Path(d, "data"), Path(d, "cache")
+            self.make_data(data, 3, range(100, 110))
+            first, k1 = td.load_cache(data, root, Teacher(), "sha-a")
+            self.assertEqual(first["train_hr"].shape, (3 + 16, 112, 112, 3))  # 8 of 10 ids train
+            self.assertEqual(first["train_t"].shape, (19, 2, 512))
+            self.assertEqual(sorted(set(first["val_id"])), [100, 105])  # every 5th identity
+            again, k2 = td.load_cache(data, root, Teacher(), "sha-a")
+            self.assertEqual(k1, k2)
+            np.testing.assert_array_equal(again["train_t"], first["train_t"])
+            self.assertNotEqual(td.load_cache(data, root, Teacher(), "sha-b")[1], k1)
+            self.make_data(data, 2, range(100, 110))  # a training face removed
+            fewer, k3 = td.load_cache(data, root, Teacher(), "sha-a")
+            self.assertNotEqual(k3, k1)
+            self.assertEqual(len(fewer["train_hr"]), 18)
+            self.assertEqual(len(list(root.glob("cache-*"))), 3)
 
 
 class NativeDegrade(unittest.TestCase):

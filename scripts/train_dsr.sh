@@ -8,12 +8,15 @@
 # (default build/train) and the export (default models/).
 # Resumable: run it again after an interruption and every resolution continues from its last
 # checkpoint (build/train/dsrN/last.pt). Uses a GPU when torch sees one (set THREADS for CPU).
-# After exporting, update the sha256 values in models/manifests/{dsr*,edgeface_xxs_r*}.json
-# (scripts/train_dsr.sh prints them) and run scripts/setup.sh to rebuild the model directory.
+# Exporting to models/ also points models/manifests/{dsrN,edgeface_xxs_rN}.json at the new files
+# (sha256, id, provenance; MANIFESTS=DIR for another folder); run scripts/setup.sh afterwards to
+# rebuild the model directory, then scripts/choose_on_validation.sh (recovery per size, thresholds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-build/train}        # checkpoints, logs and the cached faces
 OUT=${OUT:-models}               # where the models are exported (models/dsr, models/adapters)
+if [[ -z "${MANIFESTS+x}" && "$OUT" == models ]]; then MANIFESTS=models/manifests; fi
+MANIFESTS=${MANIFESTS:-}
 : "${VLRFACE_DATA:?set VLRFACE_DATA to the datasets folder (faces-hr-train, celeba-train)}"
 PY=/usr/bin/python3
 THREADS=${THREADS:-$(nproc)}
@@ -30,7 +33,8 @@ for row in "${SCHEDULE[@]}"; do
   "$PY" tools/train_dsr.py --res "$res" --steps-dsr "$steps_dsr" --steps-adapter "$steps_adapter" \
     --dsr-schedule-steps "$schedule" --channels 32 --layers 4 --val-every 100 --threads "$THREADS" \
     --work "$WORK"
-  "$PY" tools/train_dsr.py --res "$res" --export "$OUT" --threads "$THREADS" --work "$WORK"
+  "$PY" tools/train_dsr.py --res "$res" --export "$OUT" --threads "$THREADS" --work "$WORK" \
+    ${MANIFESTS:+--manifest "$MANIFESTS/dsr$res.json" --adapter-manifest "$MANIFESTS/edgeface_xxs_r$res.json"}
 done
 # 24 px: the shipped DSR continued from the first run's best for 1,000 more steps (new
 # schedule, lr 5e-4, other batches); its adapter is the first run's.
@@ -40,5 +44,6 @@ echo "== 24 px: DSR continued for ${CONT_STEPS} steps"
 "$PY" tools/train_dsr.py --res 24 --work "$WORK-cont" --init-from "$WORK/dsr24/best_dsr.pt" \
   --steps-dsr "$CONT_STEPS" --steps-adapter 0 --lr 5e-4 --seed 1 --channels 32 --layers 4 \
   --val-every 100 --threads "$THREADS"
-"$PY" tools/train_dsr.py --res 24 --export "$OUT" --work "$WORK-cont" --threads "$THREADS"
+"$PY" tools/train_dsr.py --res 24 --export "$OUT" --work "$WORK-cont" --threads "$THREADS" \
+  ${MANIFESTS:+--manifest "$MANIFESTS/dsr24.json"}
 sha256sum "$OUT"/dsr/*.onnx "$OUT"/adapters/*.npz

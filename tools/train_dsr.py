@@ -424,6 +424,8 @@ def export(args):
         np.savez(apath, **arrays)
         print(f"{apath}: rank {ad['rank']}, {sum(a.size for a in arrays.values())} parameters, "
               f"validation {ad['val']}")
+        if args.adapter_manifest:
+            write_adapter_manifest(Path(args.adapter_manifest), apath, ad, ad.get("args") or {})
     print(f"validation at export: {best['val']}")
     if args.manifest:
         if "args" not in best and (run / "last.pt").exists():  # checkpoints before "args" was kept
@@ -459,6 +461,30 @@ def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> No
     print(f"{manifest}: sha256 {digest[:16]}..., id {meta['id']}")
 
 
+def write_adapter_manifest(manifest: Path, adapter: Path, ad: dict, run: dict) -> None:
+    """Points a committed adapted-embedder manifest (models/manifests/edgeface_xxs_rN.json) at
+    the exported adapter: sha256, model id, provenance. Written atomically."""
+    from convert_edgeface import sha256_of
+    meta = json.loads(manifest.read_text())
+    if "adapter" not in meta:
+        raise ToolError(f"{manifest}: not an adapted embedder (no \"adapter\" entry)")
+    digest = sha256_of(str(adapter))
+    rel = adapter.resolve().relative_to(ROOT) if ROOT in adapter.resolve().parents else adapter
+    meta["adapter"] = {"file": str(rel), "sha256": digest}
+    meta["id"] = f"{meta['name']}/{digest[:8]}"
+    meta["provenance"] = {
+        "trainer": "tools/train_dsr.py", "step": ad.get("step"), "rank": ad["rank"],
+        "behind": "the exported DSR of the same run (phase 2)",
+        "data": "faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, every 5th celeba "
+                "identity held out for validation",
+        **{k: run[k] for k in ("res", "batch", "lr_adapter", "degrade_p", "seed", "steps_adapter")
+           if k in run}}
+    tmp = manifest.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, manifest)
+    print(f"{manifest}: adapter sha256 {digest[:16]}..., id {meta['id']}")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--res", type=int, required=True, choices=[16, 24, 32])
@@ -471,6 +497,8 @@ def parse_args(argv=None):
     p.add_argument("--export", metavar="DIR", help="export the best models to DIR and exit")
     p.add_argument("--manifest", metavar="JSON", help="with --export: write the DSR network's "
                    "manifest template here (file, sha256, id, provenance)")
+    p.add_argument("--adapter-manifest", metavar="JSON", help="with --export: point this adapted "
+                   "embedder's manifest template at the exported adapter (sha256, id, provenance)")
     p.add_argument("--steps-dsr", type=int, default=3000)
     p.add_argument("--steps-adapter", type=int, default=2000)
     p.add_argument("--dsr-schedule-steps", type=int, default=0,
@@ -502,7 +530,7 @@ def parse_args(argv=None):
         if not 4 <= lo <= hi < 112:
             p.error("--sizes must be LO:HI with 4 <= LO <= HI < 112")
         a.sizes = (lo, hi)
-    if not a.data and not a.export:
+    if not a.data:  # --export too: it checks OpenCV on validation faces from the keyed cache
         p.error("--data is required (or set VLRFACE_DATA)")
     return a
 

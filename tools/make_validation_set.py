@@ -38,6 +38,20 @@ def celeba_people(data: Path):
     return people
 
 
+def split_shift(data: Path, removed):
+    """Identities removed from celeba-train move the every-5th split: returns (today's
+    validation identities, the ones the split with `removed` put back would have held out,
+    today's validation identities that split trained on, and their face count). A model
+    trained before the removal has seen the faces of those last identities."""
+    rows = [r for r in csv.DictReader(open(data / "celeba-train" / "list.csv")) if r["hr112"] == "1"]
+    ids = sorted({r["identity"] for r in rows}, key=int)
+    before = sorted(set(ids) | set(removed), key=int)
+    val_now = set(ids[::VAL_EVERY_NTH_IDENTITY])
+    val_before = set(before[::VAL_EVERY_NTH_IDENTITY])
+    seen = val_now - val_before
+    return val_now, val_before, seen, sum(1 for r in rows if r["identity"] in seen)
+
+
 def orl_people(data: Path):
     root = data / "orl"
     lms = {}
@@ -52,7 +66,11 @@ def orl_people(data: Path):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=os.environ.get("VLRFACE_DATA"), help="datasets folder")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="folder to write (required unless --leak-check)")
+    p.add_argument("--leak-check", metavar="IDS",
+                   help="comma-separated celeba identities removed from training (as in "
+                        "TRAINING-EXCLUSIONS.txt): print how many of today's validation faces a "
+                        "model trained before their removal had trained on, and write nothing")
     p.add_argument("--pairs-per-fold", type=int, default=300, help="genuine pairs per fold")
     p.add_argument("--impostors-per-fold", type=int, default=1500,
                    help="impostor pairs per fold: 15,000 in all, so that the threshold for FAR "
@@ -62,6 +80,15 @@ def main(argv=None):
     if not a.data:
         p.error("--data is required (or set VLRFACE_DATA)")
     data = Path(a.data)
+    if a.leak_check:
+        removed = [i.strip() for i in a.leak_check.split(",") if i.strip()]
+        now, before, seen, faces = split_shift(data, removed)
+        print(f"validation identities today: {len(now)}; with {len(removed)} identities put "
+              f"back: {len(before)}; today's validation identities that split trained on: "
+              f"{len(seen)} ({faces} faces)")
+        return 0
+    if not a.out:
+        p.error("--out is required")
     sources = {"celeba": celeba_people(data), "orl": orl_people(data)}
     out = Path(a.out)
     (out / "images").mkdir(parents=True, exist_ok=True)

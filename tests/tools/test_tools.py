@@ -197,6 +197,25 @@ class FaceCache(unittest.TestCase):
             self.assertEqual(len(list(root.glob("cache-*"))), 3)
 
 
+class SplitShift(unittest.TestCase):
+    def test_removed_identities_move_the_split(self):
+        """Validation is every 5th identity: removing one early identity shifts all later
+        picks, so a model trained before the removal has seen most of today's validation."""
+        import make_validation_set as mv
+        with tempfile.TemporaryDirectory() as d:
+            root = Path(d, "celeba-train")
+            root.mkdir()
+            rows = ["file,identity,hr112"] + [f"images/{i}/0.jpg,{i},1" for i in range(100, 120)
+                                              if i != 101] + ["images/101/0.jpg,101,0"]
+            (root / "list.csv").write_text("\n".join(rows) + "\n")
+            now, before, seen, faces = mv.split_shift(Path(d), ["101"])
+            self.assertEqual(sorted(now, key=int), ["100", "106", "111", "116"])
+            self.assertEqual(sorted(before, key=int), ["100", "105", "110", "115"])
+            self.assertEqual(sorted(seen, key=int), ["106", "111", "116"])
+            self.assertEqual(faces, 3)
+            self.assertEqual(mv.split_shift(Path(d), [])[2], set())  # nothing removed: no shift
+
+
 class NativeDegrade(unittest.TestCase):
     def test_the_face_comes_back_where_it_was(self):
         """The frame-like face must be aligned like the original: the warp back inverts the

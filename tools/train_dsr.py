@@ -454,7 +454,7 @@ def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> No
         "data": "faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, every 5th celeba "
                 "identity held out for validation",
         **{k: run[k] for k in ("sizes", "res", "w_id", "w_pix", "select", "batch", "lr",
-                               "degrade_p", "seed", "steps_dsr") if k in run}}
+                               "degrade_p", "seed", "steps_dsr", "init_from") if run.get(k) is not None}}
     tmp = manifest.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(tmp, manifest)

@@ -436,7 +436,6 @@ def export(args):
 def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> None:
     """The committed manifest of an exported DSR network: its file and sha256, the model id and
     where it came from (the run's arguments). Created when absent; written atomically."""
-    from convert_edgeface import sha256_of
     digest = sha256_of(str(onnx_path))
     meta = json.loads(manifest.read_text()) if manifest.exists() else {
         "name": name, "kind": "upscaler", "file": f"{name}.onnx",
@@ -464,7 +463,6 @@ def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> No
 def write_adapter_manifest(manifest: Path, adapter: Path, ad: dict, run: dict) -> None:
     """Points a committed adapted-embedder manifest (models/manifests/edgeface_xxs_rN.json) at
     the exported adapter: sha256, model id, provenance. Written atomically."""
-    from convert_edgeface import sha256_of
     meta = json.loads(manifest.read_text())
     if "adapter" not in meta:
         raise ToolError(f"{manifest}: not an adapted embedder (no \"adapter\" entry)")

@@ -450,8 +450,7 @@ def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> No
         meta["sizes"] = list(run["sizes"])
     meta["provenance"] = {
         "trainer": "tools/train_dsr.py", "step": best["step"], "config": best["config"],
-        "data": "faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, every 5th celeba "
-                "identity held out for validation",
+        "data": TRAINING_DATA,
         **{k: run[k] for k in ("sizes", "res", "w_id", "w_pix", "select", "batch", "lr",
                                "degrade_p", "seed", "steps_dsr", "init_from") if run.get(k) is not None}}
     tmp = manifest.with_suffix(".json.tmp")
@@ -460,9 +459,14 @@ def write_manifest(manifest: Path, onnx_path: Path, name: str, best: dict) -> No
     print(f"{manifest}: sha256 {digest[:16]}..., id {meta['id']}")
 
 
-def write_adapter_manifest(manifest: Path, adapter: Path, ad: dict, run: dict) -> None:
+TRAINING_DATA = ("faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, every 5th celeba "
+                 "identity held out for validation")
+
+
+def point_manifest_at_adapter(manifest: Path, adapter: Path, provenance: dict) -> dict:
     """Points a committed adapted-embedder manifest (models/manifests/edgeface_xxs_rN.json) at
-    the exported adapter: sha256, model id, provenance. Written atomically."""
+    an exported adapter: file, sha256, the model id (which names the embeddings it makes) and
+    `provenance` (plus the training data). Written atomically; returns the manifest."""
     meta = json.loads(manifest.read_text())
     if "adapter" not in meta:
         raise ToolError(f"{manifest}: not an adapted embedder (no \"adapter\" entry)")
@@ -470,17 +474,23 @@ def write_adapter_manifest(manifest: Path, adapter: Path, ad: dict, run: dict) -
     rel = adapter.resolve().relative_to(ROOT) if ROOT in adapter.resolve().parents else adapter
     meta["adapter"] = {"file": str(rel), "sha256": digest}
     meta["id"] = f"{meta['name']}/{digest[:8]}"
-    meta["provenance"] = {
-        "trainer": "tools/train_dsr.py", "step": ad.get("step"), "rank": ad["rank"],
-        "behind": "the exported DSR of the same run (phase 2)",
-        "data": "faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, every 5th celeba "
-                "identity held out for validation",
-        **{k: run[k] for k in ("res", "batch", "lr_adapter", "degrade_p", "seed", "steps_adapter")
-           if k in run}}
+    meta["provenance"] = {**provenance, "data": TRAINING_DATA}
+    # The template's source names the trainer of the shipped adapters; say which one made this.
+    meta["source"] = meta.get("source", "").replace("tools/train_dsr.py", provenance["trainer"])
     tmp = manifest.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(tmp, manifest)
     print(f"{manifest}: adapter sha256 {digest[:16]}..., id {meta['id']}")
+    return meta
+
+
+def write_adapter_manifest(manifest: Path, adapter: Path, ad: dict, run: dict) -> None:
+    """The manifest of a phase-2 adapter of this tool (point_manifest_at_adapter)."""
+    point_manifest_at_adapter(manifest, adapter, {
+        "trainer": "tools/train_dsr.py", "step": ad.get("step"), "rank": ad["rank"],
+        "behind": "the exported DSR of the same run (phase 2)",
+        **{k: run[k] for k in ("res", "batch", "lr_adapter", "degrade_p", "seed", "steps_adapter")
+           if k in run}})
 
 
 def parse_args(argv=None):

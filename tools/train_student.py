@@ -432,25 +432,13 @@ def export(args):
 
 
 def update_manifest(manifest: Path, adapter: Path, prov: dict) -> None:
-    """Points a committed manifest template at the exported adapter: its sha256, the model id
-    (which names the embeddings it makes) and where it came from; written atomically."""
-    meta = json.loads(manifest.read_text())
-    if "adapter" not in meta:
-        raise common.ToolError(f"{manifest}: not an adapted embedder (no \"adapter\" entry)")
-    meta["adapter"] = {"file": str(adapter.relative_to(ROOT)) if adapter.is_absolute() and
-                       ROOT in adapter.parents else str(adapter), "sha256": prov["sha256"]}
-    meta["id"] = f"{meta['name']}/{prov['sha256'][:8]}"
-    meta["source"] = meta.get("source", "").replace("tools/train_dsr.py", "tools/train_student.py")
-    meta["provenance"] = {k: prov[k] for k in ("step", "rank", "seed", "sizes", "batch", "lr",
-                                                "w_pair", "degrade_p", "native_p", "h264_p", "data_cache", "parent",
-                                                "device", "wall_s")}
-    meta["provenance"]["trainer"] = "tools/train_student.py"
-    meta["provenance"]["data"] = ("faces-hr-train + celeba-train after TRAINING-EXCLUSIONS.txt, "
-                                  "every 5th celeba identity held out for validation")
-    tmp = manifest.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, manifest)
-    print(f"{manifest}: adapter sha256 {prov['sha256'][:16]}..., id {meta['id']}")
+    """Points a committed manifest template at the exported adapter (train_dsr's
+    point_manifest_at_adapter), with this tool's provenance."""
+    common.point_manifest_at_adapter(manifest, adapter, {
+        **{k: prov[k] for k in ("step", "rank", "seed", "sizes", "batch", "lr", "w_pair",
+                                "degrade_p", "native_p", "h264_p", "data_cache", "parent",
+                                "device", "wall_s")},
+        "trainer": "tools/train_student.py"})
 
 
 def parse_args(argv=None):

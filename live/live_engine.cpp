@@ -15,14 +15,14 @@
 #include "face_collector.hpp"
 #include "face_decision.hpp"
 #include "frame_rate.hpp"
+#include "gallery_follower.hpp"
+#include "snapshot_board.hpp"
 #include "source_reader.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/degrade.hpp"
 #include "vlrface/detect.hpp"
 #include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
-#include "vlrface/gallery.hpp"
-#include "vlrface/matcher_sync.hpp"
 #include "vlrface/models.hpp"
 #include "vlrface/track.hpp"
 #include "vlrface/upscale.hpp"
@@ -51,11 +51,8 @@ void release_free_memory() {
 
 struct LiveEngine::Impl {
   const ModelStore& store;
-  const std::filesystem::path gallery_path;
-  std::string gallery_shown;  // gallery_path for messages: never a database password (gallery_mu)
   const SourceSpec spec;
   const std::string source_name;
-  std::string model_id;
   std::string embedder_name;
   const ModelInfo* embedder_info = nullptr;  // the store's entry: the store outlives us
 
@@ -65,16 +62,7 @@ struct LiveEngine::Impl {
   std::uint64_t settings_version = 1;
 
   // The gallery, swapped whole on reload so that a frame in flight keeps a consistent matcher.
-  mutable std::mutex gallery_mu;
-  std::shared_ptr<const Matcher> matcher;
-  std::uint64_t gallery_version = 1;
-  // Reloads, one at a time (housekeeping and request threads both reload): the last to read
-  // the gallery is the last to swap. The sync reads only what changed since the last reload.
-  std::mutex reload_mu;
-  MatcherSync sync;
-  // Kept open between reloads (under reload_mu): opening checks the whole gallery (every row's
-  // checksum: seconds at 100,000 people), which a reload for one enrolment must not repeat.
-  std::unique_ptr<Gallery> follow;
+  GalleryFollower gallery;
 
   // Used by the processing thread once started (constructed before, so model errors throw
   // from the constructor), under models_mu, which with_models() takes too. A mutex alone would
@@ -115,15 +103,8 @@ struct LiveEngine::Impl {
   std::optional<Detected> detected;
   int in_flight = 0;  // taken by the detection thread, not yet finished by the recogniser
 
-  // Published state; source_state lives under the same mutex so the last snapshot always
-  // carries the newest state, whichever thread published last.
-  mutable std::mutex snap_mu;
-  mutable std::condition_variable snap_cv;
-  std::shared_ptr<const Snapshot> snap;
-  std::string source_state = "stopped";
-  std::optional<std::chrono::system_clock::time_point> down_since;  // as Snapshot's
-  std::string source_error;
-  int source_failures = 0;
+  // Published state: the latest snapshot and the source's state.
+  SnapshotBoard board;
 
   std::mutex run_mu;  // serialises start() and stop()
   std::atomic<bool> stopping{false};
@@ -144,21 +125,21 @@ struct LiveEngine::Impl {
   Impl(const ModelStore& s, std::filesystem::path g, LiveSettings st, SourceSpec src,
        const std::string& embedder)
       : store(s),
-        gallery_path(std::move(g)),
         spec(std::move(src)),
         source_name(spec.describe()),
         settings(std::move(st)),
+        gallery(std::move(g), store.get(embedder).id),
+        board(source_name),
         reader(spec, {.frame = [this](cv::Mat f) { on_frame(std::move(f)); },
                       .state = [this](const std::string& state, const std::string& error) {
-                        set_state(state, error);
+                        board.set_state(state, error);
                       }}) {
     const ModelInfo& info = store.get(embedder);
     embedder_info = &info;
     embedder_name = embedder;
-    model_id = info.id;
     // The gallery first: SQLite's transient memory is then reused by the networks loaded next
     // instead of adding to the peak on top of them.
-    load_gallery();
+    gallery.reload();
     PipelineConfig pc;
     pc.embedder = embedder;
     pc.upscaler = settings.upscaler;
@@ -177,36 +158,6 @@ struct LiveEngine::Impl {
     detector = &pipeline->detector();
     validate(settings);
     release_free_memory();
-    auto first = std::make_shared<Snapshot>();
-    first->source = source_name;
-    first->source_state = source_state;
-    snap = std::move(first);
-  }
-
-  void load_gallery() {
-    // The old matcher serves frames until the swap below; the sync builds the new one beside
-    // it from what changed (the first time, row by row from the store).
-    std::lock_guard reload(reload_mu);
-    std::shared_ptr<const Matcher> ready;
-    std::string shown;
-    try {
-      if (follow) {
-        follow->refresh_if_changed();  // re-reads the stored model id when the gallery changed
-        // Re-embedded with another model meanwhile: open again, which refuses it by name.
-        if (follow->model_id() != model_id) follow.reset();
-      }
-      if (!follow) follow = std::make_unique<Gallery>(gallery_path, model_id);
-      shown = follow->file().string();  // a database URL without its password
-      ready = sync.update(*follow).matcher;
-    } catch (...) {
-      follow.reset();  // the next reload opens (and checks) the gallery afresh
-      throw;
-    }
-    std::lock_guard lk(gallery_mu);
-    if (ready == matcher) return;  // nothing changed
-    matcher = std::move(ready);
-    gallery_shown = std::move(shown);
-    ++gallery_version;
   }
 
   void validate(const LiveSettings& s) const {
@@ -223,10 +174,10 @@ struct LiveEngine::Impl {
     }
     if (s.task == "verify") {
       if (s.verify_name.empty()) throw Error("live", "verify needs the name of an enrolled person");
-      std::lock_guard lk(gallery_mu);
-      if (!matcher || !matcher->contains(s.verify_name)) {
+      const auto m = gallery.matcher();
+      if (!m || !m->contains(s.verify_name)) {
         throw Error("live",
-                    "verify: '" + s.verify_name + "' is not enrolled in " + gallery_shown);
+                    "verify: '" + s.verify_name + "' is not enrolled in " + gallery.shown());
       }
     }
     if (std::isnan(s.threshold) || s.threshold > 1) {
@@ -252,51 +203,6 @@ struct LiveEngine::Impl {
   }
 
   double now_s() const { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-  // --- publishing -------------------------------------------------------------------------
-
-  // `error`: why the source went down, with "retrying ..." and "ended".
-  void set_state(const std::string& state, const std::string& error = {}) {
-    std::lock_guard lk(snap_mu);
-    const bool down = state.rfind("retrying", 0) == 0 || state == "ended";
-    if (state == "running") {
-      down_since.reset();
-      source_error.clear();
-    } else if (down) {
-      if (!down_since) {
-        down_since = std::chrono::system_clock::now();
-        ++source_failures;
-      }
-      source_error = error;
-    }
-    // "opening" between two retries keeps the failure and when it began.
-    if (state == source_state) return;
-    source_state = state;
-    auto s = std::make_shared<Snapshot>(*snap);
-    s->source_state = state;
-    s->source_down_since = down_since;
-    s->source_error = source_error;
-    s->source_failures = source_failures;
-    if (state != "running") s->fps = 0;
-    // While (re)opening there is no current picture: a stale last frame would look live.
-    if (state == "opening" || state.rfind("retrying", 0) == 0) {
-      s->frame = cv::Mat();
-      s->faces.clear();
-    }
-    snap = std::move(s);
-    snap_cv.notify_all();
-  }
-
-  void publish(std::shared_ptr<Snapshot> s) {
-    std::lock_guard lk(snap_mu);
-    s->source_state = source_state;
-    s->source = source_name;
-    s->source_down_since = down_since;
-    s->source_error = source_error;
-    s->source_failures = source_failures;
-    snap = std::move(s);
-    snap_cv.notify_all();
-  }
 
   // Makes a waiter on `cv` see `stopping` even if it checked just before the flag changed.
   template <typename Mutex>
@@ -393,11 +299,7 @@ struct LiveEngine::Impl {
   }
 
   void apply_settings() {
-    std::uint64_t gv;
-    {
-      std::lock_guard lk(gallery_mu);
-      gv = gallery_version;
-    }
+    const std::uint64_t gv = gallery.version();
     bool changed = gv != applied_gallery;
     applied_gallery = gv;
     {
@@ -423,11 +325,7 @@ struct LiveEngine::Impl {
     s->frame = frame;
     s->timestamp = d.captured_at;
     s->times.detect_ms = d.detect_ms;
-    std::shared_ptr<const Matcher> m;
-    {
-      std::lock_guard lk(gallery_mu);
-      m = matcher;
-    }
+    const std::shared_ptr<const Matcher> m = gallery.matcher();
     std::vector<cv::Rect2f> boxes;
     std::vector<Observation> obs;
     // The one face path: alignment, recovery from each face's own size, embedding.
@@ -468,7 +366,7 @@ struct LiveEngine::Impl {
         }
       }
     }
-    publish(std::move(s));
+    board.publish(std::move(s));
   }
 
 };
@@ -489,12 +387,8 @@ void LiveEngine::start() {
   d.stopping = false;
   d.t0 = Clock::now();
   d.frame_rate.reset();
-  {
-    std::lock_guard sl(d.snap_mu);
-    d.down_since.reset();  // a failure before stop() is not this run's
-    d.source_error.clear();
-  }
-  d.set_state("opening");
+  d.board.forget_failure();
+  d.board.set_state("opening");
   d.collector.open();
   d.depth = Impl::pipeline_depth();
   d.process_thread = std::thread([&d] { d.process_loop(); });
@@ -522,20 +416,16 @@ void LiveEngine::stop() {
     d.in_flight = 0;
   }
   d.running = false;
-  d.set_state("stopped");
+  d.board.set_state("stopped");
 }
 
 std::shared_ptr<const Snapshot> LiveEngine::snapshot() const {
-  std::lock_guard lk(impl_->snap_mu);
-  return impl_->snap;
+  return impl_->board.latest();
 }
 
 std::shared_ptr<const Snapshot> LiveEngine::wait_snapshot(std::uint64_t after,
                                                           int timeout_ms) const {
-  std::unique_lock lk(impl_->snap_mu);
-  impl_->snap_cv.wait_for(lk, std::chrono::milliseconds(std::max(0, timeout_ms)),
-                          [&] { return impl_->snap->frame_number > after; });
-  return impl_->snap;
+  return impl_->board.wait(after, timeout_ms);
 }
 
 LiveSettings LiveEngine::settings() const {
@@ -551,13 +441,12 @@ void LiveEngine::update_settings(const LiveSettings& s) {
 }
 
 void LiveEngine::reload_gallery() {
-  impl_->load_gallery();
+  impl_->gallery.reload();
   release_free_memory();  // SQLite's buffers, freed in the caller's arena
 }
 
 std::shared_ptr<const Matcher> LiveEngine::matcher() const {
-  std::lock_guard lk(impl_->gallery_mu);
-  return impl_->matcher;
+  return impl_->gallery.matcher();
 }
 
 float LiveEngine::default_threshold(int px) const {

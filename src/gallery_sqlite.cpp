@@ -1,17 +1,10 @@
 // The SQLite backend of the gallery: one file, created owner-only, checked when opened (structure
 // and every row's CRC-32), schema 1 upgraded in place; SQLite's locking lets several processes use
 // it at once.
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
 #include <string_view>
@@ -21,6 +14,7 @@
 #include "gallery_check.hpp"
 #include "gallery_common.hpp"
 #include "gallery_sqlite_db.hpp"
+#include "gallery_sqlite_schema.hpp"
 #include "gallery_store.hpp"
 #include "vlrface/error.hpp"
 
@@ -28,14 +22,12 @@ namespace vlrface::detail {
 namespace {
 
 namespace fs = std::filesystem;
-using sqlite::errno_text;
 using sqlite::exec_sql;
 using sqlite::sqlite_fail;
 using sqlite::Statement;
 using sqlite::Transaction;
 
-constexpr std::int64_t kApplicationId = kGalleryApplicationId;
-constexpr int kBusyTimeoutMs = 5000;
+using sqlite::kBusyTimeoutMs;
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
 
 class SqliteStore final : public GalleryStore {
@@ -55,9 +47,12 @@ class SqliteStore final : public GalleryStore {
       // free: without it their bytes stay readable in the file's free pages.
       exec("PRAGMA secure_delete = ON");
       if (created) {
-        create_schema(build_model_id);
-      } else if (check_existing() < kGallerySchemaVersion) {
-        upgrade_from_1();
+        sqlite::create_schema(db_, file_, build_model_id);
+        model_id_ = build_model_id;
+      } else {
+        const sqlite::ExistingSchema existing = sqlite::check_existing(db_, file_);
+        model_id_ = existing.model_id;
+        if (existing.version < kGallerySchemaVersion) sqlite::upgrade_from_1(db_, file_);
       }
       // Names and template versions without the templates (template_versions(): what a
       // follower reads after every change). Without it each row's template, stored before the
@@ -292,10 +287,7 @@ class SqliteStore final : public GalleryStore {
     const std::string& v = meta["schema_version"];
     std::int64_t schema = 0;
     std::from_chars(v.data(), v.data() + v.size(), schema);
-    if (schema > kGallerySchemaVersion) {
-      fail("schema version " + std::to_string(schema) + " is newer than this build supports (" +
-           std::to_string(kGallerySchemaVersion) + "); upgrade vlrface");
-    }
+    sqlite::check_schema_version(file_, schema);
     if (!meta["model_id"].empty()) model_id_ = meta["model_id"];
     revision_ = read_revision();
     return true;
@@ -356,10 +348,7 @@ class SqliteStore final : public GalleryStore {
     return out;
   }
 
-  std::int64_t pragma(const char* name) {
-    Statement q = sql(std::string("PRAGMA ") + name);
-    return q.step() ? q.integer(0) : 0;
-  }
+  std::int64_t pragma(const char* name) { return sqlite::pragma(db_, file_, name); }
 
   std::string meta_value(const char* key) {
     Statement q = sql("SELECT value FROM meta WHERE key = ?");
@@ -384,123 +373,6 @@ class SqliteStore final : public GalleryStore {
     exec(
         "INSERT INTO meta(key, value) VALUES ('revision', '1') ON CONFLICT(key) DO UPDATE "
         "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)");
-  }
-
-  void create_schema(const std::string& build_model_id) {
-    Transaction t(db_, file_, true);
-    exec("PRAGMA application_id = " + std::to_string(kApplicationId));
-    exec("PRAGMA user_version = " + std::to_string(kGallerySchemaVersion));
-    exec(R"sql(
-      CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
-      CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,
-                          template BLOB NOT NULL, created_at TEXT, template_crc INTEGER);
-      CREATE TABLE faces(id INTEGER PRIMARY KEY,
-                         person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-                         image BLOB NOT NULL, embedding BLOB NOT NULL,
-                         source TEXT, created_at TEXT,
-                         embedding_crc INTEGER, image_crc INTEGER);
-      -- Without it every per-person lookup and cascading delete scans all faces.
-      CREATE INDEX faces_person ON faces(person_id);
-    )sql");
-    Statement put = sql("INSERT INTO meta(key, value) VALUES (?, ?)");
-    const std::pair<const char*, std::string> rows[] = {
-        {"format", "vlrface-gallery"},
-        {"schema_version", std::to_string(kGallerySchemaVersion)},
-        {"model_id", build_model_id}};
-    for (const auto& [key, value] : rows) {
-      put.reset().bind(1, std::string_view(key)).bind(2, value).step();
-    }
-    exec(std::string("INSERT INTO meta(key, value) VALUES ('created_at', ") + kNow + ")");
-    t.commit();
-    model_id_ = build_model_id;
-  }
-
-  // Returns the file's schema version (older ones are upgraded by the caller, once the
-  // statements here are finished: VACUUM refuses to run beside them).
-  std::int64_t check_existing() {
-    const std::string not_gallery = "is not a vlrface gallery (";
-    // Reading the header first is what makes SQLite notice a damaged or truncated file.
-    const std::int64_t app_id = pragma("application_id");
-    const std::int64_t user_version = pragma("user_version");
-    if (app_id != kApplicationId) fail(not_gallery + "an SQLite database of another program)");
-    Statement has_meta = sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
-    if (!has_meta.step()) fail(not_gallery + "no meta table)");
-    std::map<std::string, std::string> meta;
-    Statement rows = sql("SELECT key, value FROM meta");
-    while (rows.step()) meta[rows.text(0)] = rows.text(1);
-    if (meta["format"] != "vlrface-gallery") {
-      fail(not_gallery + "format is '" + printable(meta["format"]) + "')");
-    }
-    const std::string& v = meta["schema_version"];
-    std::int64_t version = 0;
-    if (std::from_chars(v.data(), v.data() + v.size(), version).ec != std::errc()) {
-      fail(not_gallery + "schema_version '" + printable(v) + "')");
-    }
-    // Either marker being newer means a newer vlrface touched the file.
-    version = std::max(version, user_version);
-    if (version > kGallerySchemaVersion) {
-      fail("schema version " + std::to_string(version) + " is newer than this build supports (" +
-           std::to_string(kGallerySchemaVersion) + "); upgrade vlrface");
-    }
-    if (version < 1) fail(not_gallery + "schema version " + std::to_string(version) + ")");
-    // Before anything is trusted or written: a damaged gallery is refused with what is still
-    // readable, never read as if nothing were wrong (every person "unknown").
-    check_integrity();
-    model_id_ = meta["model_id"];
-    if (model_id_.empty()) fail(not_gallery + "no model_id)");
-    return version;
-  }
-
-  // SQLite's structural check and every row's checksum and length: check_gallery() without the
-  // report.
-  void check_integrity() {
-    GalleryCheck report;
-    report.problems = sqlite_integrity(db_, 10);
-    check_rows(db_, report);
-    if (report.clean()) return;
-    std::string what = report.problems.front();
-    if (report.problems.size() > 1) {
-      what += "; " + std::to_string(report.problems.size() - 1) + " more";
-    }
-    fail("damaged: " + what + " (" + readable_summary(report) + ")");
-  }
-
-  // Schema 1 had no checksums: they are computed from the rows as they are now, which
-  // check_integrity() has just checked as far as version 1 allows (structure and lengths).
-  void upgrade_from_1() {
-    // Removals made before secure_delete was on may have left people's bytes in free pages:
-    // VACUUM rewrites the file without them, once, before the upgrade.
-    exec("VACUUM");
-    Transaction t(db_, file_, true);
-    {
-      // Another process may have upgraded it while this one waited for the lock.
-      Statement q = sql("SELECT value FROM meta WHERE key = 'schema_version'");
-      if (q.step() && q.text(0) != "1") return;
-    }
-    exec("ALTER TABLE people ADD COLUMN template_crc INTEGER");
-    exec("ALTER TABLE faces ADD COLUMN embedding_crc INTEGER");
-    exec("ALTER TABLE faces ADD COLUMN image_crc INTEGER");
-    // Computed first, written after: updating rows of a table while a SELECT walks it is not
-    // well defined in SQLite.
-    std::vector<std::array<std::int64_t, 3>> rows;
-    {
-      Statement q = sql("SELECT id, template FROM people");
-      while (q.step()) rows.push_back({q.integer(0), crc_of(q.blob(1)), 0});
-    }
-    Statement put_template = sql("UPDATE people SET template_crc = ? WHERE id = ?");
-    for (const auto& [id, crc, unused] : rows) put_template.reset().bind(1, crc).bind(2, id).step();
-    rows.clear();
-    {
-      Statement q = sql("SELECT id, embedding, image FROM faces");
-      while (q.step()) rows.push_back({q.integer(0), crc_of(q.blob(1)), crc_of(q.blob(2))});
-    }
-    Statement put_face = sql("UPDATE faces SET embedding_crc = ?, image_crc = ? WHERE id = ?");
-    for (const auto& [id, embedding, image] : rows) {
-      put_face.reset().bind(1, embedding).bind(2, image).bind(3, id).step();
-    }
-    exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
-    exec("PRAGMA user_version = 2");
-    t.commit();
   }
 
   std::optional<std::int64_t> person_id(const std::string& name) {
@@ -552,63 +424,7 @@ std::unique_ptr<GalleryStore> open_sqlite_store(const fs::path& file,
 bool sqlite_backup(GalleryStore& store, const fs::path& out) {
   auto* s = dynamic_cast<SqliteStore*>(&store);
   if (s == nullptr) return false;
-  const std::string o = out.string();
-  // A backup never replaces anything: not an older backup, not a link to one.
-  struct stat st {};
-  if (::lstat(out.c_str(), &st) == 0) {
-    throw Error("gallery", o + ": already exists; a backup is only written to a new file");
-  }
-  if (const int err = errno; err != ENOENT) {
-    throw Error("gallery", o + ": cannot be accessed (" + errno_text(err) + ")");
-  }
-  // Created here, owner-only, rather than by SQLite (0644): the copy holds the same biometric
-  // data. O_EXCL: if something appeared since the lstat, this fails instead of writing into it.
-  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    const int err = errno;
-    throw Error("gallery", o + ": cannot be created (" + errno_text(err) + ")");
-  }
-  ::fchmod(fd, 0600);  // whatever the umask
-  ::close(fd);
-  sqlite3* dst = nullptr;
-  try {
-    int rc = sqlite3_open_v2(out.c_str(), &dst, SQLITE_OPEN_READWRITE, nullptr);
-    if (rc != SQLITE_OK) sqlite_fail(dst, out, "opening the backup", rc);
-    sqlite3_busy_timeout(dst, kBusyTimeoutMs);
-    sqlite3_backup* b = sqlite3_backup_init(dst, "main", s->db(), "main");
-    if (b == nullptr) sqlite_fail(dst, out, "starting the backup", sqlite3_errcode(dst));
-    // All pages in one step: one consistent snapshot. A writer holding the gallery's lock makes
-    // the step answer BUSY: it is retried for as long as the busy timeout allows.
-    for (int waited_ms = 0;;) {
-      rc = sqlite3_backup_step(b, -1);
-      if (rc == SQLITE_OK) continue;  // more pages (not expected with -1)
-      if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited_ms >= kBusyTimeoutMs) break;
-      sqlite3_sleep(50);
-      waited_ms += 50;
-    }
-    const int finish = sqlite3_backup_finish(b);
-    if (rc != SQLITE_DONE) sqlite_fail(s->db(), s->where(), "backing up to " + o, rc);
-    if (finish != SQLITE_OK) sqlite_fail(dst, out, "finishing the backup", finish);
-    sqlite3_close_v2(dst);
-    dst = nullptr;
-    // A copy that fails its own check is no backup.
-    const GalleryCheck check = check_gallery(out);
-    if (!check.clean()) {
-      throw Error("gallery", o + ": the backup fails its check (" + check.problems.front() + ")");
-    }
-  } catch (...) {
-    sqlite3_close_v2(dst);
-    std::error_code ec;
-    fs::remove(out, ec);  // only the file created above
-    throw;
-  }
-  // Without this a crash could forget the new file although its data reached the disk.
-  const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  sqlite::backup_database(s->db(), s->where(), out);
   return true;
 }
 

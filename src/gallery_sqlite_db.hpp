@@ -12,7 +12,16 @@
 
 namespace vlrface::detail::sqlite {
 
+// How long a statement waits for another process's lock before it fails as "locked".
+inline constexpr int kBusyTimeoutMs = 5000;
+
 std::string errno_text(int err);
+
+// A consistent, checked copy of the open gallery `src` in a new owner-only file `out`
+// (gallery_sqlite_backup.cpp). Error("gallery", ...) when `out` exists or the copy fails; a
+// partial copy is removed.
+void backup_database(sqlite3* src, const std::filesystem::path& src_file,
+                     const std::filesystem::path& out);
 
 // Throws Error("gallery", ...) for SQLite's result code `rc`: damaged, not a gallery, locked,
 // not writable, or "<what> failed".

@@ -1,26 +1,19 @@
 #include "eval_run.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cmath>
-#include <exception>
 #include <memory>
-#include <mutex>
 #include <set>
-#include <sstream>
-#include <thread>
 
 #include "eval_scoring.hpp"
+#include "parallel_for.hpp"
 #include "vlrface/align.hpp"
 #include "vlrface/embed.hpp"
 #include "vlrface/error.hpp"
 #include "vlrface/image_io.hpp"
 #include "vlrface/models.hpp"
 #include "vlrface/pipeline.hpp"
-
-namespace fs = std::filesystem;
 
 namespace vlrface::evaluation {
 namespace {
@@ -36,67 +29,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::vector<std::string> split_list(const std::string& text, const char* option) {
-  std::vector<std::string> out;
-  std::istringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    const auto b = item.find_first_not_of(' ');
-    const auto e = item.find_last_not_of(' ');
-    if (b == std::string::npos) {
-      throw Error("cli", std::string(option) + ": empty item in '" + text + "'");
-    }
-    out.push_back(item.substr(b, e - b + 1));
-  }
-  if (out.empty()) throw Error("cli", std::string(option) + " needs at least one value");
-  return out;
-}
-
-int parse_size(const std::string& r, const char* option) {
-  int v = 0;
-  const auto [end, ec] = std::from_chars(r.data(), r.data() + r.size(), v);
-  if (ec != std::errc() || end != r.data() + r.size() || v < 4 || v >= kAlignedSize) {
-    throw Error("cli", std::string(option) + ": '" + r + "' is not a size from 4 to 111");
-  }
-  return v;
-}
-
-bool is_recovery(const std::string& p) {
-  return p == "bicubic" || p == "dsr" || p == "bicubic+adapter" || p == "dsr+adapter";
-}
-
-// Runs task(worker, i) for every i < n on `workers` threads; the first error stops the others
-// and is rethrown here, so a broken image fails the run with its own message.
-template <class Task>
-void parallel_for(int workers, std::size_t n, const std::string& label, const RunOptions& o,
-                  Task task) {
-  std::atomic<std::size_t> next{0}, done{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  std::vector<std::thread> threads;
-  for (int w = 0; w < workers; ++w) {
-    threads.emplace_back([&, w] {
-      for (std::size_t i = next++; i < n && !failed; i = next++) {
-        try {
-          task(w, i);
-        } catch (...) {
-          const std::lock_guard lock(error_mutex);
-          if (!error) error = std::current_exception();
-          failed = true;
-        }
-        ++done;
-      }
-    });
-  }
-  for (int tick = 0; done < n && !failed; ++tick) {
-    if (o.progress && tick % 10 == 0) o.progress(label, done, n);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  for (auto& t : threads) t.join();
-  if (o.progress) o.progress(label, n, n);
-  if (error) std::rethrow_exception(error);
-}
-
 Face face_from_landmarks(const Landmarks& lm) {
   Face f;
   f.landmarks = lm;
@@ -109,238 +41,201 @@ Face face_from_landmarks(const Landmarks& lm) {
   return f;
 }
 
-}  // namespace
+using Pipelines = std::vector<std::unique_ptr<Pipeline>>;
 
-std::string Condition::kind_name() const {
-  return kind == Kind::kFull ? "full" : kind == Kind::kSimulated ? "simulated" : "native";
-}
+// One evaluation: the full-resolution pass (every row's reference), then the simulated rows,
+// then per native size one detection and every recovery path. What the full pass finds (the
+// face of each image, its embedding and threshold) is kept for the later rows.
+class Run {
+ public:
+  Run(const ModelStore& store, const EvalDataset& dataset, const RunOptions& o)
+      : store_(store), dataset_(dataset), o_(o),
+        work_(plan_work(dataset, o.limit_folds, &report_.identification_skipped)),
+        n_(work_.files.size()), jobs_(std::max(1, o.jobs)) {}
 
-std::string Condition::label() const {
-  if (kind == Kind::kFull) return "112 px";
-  return std::to_string(px) + " px " + (kind == Kind::kSimulated ? "sim " : "native ") + path;
-}
+  Report execute() {
+    report_.folds = work_.folds;
+    report_.identities = static_cast<int>(work_.identities.size());
+    report_.gallery_images = static_cast<int>(work_.gallery.size());
+    report_.probes = static_cast<int>(work_.probe.size());
+    // Images whose small face is scored: both sides of a pair (LR-LR) and the probes. An image
+    // only in the gallery is enrolled at full resolution in every row, so its small versions
+    // would be made and never read (on LFW, a third of the native rows' work).
+    small_.assign(n_, 0);
+    for (const auto& p : work_.pairs) small_[p.a] = small_[p.b] = 1;
+    for (const auto& [image, id] : work_.probe) small_[image] = 1;
+    // The images compared at full resolution (matched templates are made for them only): the
+    // first of each pair and the gallery.
+    hr_side_.assign(n_, 0);
+    for (const auto& p : work_.pairs) hr_side_[p.a] = 1;
+    for (const auto& [image, id] : work_.gallery) hr_side_[image] = 1;
 
-std::vector<Condition> parse_simulated(const std::string& resolutions, const std::string& paths) {
-  std::vector<std::string> ups;
-  for (const auto& u : split_list(paths, "--upscaler")) {
-    if (!is_recovery(u)) {
-      throw Error("cli", "--upscaler: '" + u + "' is not bicubic, dsr, bicubic+adapter or dsr+adapter");
+    set_precisions();
+    for (int w = 0; w < jobs_; ++w) full_.push_back(make(kResolutionFull, "bicubic", false));
+    report_.model_id = full_.front()->model_id();
+    full_pass();
+    for (const Condition& c : o_.conditions) {
+      if (c.kind == Condition::Kind::kSimulated) simulated_row(c);
     }
-    if (std::find(ups.begin(), ups.end(), u) == ups.end()) ups.push_back(u);
+    for (auto& p : full_) p->set_resolution(kResolutionFull, "bicubic", false);
+    make_native_paths();
+    for (int px : native_sizes_) native_rows(px);
+    compare(report_);
+    return std::move(report_);
   }
-  std::vector<Condition> out;
-  std::set<int> seen;
-  for (const auto& r : split_list(resolutions, "--res")) {
-    const int px = r == "full" || r == "112" ? 0 : parse_size(r, "--res");
-    if (!seen.insert(px).second) continue;
-    if (px == 0) {
-      out.push_back({Condition::Kind::kFull, 0, "base"});
-    } else {
-      for (const auto& u : ups) out.push_back({Condition::Kind::kSimulated, px, u});
-    }
-  }
-  return out;
-}
 
-std::vector<Condition> parse_native(const std::string& sizes, const std::string& paths) {
-  std::vector<std::string> ps;
-  for (const auto& p : split_list(paths, "--native-paths")) {
-    if (p != "base" && p != "auto" && !is_recovery(p)) {
-      throw Error("cli", "--native-paths: '" + p +
-                             "' is not base, auto, bicubic, dsr, bicubic+adapter or dsr+adapter");
-    }
-    if (std::find(ps.begin(), ps.end(), p) == ps.end()) ps.push_back(p);
-  }
-  // The base row is every native row's reference: always there, first.
-  ps.erase(std::remove(ps.begin(), ps.end(), "base"), ps.end());
-  ps.insert(ps.begin(), "base");
-  std::vector<Condition> out;
-  std::set<int> seen;
-  for (const auto& s : split_list(sizes, "--native")) {
-    const int px = parse_size(s, "--native");
-    if (!seen.insert(px).second) continue;
-    for (const auto& p : ps) out.push_back({Condition::Kind::kNative, px, p});
-  }
-  return out;
-}
-
-std::vector<int> parse_sizes(const std::string& sizes, const char* option) {
-  std::set<int> out;
-  for (const auto& s : split_list(sizes, option)) out.insert(parse_size(s, option));
-  return {out.begin(), out.end()};
-}
-
-int matched_template_size(const std::vector<int>& sizes, float px) {
-  if (sizes.empty()) throw Error("eval", "no template sizes to match a small face with");
-  int best = sizes.front();
-  for (int s : sizes) {
-    const double d = std::abs(std::log(s / static_cast<double>(px)));
-    const double b = std::abs(std::log(best / static_cast<double>(px)));
-    if (d < b || (d == b && s < best)) best = s;
-  }
-  return best;
-}
-
-Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions& o) {
-  Report report;
-  const Work work = plan_work(dataset, o.limit_folds, &report.identification_skipped);
-  const std::size_t n = work.files.size();
-  // Images whose small face is scored: both sides of a pair (LR-LR) and the probes. An image
-  // only in the gallery is enrolled at full resolution in every row, so its small versions
-  // would be made and never read (on LFW, a third of the native rows' work).
-  std::vector<char> small(n, 0);
-  for (const auto& p : work.pairs) small[p.a] = small[p.b] = 1;
-  for (const auto& [image, id] : work.probe) small[image] = 1;
-  const int jobs = std::max(1, o.jobs);
-  report.folds = work.folds;
-  report.identities = static_cast<int>(work.identities.size());
-  report.gallery_images = static_cast<int>(work.gallery.size());
-  report.probes = static_cast<int>(work.probe.size());
-
+ private:
   // The faces of each image as the dataset gives them: landmarks.csv, else detection.
-  auto dataset_face = [&](const std::string& file) -> std::optional<Face> {
-    if (o.detect) return std::nullopt;
-    const auto lm = dataset.landmarks.find(file);
-    if (lm == dataset.landmarks.end()) return std::nullopt;
+  std::optional<Face> dataset_face(const std::string& file) const {
+    if (o_.detect) return std::nullopt;
+    const auto lm = dataset_.landmarks.find(file);
+    if (lm == dataset_.landmarks.end()) return std::nullopt;
     return face_from_landmarks(lm->second);
-  };
+  }
 
-  const ModelInfo& info = store.manifest(o.embedder);
-  const Precision emb_precision = o.embedder_precision.value_or(info.precision);
-  DetectorOptions detection = o.detection;
-  bool detects = o.detect;
-  for (const auto& f : work.files) detects = detects || !dataset.landmarks.count(f);
-  bool native = false;
-  for (const auto& c : o.conditions) native = native || c.kind == Condition::Kind::kNative;
-  const Precision det_precision = detection.precision.value_or(
-      store.has(kDefaultDetector) ? store.manifest(kDefaultDetector).precision : Precision::kFp32);
-  std::vector<cv::Mat> calibration_faces;
-  if (emb_precision == Precision::kInt8 || ((detects || native) && det_precision == Precision::kInt8)) {
-    // int8 ranges from images spread evenly over the gallery (else the whole dataset), aligned
-    // by a float pipeline.
-    std::vector<std::size_t> pool;
-    for (const auto& [image, id] : work.gallery) pool.push_back(image);
-    if (pool.empty()) {
-      for (std::size_t i = 0; i < n; ++i) pool.push_back(i);
+  cv::Mat image(std::size_t i) const { return load_image(dataset_.root / work_.files[i]); }
+
+  // The embedder's and detector's precision; for int8, the calibration images.
+  void set_precisions() {
+    const ModelInfo& info = store_.manifest(o_.embedder);
+    emb_precision_ = o_.embedder_precision.value_or(info.precision);
+    detection_ = o_.detection;
+    bool detects = o_.detect;
+    for (const auto& f : work_.files) detects = detects || !dataset_.landmarks.count(f);
+    bool native = false;
+    for (const auto& c : o_.conditions) native = native || c.kind == Condition::Kind::kNative;
+    const Precision det_precision = detection_.precision.value_or(
+        store_.has(kDefaultDetector) ? store_.manifest(kDefaultDetector).precision
+                                     : Precision::kFp32);
+    if (emb_precision_ == Precision::kInt8 ||
+        ((detects || native) && det_precision == Precision::kInt8)) {
+      calibrate();
     }
-    const std::size_t count = std::min(pool.size(), static_cast<std::size_t>(o.calibration_count));
+    report_.embedder_precision = to_string(emb_precision_);
+    report_.detector_precision = to_string(det_precision);
+  }
+
+  // int8 ranges from images spread evenly over the gallery (else the whole dataset), aligned by
+  // a float pipeline.
+  void calibrate() {
+    std::vector<std::size_t> pool;
+    for (const auto& [image, id] : work_.gallery) pool.push_back(image);
+    if (pool.empty()) {
+      for (std::size_t i = 0; i < n_; ++i) pool.push_back(i);
+    }
+    const std::size_t count = std::min(pool.size(), static_cast<std::size_t>(o_.calibration_count));
     PipelineConfig pc;
-    pc.embedder = o.embedder;
+    pc.embedder = o_.embedder;
     pc.resolution = kResolutionFull;
     pc.embedding.precision = Precision::kFp32;
     pc.detector.precision = Precision::kFp32;
-    Pipeline aligner(store, pc);
+    Pipeline aligner(store_, pc);
     for (std::size_t k = 0; k < count; ++k) {
-      const std::string& file = work.files[pool[k * pool.size() / count]];
-      const cv::Mat frame = load_image(dataset.root / file);
-      detection.calibration.push_back(frame);
-      const auto f = dataset_face(file);
+      const std::size_t i = pool[k * pool.size() / count];
+      const cv::Mat frame = image(i);
+      detection_.calibration.push_back(frame);
+      const auto f = dataset_face(work_.files[i]);
       const auto r = f ? aligner.process(frame, {*f}) : aligner.process(frame);
-      if (!r.empty() && r.front().status == FaceStatus::kOk) calibration_faces.push_back(r.front().aligned);
+      if (!r.empty() && r.front().status == FaceStatus::kOk) {
+        calibration_faces_.push_back(r.front().aligned);
+      }
     }
-    report.calibration = std::to_string(count) + (work.gallery.empty() ? " dataset" : " gallery") +
-                         " images, evenly spaced";
+    report_.calibration = std::to_string(count) +
+                          (work_.gallery.empty() ? " dataset" : " gallery") +
+                          " images, evenly spaced";
   }
-  report.embedder_precision = to_string(emb_precision);
-  report.detector_precision = to_string(det_precision);
 
   // One pipeline per worker at full resolution (it also runs the simulated rows and the native
   // base rows), and one per worker and native recovery path.
-  auto make = [&](int resolution, const std::string& upscaler, std::optional<bool> adapter) {
+  std::unique_ptr<Pipeline> make(int resolution, const std::string& upscaler,
+                                 std::optional<bool> adapter) const {
     PipelineConfig pc;
-    pc.embedder = o.embedder;
+    pc.embedder = o_.embedder;
     pc.resolution = resolution;
     pc.upscaler = upscaler;
     pc.adapter = adapter;
-    pc.detector = detection;
-    pc.embedding.precision = emb_precision;
-    if (emb_precision == Precision::kInt8) pc.embedding.calibration = calibration_faces;
-    return std::make_unique<Pipeline>(store, pc);
-  };
-  std::vector<std::unique_ptr<Pipeline>> full;
-  for (int w = 0; w < jobs; ++w) full.push_back(make(kResolutionFull, "bicubic", false));
-  report.model_id = full.front()->model_id();
+    pc.detector = detection_;
+    pc.embedding.precision = emb_precision_;
+    if (emb_precision_ == Precision::kInt8) pc.embedding.calibration = calibration_faces_;
+    return std::make_unique<Pipeline>(store_, pc);
+  }
 
   // --- the full-resolution pass ----------------------------------------------------------------
-  auto start = Clock::now();
-  // Per image, the face that was found (box and landmarks, ~100 bytes), not its aligned crop
-  // (37 KB): the simulated rows read the image again and align it anew, so memory stays flat as
-  // datasets grow (13,232 LFW crops would hold ~500 MB) for the cost of a second decode.
-  std::vector<std::optional<Face>> face_of(n);
-  std::vector<char> has_face(n, 0);
-  Embeddings full_emb(n);
-  std::vector<std::optional<Landmarks>> landmarks(n);
-  std::vector<float> native_px(n, 0);
-  Thresholds full_t(n, 1.f);  // 1: a face not found is never accepted
-  std::vector<std::string> notes(n);
-  std::vector<char> detected(n, 0);
-  parallel_for(jobs, n, "full resolution", o, [&](int w, std::size_t i) {
-    Pipeline& p = *full[static_cast<std::size_t>(w)];
-    const cv::Mat bgr = load_image(dataset.root / work.files[i]);
-    const auto f = dataset_face(work.files[i]);
-    detected[i] = !f;
-    std::vector<FaceResult> found = f ? p.process(bgr, {*f}) : p.process(bgr);
-    if (found.empty()) {
-      notes[i] = "no face found";
-      return;
-    }
-    const auto largest = std::max_element(found.begin(), found.end(), [](const auto& a, const auto& b) {
-      return a.face.box.area() < b.face.box.area();
+
+  void full_pass() {
+    const auto start = Clock::now();
+    // Per image, the face that was found (box and landmarks, ~100 bytes), not its aligned crop
+    // (37 KB): the later rows read the image again and align it anew, so memory stays flat as
+    // datasets grow (13,232 LFW crops would hold ~500 MB) for the cost of a second decode.
+    face_of_.assign(n_, std::nullopt);
+    full_emb_.assign(n_, {});
+    landmarks_.assign(n_, std::nullopt);
+    native_px_.assign(n_, 0);
+    full_t_.assign(n_, 1.f);  // 1: a face not found is never accepted
+    std::vector<char> has_face(n_, 0), detected(n_, 0);
+    std::vector<std::string> notes(n_);
+    parallel_for(jobs_, n_, "full resolution", o_.progress, [&](int w, std::size_t i) {
+      Pipeline& p = *full_[static_cast<std::size_t>(w)];
+      const cv::Mat bgr = image(i);
+      const auto f = dataset_face(work_.files[i]);
+      detected[i] = !f;
+      std::vector<FaceResult> found = f ? p.process(bgr, {*f}) : p.process(bgr);
+      if (found.empty()) {
+        notes[i] = "no face found";
+        return;
+      }
+      const auto largest = std::max_element(
+          found.begin(), found.end(),
+          [](const auto& a, const auto& b) { return a.face.box.area() < b.face.box.area(); });
+      if (largest->status != FaceStatus::kOk) {
+        notes[i] = largest->note;  // landmarks too close together: a face too small to align
+        return;
+      }
+      has_face[i] = 1;
+      face_of_[i] = largest->face;
+      full_emb_[i] = largest->embedding;
+      landmarks_[i] = largest->face.landmarks;
+      native_px_[i] = largest->native_px;
+      full_t_[i] = largest->threshold;
     });
-    if (largest->status != FaceStatus::kOk) {
-      notes[i] = largest->note;  // landmarks too close together: a face too small to align
-      return;
+    AlignmentReport& al = report_.alignment;
+    al.images = static_cast<int>(n_);
+    al.forced_detection = o_.detect;
+    for (std::size_t i = 0; i < n_; ++i) {
+      (detected[i] ? al.from_detector : al.from_landmarks)++;
+      if (!has_face[i]) al.no_face.push_back(work_.files[i] + ": " + notes[i]);
     }
-    has_face[i] = 1;
-    face_of[i] = largest->face;
-    full_emb[i] = largest->embedding;
-    landmarks[i] = largest->face.landmarks;
-    native_px[i] = largest->native_px;
-    full_t[i] = largest->threshold;
-  });
-  AlignmentReport& al = report.alignment;
-  al.images = static_cast<int>(n);
-  al.forced_detection = o.detect;
-  for (std::size_t i = 0; i < n; ++i) {
-    (detected[i] ? al.from_detector : al.from_landmarks)++;
-    if (!has_face[i]) al.no_face.push_back(work.files[i] + ": " + notes[i]);
-  }
-  if (al.from_detector > 0) {
-    al.detector = full.front()->detector_name();
-    al.approximate = full.front()->approximate_alignment();
-  }
-  al.seconds = seconds_since(start);
-  for (const auto& p : work.pairs) report.pairs_with_missing_face += !has_face[p.a] || !has_face[p.b];
-  for (const auto& [image, id] : work.probe) report.probes_without_face += !has_face[image];
-  {
+    if (al.from_detector > 0) {
+      al.detector = full_.front()->detector_name();
+      al.approximate = full_.front()->approximate_alignment();
+    }
+    al.seconds = seconds_since(start);
+    for (const auto& p : work_.pairs) {
+      report_.pairs_with_missing_face += !has_face[p.a] || !has_face[p.b];
+    }
+    for (const auto& [image, id] : work_.probe) report_.probes_without_face += !has_face[image];
     ConditionResult r;
     r.condition = {Condition::Kind::kFull, 0, "base"};
     r.seconds = al.seconds;
-    score(work, full_emb, full_emb, full_t, full_t, true, o.calibrate_far, r);
-    report.results.push_back(std::move(r));
+    score(work_, full_emb_, full_emb_, full_t_, full_t_, true, o_.calibrate_far, r);
+    report_.results.push_back(std::move(r));
   }
 
-  // The images compared at full resolution (matched templates are made for them only): the
-  // first of each pair and the gallery.
-  std::vector<char> hr_side(n, 0);
-  for (const auto& p : work.pairs) hr_side[p.a] = 1;
-  for (const auto& [image, id] : work.gallery) hr_side[image] = 1;
+  // --- simulated rows ---------------------------------------------------------------------------
 
-  // --- simulated rows -------------------------------------------------------------------------
-  for (const Condition& c : o.conditions) {
-    if (c.kind != Condition::Kind::kSimulated) continue;
-    start = Clock::now();
+  void simulated_row(const Condition& c) {
+    auto start = Clock::now();
     const std::string up = c.path.substr(0, c.path.find('+'));
     const bool adapter = c.path.find("+adapter") != std::string::npos;
-    for (auto& p : full) p->set_resolution(c.px, up, adapter);
-    Embeddings emb(n);
-    Thresholds th(n, 1.f);
-    parallel_for(jobs, n, c.label(), o, [&](int w, std::size_t i) {
-      if (!face_of[i] || !small[i]) return;
+    for (auto& p : full_) p->set_resolution(c.px, up, adapter);
+    Embeddings emb(n_);
+    Thresholds th(n_, 1.f);
+    parallel_for(jobs_, n_, c.label(), o_.progress, [&](int w, std::size_t i) {
+      if (!face_of_[i] || !small_[i]) return;
       // The same as shrinking the full pass's aligned crop: Pipeline aligns at 112 px from the
       // same landmarks, then degrades to the row's size.
-      const std::vector<FaceResult> r = full[static_cast<std::size_t>(w)]->process(
-          load_image(dataset.root / work.files[i]), {*face_of[i]});
+      const std::vector<FaceResult> r =
+          full_[static_cast<std::size_t>(w)]->process(image(i), {*face_of_[i]});
       const FaceResult& f = r.front();
       if (f.status != FaceStatus::kOk) return;
       emb[i] = f.embedding;
@@ -348,178 +243,247 @@ Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions
     });
     ConditionResult r;
     r.condition = c;
-    score(work, full_emb, emb, full_t, th, false, o.calibrate_far, r);
+    score(work_, full_emb_, emb, full_t_, th, false, o_.calibrate_far, r);
     r.seconds = seconds_since(start);
-    report.results.push_back(std::move(r));
-    if (o.matched_sizes.empty()) continue;
+    report_.results.push_back(std::move(r));
+    if (o_.matched_sizes.empty()) return;
     // The same small faces against resolution-matched templates. Every simulated face has the
     // row's size, so one template size serves them all; where it is the row's size, an image's
     // template embedding is its own small face's (the same computation), else it is made here.
     start = Clock::now();
-    const int s = matched_template_size(o.matched_sizes, static_cast<float>(c.px));
-    std::map<int, Embeddings> at_size{{s, Embeddings(n)}};
+    const int s = matched_template_size(o_.matched_sizes, static_cast<float>(c.px));
+    std::map<int, Embeddings> at_size{{s, Embeddings(n_)}};
     Embeddings& at = at_size[s];
-    parallel_for(jobs, n, c.label() + " matched templates", o, [&](int w, std::size_t i) {
-      if (!face_of[i] || !hr_side[i]) return;
-      if (s == c.px && !emb[i].empty()) {
-        at[i] = emb[i];
-        return;
-      }
-      const cv::Mat aligned = align_face(load_image(dataset.root / work.files[i]), face_of[i]->landmarks);
-      at[i] = full[static_cast<std::size_t>(w)]->embed_small(aligned, s);
-    });
+    parallel_for(jobs_, n_, c.label() + " matched templates", o_.progress,
+                 [&](int w, std::size_t i) {
+                   if (!face_of_[i] || !hr_side_[i]) return;
+                   if (s == c.px && !emb[i].empty()) {
+                     at[i] = emb[i];
+                     return;
+                   }
+                   const cv::Mat aligned = align_face(image(i), face_of_[i]->landmarks);
+                   at[i] = full_[static_cast<std::size_t>(w)]->embed_small(aligned, s);
+                 });
     ConditionResult m;
     m.condition = {c.kind, c.px, c.path + std::string(kMatched)};
-    m.lrlr = report.results.back().lrlr;  // the plain row, pushed just above
+    m.lrlr = report_.results.back().lrlr;  // the plain row, pushed just above
     if (m.lrlr) m.lrlr->product.reset();
-    score_matched(work, full_emb, emb, at_size, std::vector<int>(n, s), o.calibrate_far, m);
+    score_matched(work_, full_emb_, emb, at_size, std::vector<int>(n_, s), o_.calibrate_far, m);
     m.seconds = seconds_since(start);
-    report.results.push_back(std::move(m));
+    report_.results.push_back(std::move(m));
   }
-  for (auto& p : full) p->set_resolution(kResolutionFull, "bicubic", false);
 
   // --- native rows: per size, detect once, then every recovery path ---------------------------
-  std::map<std::string, std::vector<std::unique_ptr<Pipeline>>> paths;
-  std::set<int> sizes;
-  for (const Condition& c : o.conditions) {
-    if (c.kind != Condition::Kind::kNative) continue;
-    sizes.insert(c.px);
-    if (c.path == "base" || paths.count(c.path)) continue;
-    auto& v = paths[c.path];
-    for (int w = 0; w < jobs; ++w) {
-      if (c.path == "auto") {
-        v.push_back(make(kResolutionAuto, "auto", std::nullopt));
-      } else {
-        v.push_back(make(kResolutionAuto, c.path.substr(0, c.path.find('+')),
-                         c.path.find("+adapter") != std::string::npos));
+
+  void make_native_paths() {
+    for (const Condition& c : o_.conditions) {
+      if (c.kind != Condition::Kind::kNative) continue;
+      native_sizes_.insert(c.px);
+      if (c.path == "base" || paths_.count(c.path)) continue;
+      auto& v = paths_[c.path];
+      for (int w = 0; w < jobs_; ++w) {
+        if (c.path == "auto") {
+          v.push_back(make(kResolutionAuto, "auto", std::nullopt));
+        } else {
+          v.push_back(make(kResolutionAuto, c.path.substr(0, c.path.find('+')),
+                           c.path.find("+adapter") != std::string::npos));
+        }
       }
     }
   }
-  for (int px : sizes) {
-    start = Clock::now();
-    std::vector<std::string> names = {"base"};
-    for (const auto& [name, v] : paths) names.push_back(name);
-    if (o.native_true_landmarks) {
-      const std::size_t detected = names.size();
-      for (std::size_t k = 0; k < detected; ++k) names.push_back(names[k] + std::string(kTrueLandmarks));
-    }
+
+  Pipeline& pipeline(const std::string& path, std::size_t worker) {
+    return path == "base" ? *full_[worker] : *paths_.at(path)[worker];
+  }
+
+  // Whether the row of `path` at `px` was asked for (base always: it is the reference).
+  bool asked(int px, const std::string& path) const {
+    return path == "base" ||
+           std::any_of(o_.conditions.begin(), o_.conditions.end(), [&](const Condition& c) {
+             return c.kind == Condition::Kind::kNative && c.px == px && c.path == path;
+           });
+  }
+
+  // What one native size measured, per path name (a path, or a path with kTrueLandmarks).
+  struct Native {
+    int px = 0;
+    std::vector<std::string> names;
     std::map<std::string, Embeddings> emb;
     std::map<std::string, Thresholds> th;
-    std::map<std::string, std::vector<std::string>> used;
-    for (const auto& name : names) {
-      emb[name].resize(n);
-      th[name].assign(n, 1.f);
-      used[name].resize(n);
+    std::map<std::string, std::vector<std::string>> used;  // what recovered each face
+    std::vector<char> found;
+    std::vector<float> error, measured;
+    double seconds = 0;
+  };
+
+  // A row of path `name` (labelled `label`): the images scored, the faces found, their size
+  // error and what recovered them.
+  ConditionResult native_row(const Native& nv, const std::string& name, const std::string& label,
+                             double secs) const {
+    ConditionResult r;
+    r.condition = {Condition::Kind::kNative, nv.px, label};
+    r.seconds = secs;
+    double err = 0;
+    const auto& used = nv.used.at(name);
+    for (std::size_t i = 0; i < n_; ++i) {
+      r.images += landmarks_[i] && small_[i];
+      r.found += nv.found[i];
+      if (nv.found[i]) err += nv.error[i];
+      if (!used[i].empty()) r.recoveries[used[i]]++;
     }
-    std::vector<char> found(n, 0);
-    std::vector<float> error(n, 0), measured(n, 0);
-    parallel_for(jobs, n, std::to_string(px) + " px native", o, [&](int w, std::size_t i) {
-      if (!landmarks[i] || !small[i]) return;
-      const std::size_t ws = static_cast<std::size_t>(w);
-      const NativeFrame f =
-          make_native_frame(load_image(dataset.root / work.files[i]), native_px[i], px, o.native);
-      cv::Point2f expected(0, 0);
-      for (const auto& p : *landmarks[i]) expected += f.map(p) * 0.2f;
-      // The detection nearest to where the face was placed, if near enough to be it.
-      const std::vector<Face> faces = full[ws]->detector().detect(f.frame);
-      const Face* best = nearest_face(faces, expected, std::max(4.0, 0.6 * px));
-      if (!best) return;
-      found[i] = 1;
-      measured[i] = native_size(best->landmarks);
-      error[i] = std::abs(measured[i] / static_cast<float>(px) - 1.f);
-      // The same face with the dataset's landmarks where the detector put its own.
-      Face truth = *best;
-      for (std::size_t k = 0; k < truth.landmarks.size(); ++k) {
-        truth.landmarks[k] = f.map((*landmarks[i])[k]);
-      }
-      for (const auto& name : names) {
-        const bool oracle = name.ends_with(kTrueLandmarks);
-        const std::string path = oracle ? name.substr(0, name.size() - kTrueLandmarks.size()) : name;
-        Pipeline& p = path == "base" ? *full[ws] : *paths[path][ws];
-        const std::vector<FaceResult> r = p.process(f.frame, {oracle ? truth : *best});
-        if (r.front().status != FaceStatus::kOk) continue;
-        emb[name][i] = r.front().embedding;
-        th[name][i] = r.front().threshold;
-        used[name][i] = r.front().working_px ? std::to_string(r.front().working_px) + " px " +
-                                                   r.front().recovery
-                                             : r.front().recovery;
-      }
-    });
-    const double seconds = seconds_since(start);
-    // Only the paths asked for are reported (base always: it is the reference).
-    auto asked = [&](const std::string& path) {
-      return path == "base" || std::any_of(o.conditions.begin(), o.conditions.end(), [&](const Condition& c) {
-               return c.kind == Condition::Kind::kNative && c.px == px && c.path == path;
-             });
-    };
-    // A row of path `name` (labelled `label`): the images scored, the faces found, their size
-    // error and what recovered them.
-    auto native_row = [&](const std::string& name, const std::string& label, double secs) {
-      ConditionResult r;
-      r.condition = {Condition::Kind::kNative, px, label};
-      r.seconds = secs;
-      double err = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        r.images += landmarks[i] && small[i];
-        r.found += found[i];
-        if (found[i]) err += error[i];
-        if (!used[name][i].empty()) r.recoveries[used[name][i]]++;
-      }
-      r.native_px_error = r.found ? err / r.found : 0;
-      return r;
-    };
-    for (const auto& name : names) {
-      ConditionResult r = native_row(name, name, seconds / static_cast<double>(names.size()));
-      score(work, full_emb, emb[name], full_t, th[name], false, o.calibrate_far, r);
+    r.native_px_error = r.found ? err / r.found : 0;
+    return r;
+  }
+
+  void native_rows(int px) {
+    const Native nv = native_pass(px);
+    for (const auto& name : nv.names) {
+      ConditionResult r =
+          native_row(nv, name, name, nv.seconds / static_cast<double>(nv.names.size()));
+      score(work_, full_emb_, nv.emb.at(name), full_t_, nv.th.at(name), false, o_.calibrate_far,
+            r);
       const bool oracle = name.ends_with(kTrueLandmarks);
-      if (asked(oracle ? name.substr(0, name.size() - kTrueLandmarks.size()) : name)) {
-        report.results.push_back(std::move(r));
+      if (asked(px, oracle ? name.substr(0, name.size() - kTrueLandmarks.size()) : name)) {
+        report_.results.push_back(std::move(r));
       }
     }
-    if (o.matched_sizes.empty()) continue;
-    // --- the same faces against resolution-matched templates ---------------------------------
-    start = Clock::now();
-    std::vector<int> template_px(n, 0);
+    if (!o_.matched_sizes.empty()) native_matched_rows(nv);
+  }
+
+  // Every image shrunk whole so its face is `px` wide, put in a camera-sized frame, detected
+  // once, and recovered and embedded on every path.
+  Native native_pass(int px) {
+    const auto start = Clock::now();
+    Native nv;
+    nv.px = px;
+    nv.names = {"base"};
+    for (const auto& [name, v] : paths_) nv.names.push_back(name);
+    if (o_.native_true_landmarks) {
+      const std::size_t detected = nv.names.size();
+      for (std::size_t k = 0; k < detected; ++k) {
+        nv.names.push_back(nv.names[k] + std::string(kTrueLandmarks));
+      }
+    }
+    for (const auto& name : nv.names) {
+      nv.emb[name].resize(n_);
+      nv.th[name].assign(n_, 1.f);
+      nv.used[name].resize(n_);
+    }
+    nv.found.assign(n_, 0);
+    nv.error.assign(n_, 0);
+    nv.measured.assign(n_, 0);
+    parallel_for(jobs_, n_, std::to_string(px) + " px native", o_.progress,
+                 [&](int w, std::size_t i) { native_face(nv, static_cast<std::size_t>(w), i); });
+    nv.seconds = seconds_since(start);
+    return nv;
+  }
+
+  void native_face(Native& nv, std::size_t w, std::size_t i) {
+    if (!landmarks_[i] || !small_[i]) return;
+    const NativeFrame f = make_native_frame(image(i), native_px_[i], nv.px, o_.native);
+    cv::Point2f expected(0, 0);
+    for (const auto& p : *landmarks_[i]) expected += f.map(p) * 0.2f;
+    // The detection nearest to where the face was placed, if near enough to be it.
+    const std::vector<Face> faces = full_[w]->detector().detect(f.frame);
+    const Face* best = nearest_face(faces, expected, std::max(4.0, 0.6 * nv.px));
+    if (!best) return;
+    nv.found[i] = 1;
+    nv.measured[i] = native_size(best->landmarks);
+    nv.error[i] = std::abs(nv.measured[i] / static_cast<float>(nv.px) - 1.f);
+    // The same face with the dataset's landmarks where the detector put its own.
+    Face truth = *best;
+    for (std::size_t k = 0; k < truth.landmarks.size(); ++k) {
+      truth.landmarks[k] = f.map((*landmarks_[i])[k]);
+    }
+    for (const auto& name : nv.names) {
+      const bool oracle = name.ends_with(kTrueLandmarks);
+      const std::string path = oracle ? name.substr(0, name.size() - kTrueLandmarks.size()) : name;
+      const std::vector<FaceResult> r = pipeline(path, w).process(f.frame, {oracle ? truth : *best});
+      const FaceResult& face = r.front();
+      if (face.status != FaceStatus::kOk) continue;
+      nv.emb[name][i] = face.embedding;
+      nv.th[name][i] = face.threshold;
+      nv.used[name][i] = face.working_px
+                             ? std::to_string(face.working_px) + " px " + face.recovery
+                             : face.recovery;
+    }
+  }
+
+  // The same native faces against resolution-matched templates, each face's template size the
+  // nearest to its measured size.
+  void native_matched_rows(const Native& nv) {
+    const auto start = Clock::now();
+    std::vector<int> template_px(n_, 0);
     std::set<int> needed;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!found[i]) continue;
-      template_px[i] = matched_template_size(o.matched_sizes, measured[i]);
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (!nv.found[i]) continue;
+      template_px[i] = matched_template_size(o_.matched_sizes, nv.measured[i]);
       needed.insert(template_px[i]);
     }
     std::vector<std::string> plain;
-    for (const auto& name : names) {
+    for (const auto& name : nv.names) {
       if (!name.ends_with(kTrueLandmarks)) plain.push_back(name);
     }
     std::map<std::string, std::map<int, Embeddings>> at_size;
     for (const auto& name : plain) {
-      for (int s : needed) at_size[name][s].resize(n);
+      for (int s : needed) at_size[name][s].resize(n_);
     }
-    parallel_for(jobs, n, std::to_string(px) + " px matched templates", o, [&](int w, std::size_t i) {
-      if (!hr_side[i] || !face_of[i]) return;
-      const std::size_t ws = static_cast<std::size_t>(w);
-      const cv::Mat aligned = align_face(load_image(dataset.root / work.files[i]), face_of[i]->landmarks);
-      for (const auto& name : plain) {
-        Pipeline& p = name == "base" ? *full[ws] : *paths[name][ws];
-        for (int s : needed) at_size[name][s][i] = p.embed_small(aligned, s);
-      }
-    });
+    parallel_for(jobs_, n_, std::to_string(nv.px) + " px matched templates", o_.progress,
+                 [&](int w, std::size_t i) {
+                   if (!hr_side_[i] || !face_of_[i]) return;
+                   const cv::Mat aligned = align_face(image(i), face_of_[i]->landmarks);
+                   for (const auto& name : plain) {
+                     Pipeline& p = pipeline(name, static_cast<std::size_t>(w));
+                     for (int s : needed) at_size[name][s][i] = p.embed_small(aligned, s);
+                   }
+                 });
     const double matched_seconds = seconds_since(start);
     for (const auto& name : plain) {
-      if (!asked(name)) continue;
-      ConditionResult r = native_row(name, name + std::string(kMatched),
-                                     seconds / static_cast<double>(names.size()) +
+      if (!asked(nv.px, name)) continue;
+      ConditionResult r = native_row(nv, name, name + std::string(kMatched),
+                                     nv.seconds / static_cast<double>(nv.names.size()) +
                                          matched_seconds / static_cast<double>(plain.size()));
-      for (const auto& plain_row : report.results) {  // LR-LR: the plain row's
+      for (const auto& plain_row : report_.results) {  // LR-LR: the plain row's
         const Condition& c = plain_row.condition;
-        if (c.kind == Condition::Kind::kNative && c.px == px && c.path == name) r.lrlr = plain_row.lrlr;
+        if (c.kind == Condition::Kind::kNative && c.px == nv.px && c.path == name) {
+          r.lrlr = plain_row.lrlr;
+        }
       }
       if (r.lrlr) r.lrlr->product.reset();
-      score_matched(work, full_emb, emb[name], at_size[name], template_px, o.calibrate_far, r);
-      report.results.push_back(std::move(r));
+      score_matched(work_, full_emb_, nv.emb.at(name), at_size[name], template_px,
+                    o_.calibrate_far, r);
+      report_.results.push_back(std::move(r));
     }
   }
-  compare(report);
-  return report;
+
+  const ModelStore& store_;
+  const EvalDataset& dataset_;
+  const RunOptions& o_;
+  Report report_;
+  const Work work_;
+  const std::size_t n_;
+  const int jobs_;
+  std::vector<char> small_, hr_side_;
+
+  Precision emb_precision_ = Precision::kFp32;
+  DetectorOptions detection_;
+  std::vector<cv::Mat> calibration_faces_;
+  Pipelines full_;
+  std::map<std::string, Pipelines> paths_;  // per native recovery path, one per worker
+  std::set<int> native_sizes_;
+
+  // What the full-resolution pass found, per image.
+  std::vector<std::optional<Face>> face_of_;
+  Embeddings full_emb_;
+  std::vector<std::optional<Landmarks>> landmarks_;
+  std::vector<float> native_px_;
+  Thresholds full_t_;
+};
+
+}  // namespace
+
+Report run(const ModelStore& store, const EvalDataset& dataset, const RunOptions& o) {
+  return Run(store, dataset, o).execute();
 }
 
 }  // namespace vlrface::evaluation

@@ -2,6 +2,7 @@
 // check_gallery() which combines them into a report. Declared in gallery_check.hpp (private) and
 // gallery.hpp (check_gallery, gallery_crc32).
 #include "gallery_check.hpp"
+#include "gallery_common.hpp"
 
 #include <sys/stat.h>
 
@@ -349,9 +350,7 @@ GalleryCheck check_gallery(const std::filesystem::path& file) {
   std::from_chars(v.data(), v.data() + v.size(), version);
   version = std::max(version, detail::pragma_value(db.get(), "PRAGMA user_version"));
   if (version > kGallerySchemaVersion) {
-    throw Error("gallery", f + ": schema version " + std::to_string(version) +
-                               " is newer than this build supports (" +
-                               std::to_string(kGallerySchemaVersion) + "); upgrade vlrface");
+    throw Error("gallery", f + ": " + detail::newer_schema_message(version, kGallerySchemaVersion));
   }
   r.schema_version = static_cast<int>(version);
   r.model_id = meta["model_id"];

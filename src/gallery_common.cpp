@@ -132,6 +132,11 @@ std::optional<std::vector<float>> mean_template(const std::vector<std::vector<fl
   return t;
 }
 
+std::string newer_schema_message(std::int64_t version, std::int64_t supported) {
+  return "schema version " + std::to_string(version) + " is newer than this build supports (" +
+         std::to_string(supported) + "); upgrade vlrface";
+}
+
 bool is_postgres_url(std::string_view s) {
   return s.starts_with("postgresql://") || s.starts_with("postgres://");
 }

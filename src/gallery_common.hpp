@@ -31,6 +31,10 @@ std::int64_t crc_of(std::string_view bytes);
 // Returns nullopt when the embeddings differ in length or one of them is all zeros.
 std::optional<std::vector<float>> mean_template(const std::vector<std::vector<float>>& embeddings);
 
+// "schema version V is newer than this build supports (S); upgrade vlrface": every backend's
+// refusal of a gallery written by a newer vlrface.
+std::string newer_schema_message(std::int64_t version, std::int64_t supported);
+
 // A connection string that names a PostgreSQL gallery rather than a file.
 bool is_postgres_url(std::string_view s);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gallery_check.hpp"
+#include "gallery_common.hpp"
 
 namespace vlrface::detail::pg {
 namespace {
@@ -64,8 +65,7 @@ void create_meta(Session& db, const std::string& build_model_id) {
 
 void check_schema_version(const Session& db, std::int64_t schema) {
   if (schema > kPgSchemaVersion) {
-    db.fail("schema version " + std::to_string(schema) + " is newer than this build supports (" +
-            std::to_string(kPgSchemaVersion) + "); upgrade vlrface");
+    db.fail(newer_schema_message(schema, kPgSchemaVersion));
   }
 }
 

@@ -51,8 +51,7 @@ std::int64_t pragma(sqlite3* db, const fs::path& file, const char* name) {
 
 void check_schema_version(const fs::path& file, std::int64_t version) {
   if (version > kGallerySchemaVersion) {
-    fail(file, "schema version " + std::to_string(version) + " is newer than this build supports (" +
-                   std::to_string(kGallerySchemaVersion) + "); upgrade vlrface");
+    fail(file, newer_schema_message(version, kGallerySchemaVersion));
   }
 }
 

@@ -208,7 +208,10 @@ bool ConnectionGuard::scan(bool discover) {
         const linger abort{1, 0};
         ::setsockopt(d.fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
       }
-      ::shutdown(d.fd, SHUT_RDWR);
+      // A head too large is shut for reading only: httplib's read returns and it answers 400
+      // itself, and an answer it was already writing (it had read a 64 KB header line whole and
+      // refused it) is not cut off between its status line and its body.
+      ::shutdown(d.fd, d.reset ? SHUT_RD : SHUT_RDWR);
       conns_.erase(d.key);
       ++dropped_;
       spdlog::warn("serve: closed the connection of {}: {}", d.key, d.why);

@@ -111,6 +111,47 @@ class LoRA(nn.Module):
         return detach
 
 
+class FullUpdate(nn.Module):
+    """Full-rank updates of the same 1x1 convs (W + D, D starts at zero): the full fine-tune of
+    the recogniser's pointwise layers, which hold almost all of its weights. AdamW's weight decay
+    on D pulls the student towards the teacher. Same interface as LoRA (rank 0)."""
+
+    def __init__(self, edgeface: nn.Module):
+        super().__init__()
+        self.rank = 0
+        self.names = sorted(pointwise_layers(edgeface))
+        self.D = nn.ParameterDict()
+        for name in self.names:
+            w = pointwise_layers(edgeface)[name].w0
+            self.D[name.replace(".", "_")] = nn.Parameter(torch.zeros(w.shape[0], w.shape[1]))
+        self._edgeface = [edgeface]
+
+    def deltas(self) -> Dict[str, torch.Tensor]:
+        return {n: self.D[n.replace(".", "_")] for n in self.names}
+
+    def attach(self):
+        layers = pointwise_layers(self._edgeface[0])
+        handles = []
+        for name in self.names:
+            mod, key = layers[name], name.replace(".", "_")
+
+            def fwd(x, mod=mod, key=key):
+                return F.conv2d(x, mod.w0 + self.D[key][:, :, None, None], mod.b0)
+
+            mod.forward = fwd
+            handles.append(mod)
+
+        def detach():
+            for m in handles:
+                del m.forward
+        return detach
+
+
+def make_update(edgeface: nn.Module, rank: int, seed: int = 0) -> nn.Module:
+    """rank > 0: a LoRA adapter; rank 0: full-rank updates (FullUpdate)."""
+    return FullUpdate(edgeface) if rank == 0 else LoRA(edgeface, rank, seed)
+
+
 def apply_adapter(edgeface: nn.Module, deltas: Dict[str, torch.Tensor]) -> int:
     """Folds saved deltas into an OpenCVEdgeFace's buffers (for export). Returns layers changed."""
     layers = pointwise_layers(edgeface)
@@ -125,13 +166,18 @@ def apply_adapter(edgeface: nn.Module, deltas: Dict[str, torch.Tensor]) -> int:
     return len(deltas)
 
 
-def adapter_arrays(lora: "LoRA") -> Dict[str, "object"]:
+def adapter_arrays(lora: nn.Module) -> Dict[str, "object"]:
     """The adapter as saved in models/adapters/*.npz: '<layer>:A' and '<layer>:B' float32 arrays
     (what tools/convert_edgeface.py --adapter folds into EdgeFace)."""
     import numpy as np
     arrays = {}
     for n in lora.names:
         k = n.replace(".", "_")
+        if isinstance(lora, FullUpdate):  # W + D as W + D I: the folding tools need no change
+            d = lora.D[k].detach().cpu().numpy().astype(np.float32)
+            arrays[f"{n}:A"] = np.eye(d.shape[1], dtype=np.float32)
+            arrays[f"{n}:B"] = d
+            continue
         arrays[f"{n}:A"] = lora.A[k].detach().cpu().numpy().astype(np.float32)
         arrays[f"{n}:B"] = lora.B[k].detach().cpu().numpy().astype(np.float32)
     return arrays

@@ -322,7 +322,7 @@ def train(args):
               "validation faces", flush=True)
         return
     inputs = validation_inputs(cache, VAL_SIZES, args.select_sizes if args.native_p > 0 else ())
-    lora = dsr_model.LoRA(model, args.rank, args.seed).to(device)
+    lora = dsr_model.make_update(model, args.rank, args.seed).to(device)
     opt = torch.optim.AdamW(lora.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     state = {"step": 0, "best": -1.0, "args": vars(args), "cache": key, "wall_s": 0.0}
     last = work / "last.pt"
@@ -407,7 +407,7 @@ def export(args):
     work = Path(args.work)
     best = torch.load(work / "best.pt", map_location="cpu")
     model = common.load_edgeface(common.find_edgeface(args.edgeface))
-    lora = dsr_model.LoRA(model, best["rank"])
+    lora = dsr_model.make_update(model, best["rank"])
     lora.load_state_dict(best["lora"])
     arrays = dsr_model.adapter_arrays(lora)
     out = Path(args.export) / "adapters"
@@ -464,7 +464,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--rank", type=int, default=16,
+                   help="adapter rank; 0: full-rank updates of the pointwise layers (a full fine-tune)")
     p.add_argument("--w-pair", type=float, default=0.0)
     p.add_argument("--min-size", type=int, default=12)
     p.add_argument("--max-size", type=int, default=40)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Tests of the model tools that need no model file or dataset: tools/compare_models.py on
-synthetic eval runs, the keyed face cache of the training tools, and the geometry of tools/train_student.py's camera-frame degradation."""
+synthetic eval runs, the keyed face cache of the training tools, the geometry of tools/train_student.py's camera-frame degradation, and the
+full-rank update (train_student.py --rank 0) and its export in the adapters' format."""
 import json
 import subprocess
 import sys
@@ -266,6 +267,59 @@ class NativeDegrade(unittest.TestCase):
             out = ts.native_degrade(face, size, rng, 1.0)
             self.assertEqual(out.shape, (112, 112, 3))
             self.assertEqual(out.dtype, np.uint8)
+
+
+class _Pointwise(__import__("torch").nn.Module):
+    """The shape of the OpenCV-ready EdgeFace's 1x1 conv that the adapters update."""
+
+    def __init__(self, out_c, in_c, seed):
+        import torch
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.n = 1
+        self.register_buffer("w0", torch.randn(out_c, in_c, 1, 1, generator=g))
+        self.register_buffer("b0", torch.randn(out_c, generator=g))
+
+    def forward(self, x):
+        import torch.nn.functional as F
+        return F.conv2d(x, self.w0, self.b0)
+
+
+class FullUpdate(unittest.TestCase):
+    """A full fine-tune of the pointwise layers (train_student.py --rank 0) exports in the
+    adapters' format, and folding that export gives the network it trained."""
+
+    def test_export_folds_to_the_trained_network(self):
+        import torch
+        import dsr_model
+        net = torch.nn.Sequential(_Pointwise(6, 4, 0), torch.nn.PReLU(), _Pointwise(3, 6, 1))
+        up = dsr_model.make_update(net, 0)
+        self.assertIsInstance(up, dsr_model.FullUpdate)
+        self.assertEqual(sum(p.numel() for p in up.parameters()), 6 * 4 + 3 * 6)
+        x = torch.randn(2, 4, 5, 5)
+        before = net(x)
+        detach = up.attach()
+        self.assertTrue(torch.allclose(net(x), before))  # D starts at zero: the teacher
+        with torch.no_grad():
+            for p in up.parameters():
+                p.normal_()
+        trained = net(x)
+        detach()
+        self.assertFalse(torch.allclose(trained, before, atol=1e-3))
+        self.assertTrue(torch.allclose(net(x), before))  # detached: the frozen network again
+        arrays = dsr_model.adapter_arrays(up)
+        deltas = {n: torch.from_numpy(arrays[f"{n}:B"]) @ torch.from_numpy(arrays[f"{n}:A"])
+                  for n in up.names}
+        self.assertEqual(dsr_model.apply_adapter(net, deltas), 2)
+        self.assertTrue(torch.allclose(net(x), trained, atol=1e-5))
+
+    def test_a_rank_gives_a_low_rank_adapter(self):
+        import torch
+        import dsr_model
+        net = torch.nn.Sequential(_Pointwise(6, 4, 0))
+        up = dsr_model.make_update(net, 2)
+        self.assertIsInstance(up, dsr_model.LoRA)
+        self.assertEqual(sum(p.numel() for p in up.parameters()), 2 * 4 + 6 * 2)
 
 
 if __name__ == "__main__":

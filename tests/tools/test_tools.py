@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Tests of the model tools that need no model file or dataset: tools/compare_models.py on
-synthetic eval runs, the keyed face cache of the training tools, the geometry of tools/train_student.py's camera-frame degradation, and the
-full-rank update (train_student.py --rank 0) and its export in the adapters' format."""
+synthetic eval runs, the keyed face cache of the training tools, the geometry of
+tools/train_student.py's camera-frame degradation, and the full-rank update (train_student.py
+--rank 0) with its export in the adapters' format."""
 import json
 import subprocess
 import sys

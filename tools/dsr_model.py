@@ -70,6 +70,26 @@ def pointwise_layers(edgeface: nn.Module) -> Dict[str, nn.Module]:
     return out
 
 
+def _attach(edgeface: nn.Module, names, delta):
+    """Makes the named pointwise layers compute with w0 + delta(key) (differentiable); returns
+    the function that puts the class's own forward back."""
+    layers = pointwise_layers(edgeface)
+    handles = []
+    for name in names:
+        mod, key = layers[name], name.replace(".", "_")
+
+        def fwd(x, mod=mod, key=key):
+            return F.conv2d(x, mod.w0 + delta(key), mod.b0)
+
+        mod.forward = fwd
+        handles.append(mod)
+
+    def detach():
+        for m in handles:
+            del m.forward  # back to the class's forward
+    return detach
+
+
 class LoRA(nn.Module):
     """Low-rank updates for the pointwise layers of an OpenCVEdgeFace (its buffers stay frozen)."""
 
@@ -93,22 +113,8 @@ class LoRA(nn.Module):
 
     def attach(self):
         """Makes the EdgeFace's forward use W + BA (differentiable). Returns a detach function."""
-        layers = pointwise_layers(self._edgeface[0])
-        handles = []
-        for name in self.names:
-            mod, key = layers[name], name.replace(".", "_")
-
-            def fwd(x, mod=mod, key=key):
-                w = mod.w0 + (self.B[key] @ self.A[key])[:, :, None, None]
-                return F.conv2d(x, w, mod.b0)
-
-            mod.forward = fwd
-            handles.append(mod)
-
-        def detach():
-            for m in handles:
-                del m.forward  # back to the class's forward
-        return detach
+        return _attach(self._edgeface[0], self.names,
+                       lambda key: (self.B[key] @ self.A[key])[:, :, None, None])
 
 
 class FullUpdate(nn.Module):
@@ -130,21 +136,8 @@ class FullUpdate(nn.Module):
         return {n: self.D[n.replace(".", "_")] for n in self.names}
 
     def attach(self):
-        layers = pointwise_layers(self._edgeface[0])
-        handles = []
-        for name in self.names:
-            mod, key = layers[name], name.replace(".", "_")
-
-            def fwd(x, mod=mod, key=key):
-                return F.conv2d(x, mod.w0 + self.D[key][:, :, None, None], mod.b0)
-
-            mod.forward = fwd
-            handles.append(mod)
-
-        def detach():
-            for m in handles:
-                del m.forward
-        return detach
+        """Makes the EdgeFace's forward use W + D (differentiable). Returns a detach function."""
+        return _attach(self._edgeface[0], self.names, lambda key: self.D[key][:, :, None, None])
 
 
 def make_update(edgeface: nn.Module, rank: int, seed: int = 0) -> nn.Module:

@@ -100,8 +100,9 @@ class LoRA(nn.Module):
         g = torch.Generator().manual_seed(seed)
         self.A = nn.ParameterDict()
         self.B = nn.ParameterDict()
+        layers = pointwise_layers(edgeface)
         for name in self.names:
-            w = pointwise_layers(edgeface)[name].w0
+            w = layers[name].w0
             out_c, in_c = w.shape[0], w.shape[1]
             key = name.replace(".", "_")
             self.A[key] = nn.Parameter(torch.randn(rank, in_c, generator=g) / in_c ** 0.5)
@@ -110,6 +111,10 @@ class LoRA(nn.Module):
 
     def deltas(self) -> Dict[str, torch.Tensor]:
         return {n: self.B[n.replace(".", "_")] @ self.A[n.replace(".", "_")] for n in self.names}
+
+    def factors(self) -> Dict[str, tuple]:
+        """Each layer's update as (A, B), D = B A: what the adapters' file holds."""
+        return {n: (self.A[n.replace(".", "_")], self.B[n.replace(".", "_")]) for n in self.names}
 
     def attach(self):
         """Makes the EdgeFace's forward use W + BA (differentiable). Returns a detach function."""
@@ -125,12 +130,18 @@ class FullUpdate(nn.Module):
     def __init__(self, edgeface: nn.Module):
         super().__init__()
         self.rank = 0
-        self.names = sorted(pointwise_layers(edgeface))
+        layers = pointwise_layers(edgeface)
+        self.names = sorted(layers)
         self.D = nn.ParameterDict()
         for name in self.names:
-            w = pointwise_layers(edgeface)[name].w0
+            w = layers[name].w0
             self.D[name.replace(".", "_")] = nn.Parameter(torch.zeros(w.shape[0], w.shape[1]))
         self._edgeface = [edgeface]
+
+    def factors(self) -> Dict[str, tuple]:
+        """Each layer's update as (A, B) with D = B A, for the adapters' file format: A = I
+        (the folding tools then need no case of their own)."""
+        return {n: (torch.eye(d.shape[1]), d) for n, d in self.deltas().items()}
 
     def deltas(self) -> Dict[str, torch.Tensor]:
         return {n: self.D[n.replace(".", "_")] for n in self.names}
@@ -164,13 +175,7 @@ def adapter_arrays(lora: nn.Module) -> Dict[str, "object"]:
     (what tools/convert_edgeface.py --adapter folds into EdgeFace)."""
     import numpy as np
     arrays = {}
-    for n in lora.names:
-        k = n.replace(".", "_")
-        if isinstance(lora, FullUpdate):  # W + D as W + D I: the folding tools need no change
-            d = lora.D[k].detach().cpu().numpy().astype(np.float32)
-            arrays[f"{n}:A"] = np.eye(d.shape[1], dtype=np.float32)
-            arrays[f"{n}:B"] = d
-            continue
-        arrays[f"{n}:A"] = lora.A[k].detach().cpu().numpy().astype(np.float32)
-        arrays[f"{n}:B"] = lora.B[k].detach().cpu().numpy().astype(np.float32)
+    for n, (a, b) in lora.factors().items():
+        arrays[f"{n}:A"] = a.detach().cpu().numpy().astype(np.float32)
+        arrays[f"{n}:B"] = b.detach().cpu().numpy().astype(np.float32)
     return arrays

@@ -47,6 +47,58 @@ std::string acc_text(const std::optional<Verification>& v) {
   return fmt("%6.2f", 100 * v->kfold.accuracy.mean) + " ± " + fmt("%.2f", 100 * v->kfold.accuracy.std);
 }
 
+// JSON has no infinity: thresholds that accept or reject everything are written as null.
+json number(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);
+}
+
+json point_json(const eval::RocPoint& p) {
+  return {{"threshold", number(p.threshold)}, {"far", p.far}, {"tar", p.tar}};
+}
+
+json verification_json(const Verification& v, double calibrate) {
+  json folds = json::array();
+  for (const auto& f : v.kfold.folds) {
+    folds.push_back({{"fold", f.fold + 1},
+                     {"threshold", number(f.threshold)},
+                     {"train_accuracy", f.train_accuracy},
+                     {"accuracy", f.accuracy},
+                     {"pairs", f.pairs}});
+  }
+  int genuine = 0;
+  for (const auto& s : v.scores) genuine += s.genuine;
+  json j = {{"accuracy", v.kfold.accuracy.mean},
+            {"std", v.kfold.accuracy.std},
+            {"folds", folds},
+            {"genuine", genuine},
+            {"impostor", static_cast<int>(v.scores.size()) - genuine},
+            {"auc", v.auc},
+            {"eer", v.eer},
+            {"best_threshold_all_pairs", number(v.best_threshold)},
+            {"tar_at_far", {{"1e-2", point_json(v.tar_1e2)}, {"1e-3", point_json(v.tar_1e3)}}}};
+  if (v.calibration) {
+    j["calibration"] = point_json(*v.calibration);
+    j["calibration"]["target_far"] = calibrate;
+  }
+  if (v.product) {
+    j["at_product_thresholds"] = point_json(*v.product);
+    j["at_product_thresholds"]["note"] =
+        "each face's own threshold from the model manifest (threshold: their mean)";
+  }
+  return j;
+}
+
+void write_text(const fs::path& file, const std::string& text) {
+  std::ofstream f(file);
+  f << text;
+  if (!f) throw Error("eval", file.string() + ": cannot be written");
+}
+
+std::string file_key(const Condition& c) {
+  if (c.kind == Condition::Kind::kFull) return "112";
+  return std::to_string(c.px) + (c.kind == Condition::Kind::kNative ? "_native_" : "_") + c.path;
+}
+
 }  // namespace
 
 void print_report(std::ostream& os, const Report& rep, const std::string& dataset, double calibrate,
@@ -178,51 +230,6 @@ void print_report(std::ostream& os, const Report& rep, const std::string& datase
   }
 }
 
-// JSON has no infinity: thresholds that accept or reject everything are written as null.
-namespace {
-
-json number(double v) {
-  return std::isfinite(v) ? json(v) : json(nullptr);
-}
-
-json point_json(const eval::RocPoint& p) {
-  return {{"threshold", number(p.threshold)}, {"far", p.far}, {"tar", p.tar}};
-}
-
-json verification_json(const Verification& v, double calibrate) {
-  json folds = json::array();
-  for (const auto& f : v.kfold.folds) {
-    folds.push_back({{"fold", f.fold + 1},
-                     {"threshold", number(f.threshold)},
-                     {"train_accuracy", f.train_accuracy},
-                     {"accuracy", f.accuracy},
-                     {"pairs", f.pairs}});
-  }
-  int genuine = 0;
-  for (const auto& s : v.scores) genuine += s.genuine;
-  json j = {{"accuracy", v.kfold.accuracy.mean},
-            {"std", v.kfold.accuracy.std},
-            {"folds", folds},
-            {"genuine", genuine},
-            {"impostor", static_cast<int>(v.scores.size()) - genuine},
-            {"auc", v.auc},
-            {"eer", v.eer},
-            {"best_threshold_all_pairs", number(v.best_threshold)},
-            {"tar_at_far", {{"1e-2", point_json(v.tar_1e2)}, {"1e-3", point_json(v.tar_1e3)}}}};
-  if (v.calibration) {
-    j["calibration"] = point_json(*v.calibration);
-    j["calibration"]["target_far"] = calibrate;
-  }
-  if (v.product) {
-    j["at_product_thresholds"] = point_json(*v.product);
-    j["at_product_thresholds"]["note"] =
-        "each face's own threshold from the model manifest (threshold: their mean)";
-  }
-  return j;
-}
-
-}  // namespace
-
 json report_json(const Report& rep, const std::string& dataset, double calibrate,
                  const RunOptions& ro) {
   const AlignmentReport& al = rep.alignment;
@@ -318,21 +325,6 @@ json report_json(const Report& rep, const std::string& dataset, double calibrate
   out["results"] = results;
   return out;
 }
-
-namespace {
-
-void write_text(const fs::path& file, const std::string& text) {
-  std::ofstream f(file);
-  f << text;
-  if (!f) throw Error("eval", file.string() + ": cannot be written");
-}
-
-std::string file_key(const Condition& c) {
-  if (c.kind == Condition::Kind::kFull) return "112";
-  return std::to_string(c.px) + (c.kind == Condition::Kind::kNative ? "_native_" : "_") + c.path;
-}
-
-}  // namespace
 
 void write_plots(const Report& rep, const std::string& dataset, const fs::path& dir) {
   if (rep.folds == 0) {

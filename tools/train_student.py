@@ -7,7 +7,7 @@
 
 The student is EdgeFace-XXS with low-rank updates (W + B A) of its 1x1 convs, trained by
 distillation to the frozen teacher: 1 - cos(student(lr), teacher(hr)) (+ optional batch
-similarity term). Input: the 112-px face degraded as a camera degrades a distant face (landmark
+similarity term, + optional feature-map term on the stages' outputs). Input: the 112-px face degraded as a camera degrades a distant face (landmark
 jitter, area or bilinear shrink to a random size, blur, sensor noise, JPEG), then bicubic back to
 112; with --native-p, a share of them made as the C++ face path meets a real face instead
 (native_degrade: sampled off the crop's grid at a roll, warped back to 112 px in one bicubic
@@ -259,7 +259,7 @@ def gap_shares(m, base):
 # Training
 # --------------------------------------------------------------------------------------------
 
-def make_batch(cache, step, args):
+def make_batch(cache, step, args, want_hr=False):
     rng = np.random.default_rng([args.seed, step])
     idx = rng.integers(0, len(cache["train_hr"]), args.batch)
     flip = rng.random(args.batch) < 0.5
@@ -283,7 +283,50 @@ def make_batch(cache, step, args):
             lr[i] = native_restore(small, size, to_crop, rng)
     lr = np.stack(lr)
     t = torch.from_numpy(cache["train_t"][idx, flip.astype(np.int64)])
+    if want_hr:
+        return common.to_tensor(lr), t, common.to_tensor(np.stack(hr))
     return common.to_tensor(lr), t
+
+
+class StageTaps:
+    """Forward hooks on the last block of chosen EdgeFace stages: what each stage hands on."""
+
+    def __init__(self, model, stages):
+        self.out = {}
+        self.handles = []
+        for si in stages:
+            if not 0 <= si < len(model.stages):
+                raise common.ToolError(f"--feat-stages: stage {si} does not exist "
+                                       f"(EdgeFace has {len(model.stages)})")
+            blk = model.stages[si]["blocks"][-1]
+            self.handles.append(blk.register_forward_hook(
+                lambda _m, _i, o, si=si: self.out.__setitem__(si, o)))
+
+    def take(self):
+        out, self.out = self.out, {}
+        return out
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+def feature_loss(student, teacher, kind):
+    """Mean over stages of how far the student's feature maps (low-resolution face) are from
+    the teacher's (112-px face). 'cos': 1 - cosine over channels at each position (a hint
+    loss: the whole map, not only its pooled sum); 'at': attention transfer (Zagoruyko &
+    Komodakis 2017): L2 distance of the normalised channel-mean of squared activations, which
+    says only where the network looks."""
+    terms = []
+    for si, fs in student.items():
+        ft = teacher[si]
+        if kind == "cos":
+            terms.append((1 - F.cosine_similarity(fs, ft, dim=1)).mean())
+        else:
+            a_s = F.normalize(fs.pow(2).mean(1).flatten(1), dim=1)
+            a_t = F.normalize(ft.pow(2).mean(1).flatten(1), dim=1)
+            terms.append((a_s - a_t).norm(dim=1).mean())
+    return torch.stack(terms).mean()
 
 
 def lr_at(step, total, base, warm=200):
@@ -345,10 +388,18 @@ def train(args):
         log.flush()
         print("baseline", json.dumps({k: round(v, 4) for k, v in base.items()}), flush=True)
     deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
+    taps = StageTaps(model, args.feat_stages) if args.w_feat > 0 else None
     t0, seen, losses = time.time(), 0, []
     while state["step"] < args.steps:
         step = state["step"]
-        x, t = make_batch(cache, step, args)
+        hr = None
+        if taps:
+            x, t, hr = make_batch(cache, step, args, want_hr=True)
+            with torch.no_grad():  # the frozen teacher's maps of the 112-px faces
+                model(common.to_edgeface(hr.to(device)))
+                f_t = {k: v.detach() for k, v in taps.take().items()}
+        else:
+            x, t = make_batch(cache, step, args)
         x, t = x.to(device), t.to(device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
@@ -359,6 +410,10 @@ def train(args):
             detach()
         l_id = (1 - (e * t).sum(1)).mean()
         loss = l_id
+        l_feat = torch.zeros((), device=device)
+        if taps:
+            l_feat = feature_loss(taps.take(), f_t, args.feat_loss)
+            loss = loss + args.w_feat * l_feat
         l_pair = torch.zeros((), device=device)
         if args.w_pair > 0:
             # The batch's similarity structure as the teacher sees it (impostors stay apart).
@@ -369,7 +424,7 @@ def train(args):
         opt.step()
         state["step"] += 1
         seen += len(x)
-        losses.append((float(l_id), float(l_pair)))
+        losses.append((float(l_id), float(l_pair), float(l_feat)))
         done = state["step"] == args.steps
         out_of_time = deadline is not None and time.time() > deadline
         if state["step"] % args.val_every == 0 or done or out_of_time:
@@ -378,8 +433,9 @@ def train(args):
             score = selection_score(m, args.select_sizes, args.native_p > 0)
             elapsed = time.time() - t0
             state["wall_s"] += elapsed
-            rec = {"step": state["step"], "loss_id": float(np.mean([a for a, _ in losses])),
-                   "loss_pair": float(np.mean([b for _, b in losses])),
+            rec = {"step": state["step"], "loss_id": float(np.mean([a[0] for a in losses])),
+                   "loss_pair": float(np.mean([a[1] for a in losses])),
+                   "loss_feat": float(np.mean([a[2] for a in losses])),
                    "lr": opt.param_groups[0]["lr"], "samples_per_s": seen / elapsed,
                    "wall_s": state["wall_s"], "score": score, **m}
             if score > state["best"]:
@@ -418,6 +474,8 @@ def export(args):
             "sizes": [best["args"]["min_size"], best["args"]["max_size"]],
             "batch": best["args"]["batch"], "lr": best["args"]["lr"],
             "w_pair": best["args"]["w_pair"], "degrade_p": best["args"]["degrade_p"],
+            "w_feat": best["args"].get("w_feat", 0.0),
+            "feat_loss": best["args"].get("feat_loss", "cos"),
             "native_p": best["args"].get("native_p", 0.0),
             "h264_p": best["args"].get("h264_p", 0.0),
             "data_cache": best["cache"], "teacher_sha256": best["teacher_sha256"],
@@ -436,8 +494,8 @@ def update_manifest(manifest: Path, adapter: Path, prov: dict) -> None:
     point_manifest_at_adapter), with this tool's provenance."""
     common.point_manifest_at_adapter(manifest, adapter, {
         **{k: prov[k] for k in ("step", "rank", "seed", "sizes", "batch", "lr", "w_pair",
-                                "degrade_p", "native_p", "h264_p", "data_cache", "parent",
-                                "device", "wall_s")},
+                                "degrade_p", "native_p", "h264_p", "w_feat", "feat_loss",
+                                "data_cache", "parent", "device", "wall_s")},
         "trainer": "tools/train_student.py"})
 
 
@@ -467,6 +525,13 @@ def parse_args(argv=None):
     p.add_argument("--rank", type=int, default=16,
                    help="adapter rank; 0: full-rank updates of the pointwise layers (a full fine-tune)")
     p.add_argument("--w-pair", type=float, default=0.0)
+    p.add_argument("--w-feat", type=float, default=0.0,
+                   help="weight of a feature-map term: the student's stage outputs on the small "
+                   "face against the teacher's on the 112-px one (costs a teacher pass per batch)")
+    p.add_argument("--feat-loss", choices=["cos", "at"], default="cos",
+                   help="cos: per-position cosine of the maps; at: attention transfer")
+    p.add_argument("--feat-stages", type=lambda v: tuple(int(x) for x in v.split(",")),
+                   default=(2, 3), help="EdgeFace stages (0-3) whose outputs the term compares")
     p.add_argument("--min-size", type=int, default=12)
     p.add_argument("--max-size", type=int, default=40)
     p.add_argument("--degrade-p", type=float, default=0.5)

@@ -323,5 +323,50 @@ class FullUpdate(unittest.TestCase):
         self.assertEqual(sum(p.numel() for p in up.parameters()), 2 * 4 + 6 * 2)
 
 
+class FeatureTerm(unittest.TestCase):
+    """The feature-map term of train_student.py --w-feat: taps on the stages' last blocks and
+    the two distances between the student's maps and the teacher's."""
+
+    def test_taps_take_each_stage_once(self):
+        import torch
+        import train_student as ts
+        net = torch.nn.Module()
+        net.stages = torch.nn.ModuleList(
+            [torch.nn.ModuleDict({"blocks": torch.nn.ModuleList([torch.nn.Identity(),
+                                                                 torch.nn.Tanh()])})
+             for _ in range(3)])
+        taps = ts.StageTaps(net, (0, 2))
+        x = torch.randn(2, 4, 3, 3)
+        for mods in net.stages:
+            y = x
+            for b in mods["blocks"]:
+                y = b(y)
+        got = taps.take()
+        self.assertEqual(sorted(got), [0, 2])
+        self.assertTrue(torch.equal(got[0], torch.tanh(x)))
+        self.assertEqual(taps.take(), {})  # taken: the next pass starts empty
+        taps.close()
+        net.stages[0]["blocks"][-1](x)
+        self.assertEqual(taps.take(), {})  # closed: no hook left behind
+        with self.assertRaises(ts.common.ToolError):
+            ts.StageTaps(net, (3,))
+
+    def test_distances(self):
+        import torch
+        import train_student as ts
+        g = torch.Generator().manual_seed(0)
+        t = {0: torch.rand(4, 8, 5, 5, generator=g), 1: torch.rand(4, 6, 3, 3, generator=g)}
+        for kind in ("cos", "at"):
+            same = ts.feature_loss({k: 2 * v for k, v in t.items()}, t, kind)
+            self.assertLess(float(same), 1e-6, kind)  # scale-free: only the pattern counts
+            other = ts.feature_loss({k: torch.rand(v.shape, generator=g) for k, v in t.items()},
+                                    t, kind)
+            self.assertGreater(float(other), 1e-3, kind)
+        # Attention transfer sees where, not what: a channel shuffle changes nothing for it.
+        shuffled = {k: v[:, torch.randperm(v.shape[1], generator=g)] for k, v in t.items()}
+        self.assertLess(float(ts.feature_loss(shuffled, t, "at")), 1e-6)
+        self.assertGreater(float(ts.feature_loss(shuffled, t, "cos")), 1e-3)
+
+
 if __name__ == "__main__":
     unittest.main()

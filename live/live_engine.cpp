@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -16,6 +15,7 @@
 #include "face_decision.hpp"
 #include "frame_rate.hpp"
 #include "gallery_follower.hpp"
+#include "live_settings.hpp"
 #include "snapshot_board.hpp"
 #include "source_reader.hpp"
 #include "vlrface/align.hpp"
@@ -54,7 +54,6 @@ struct LiveEngine::Impl {
   const SourceSpec spec;
   const std::string source_name;
   std::string embedder_name;
-  const ModelInfo* embedder_info = nullptr;  // the store's entry: the store outlives us
 
   // Settings: written by any thread, applied by the processing thread before its next frame.
   mutable std::mutex settings_mu;
@@ -134,8 +133,6 @@ struct LiveEngine::Impl {
                       .state = [this](const std::string& state, const std::string& error) {
                         board.set_state(state, error);
                       }}) {
-    const ModelInfo& info = store.get(embedder);
-    embedder_info = &info;
     embedder_name = embedder;
     // The gallery first: SQLite's transient memory is then reused by the networks loaded next
     // instead of adding to the peak on top of them.
@@ -161,45 +158,9 @@ struct LiveEngine::Impl {
   }
 
   void validate(const LiveSettings& s) const {
-    if (s.mode != "simulate" && s.mode != "native") {
-      throw Error("live", "mode must be 'simulate' or 'native', not '" + s.mode + "'");
-    }
-    if (s.mode == "simulate" && s.resolution != 0 &&
-        (s.resolution < 4 || s.resolution >= kAlignedSize)) {
-      throw Error("live", "resolution " + std::to_string(s.resolution) +
-                              " out of range (16, 24, 32; any 4..111; 0 for full)");
-    }
-    if (s.task != "identify" && s.task != "verify") {
-      throw Error("live", "task must be 'identify' or 'verify', not '" + s.task + "'");
-    }
-    if (s.task == "verify") {
-      if (s.verify_name.empty()) throw Error("live", "verify needs the name of an enrolled person");
-      const auto m = gallery.matcher();
-      if (!m || !m->contains(s.verify_name)) {
-        throw Error("live",
-                    "verify: '" + s.verify_name + "' is not enrolled in " + gallery.shown());
-      }
-    }
-    if (std::isnan(s.threshold) || s.threshold > 1) {
-      throw Error("live", "threshold must be -1..1 (or below -1 for the model's default)");
-    }
-    if (s.upscaler != "auto" && s.upscaler != "bicubic" && s.upscaler != "dsr") {
-      throw Error("live", "upscaler must be auto, bicubic or dsr, not '" + s.upscaler + "'");
-    }
-    // Resolving now reports a missing DSR or adapted model to the caller, not to a log.
-    const auto adapter = parse_adapter_choice(s.adapter);
-    if (s.mode == "simulate" && s.resolution > 0) {
-      (void)resolve_recovery(store, embedder_name, s.resolution, s.upscaler, adapter,
-                             /*native=*/false);
-    } else if (s.mode == "native") {
-      for (int px = 8; px < embedder_info->cutoff_px; ++px) {
-        (void)resolve_recovery(store, embedder_name, px, s.upscaler, adapter);
-      }
-    }
-  }
-
-  static int pipeline_resolution(const LiveSettings& s) {
-    return s.mode == "simulate" ? s.resolution : kResolutionAuto;
+    const auto m = gallery.matcher();
+    check_live_settings(s, {.store = store, .embedder = embedder_name, .gallery = m.get(),
+                            .gallery_shown = gallery.shown()});
   }
 
   double now_s() const { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -451,7 +412,7 @@ std::shared_ptr<const Matcher> LiveEngine::matcher() const {
 
 float LiveEngine::default_threshold(int px) const {
   const LiveSettings s = settings();
-  return threshold_for(impl_->store, impl_->embedder_name, Impl::pipeline_resolution(s),
+  return threshold_for(impl_->store, impl_->embedder_name, pipeline_resolution(s),
                        s.upscaler, parse_adapter_choice(s.adapter), px);
 }
 

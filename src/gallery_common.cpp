@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "gallery_check.hpp"
+#include "gallery_store.hpp"
 #include "vlrface/gallery.hpp"
 
 namespace vlrface::detail {
@@ -139,6 +140,33 @@ std::string newer_schema_message(std::int64_t version, std::int64_t supported) {
 
 bool is_postgres_url(std::string_view s) {
   return s.starts_with("postgresql://") || s.starts_with("postgres://");
+}
+
+InsertPlan plan_insert(const std::vector<NewPerson>& people, std::optional<std::size_t> dims,
+                       std::set<std::string> known, bool skip_known_faces) {
+  InsertPlan plan;
+  for (const NewPerson& p : people) {
+    InsertPlan::Person planned{.person = &p, .faces = {}};
+    for (std::size_t i = 0; i < p.faces.size(); ++i) {
+      const NewFace& f = p.faces[i];
+      const std::size_t n = f.embedding.size();
+      if (dims && n != *dims) {
+        plan.problem = p.what + ": face " + std::to_string(i + 1) + " has a " +
+                       std::to_string(n) + "-value embedding, the gallery's embeddings have " +
+                       std::to_string(*dims) + " values";
+        return plan;
+      }
+      dims = n;
+      std::string embedding = to_blob(f.embedding);
+      if (skip_known_faces && !known.insert(embedding).second) {
+        ++plan.faces_skipped;
+        continue;
+      }
+      planned.faces.emplace_back(&f, std::move(embedding));
+    }
+    if (!planned.faces.empty()) plan.people.push_back(std::move(planned));
+  }
+  return plan;
 }
 
 }  // namespace vlrface::detail

@@ -67,47 +67,34 @@ class PostgresStore final : public GalleryStore {
         Result r = db_.exec("SELECT embedding FROM vlrface.faces", {});
         for (int i = 0; i < r.rows(); ++i) known.emplace(r.bytes(i, 0));
       }
-      std::optional<std::size_t> dims = stored_dims();
-      for (const NewPerson& p : people) {
-        auto id = person_id(p.name);
+      const InsertPlan plan =
+          plan_insert(people, stored_dims(), std::move(known), o.skip_known_faces);
+      if (!plan.problem.empty()) fail(plan.problem);
+      count.faces_skipped = plan.faces_skipped;
+      for (const InsertPlan::Person& p : plan.people) {
+        auto id = person_id(p.person->name);
         const bool existed = id.has_value();
-        int added = 0;
-        for (std::size_t i = 0; i < p.faces.size(); ++i) {
-          const NewFace& f = p.faces[i];
-          const std::size_t n = f.embedding.size();
-          if (dims && n != *dims) {
-            fail(p.what + ": face " + std::to_string(i + 1) + " has a " + std::to_string(n) +
-                 "-value embedding, the gallery's embeddings have " + std::to_string(*dims) +
-                 " values");
-          }
-          dims = n;
-          const std::string embedding = to_blob(f.embedding);
-          if (o.skip_known_faces && !known.insert(embedding).second) {
-            ++count.faces_skipped;
-            continue;
-          }
-          if (!id) {
-            Result r = db_.exec(
-                "INSERT INTO vlrface.people(name, template, template_crc) VALUES ($1, '', 0) "
-                "RETURNING id",
-                Params().text(p.name));
-            id = r.i8(0, 0);
-          }
+        if (!id) {
+          Result r = db_.exec(
+              "INSERT INTO vlrface.people(name, template, template_crc) VALUES ($1, '', 0) "
+              "RETURNING id",
+              Params().text(p.person->name));
+          id = r.i8(0, 0);
+        }
+        for (const auto& [f, embedding] : p.faces) {
           db_.exec(
               "INSERT INTO vlrface.faces(person_id, image, embedding, source, embedding_crc, "
               "image_crc) VALUES ($1, $2, $3, $4, $5, $6)",
               Params()
                   .i8(*id)
-                  .bytes(f.jpeg)
+                  .bytes(f->jpeg)
                   .bytes(embedding)
-                  .text(f.source)
+                  .text(f->source)
                   .i8(crc_of(embedding))
-                  .i8(crc_of(f.jpeg)));
-          ++added;
+                  .i8(crc_of(f->jpeg)));
         }
-        if (added == 0) continue;
         update_template(*id);
-        count.faces_added += added;
+        count.faces_added += static_cast<int>(p.faces.size());
         ++(existed ? count.people_extended : count.people_created);
       }
       // Nothing new: rolled back, so the revision stays and no node reloads for nothing.

@@ -96,50 +96,35 @@ class SqliteStore final : public GalleryStore {
       Statement q = sql("SELECT embedding FROM faces");
       while (q.step()) known.emplace(q.blob(0));
     }
-    std::optional<std::size_t> dims = stored_dims();
+    const InsertPlan plan =
+        plan_insert(people, stored_dims(), std::move(known), o.skip_known_faces);
+    if (!plan.problem.empty()) fail(plan.problem);
+    count.faces_skipped = plan.faces_skipped;
     Statement put = sql(std::string("INSERT INTO faces(person_id, image, embedding, source, "
                                     "created_at, embedding_crc, image_crc) VALUES (?, ?, ?, ?, ") +
                         kNow + ", ?, ?)");
-    for (const NewPerson& p : people) {
-      auto id = person_id(p.name);
+    for (const InsertPlan::Person& p : plan.people) {
+      auto id = person_id(p.person->name);
       const bool existed = id.has_value();
-      int added = 0;
-      for (std::size_t i = 0; i < p.faces.size(); ++i) {
-        const NewFace& f = p.faces[i];
-        const std::size_t n = f.embedding.size();
-        if (dims && n != *dims) {
-          fail(p.what + ": face " + std::to_string(i + 1) + " has a " + std::to_string(n) +
-               "-value embedding, the gallery's embeddings have " + std::to_string(*dims) +
-               " values");
-        }
-        dims = n;
-        const std::string embedding = to_blob(f.embedding);
-        if (o.skip_known_faces && !known.insert(embedding).second) {
-          ++count.faces_skipped;
-          continue;
-        }
-        if (!id) {
-          // Created with the first face it gets: a person whose faces are all known already is
-          // not added empty.
-          Statement add = sql(std::string("INSERT INTO people(name, template, created_at) "
-                                          "VALUES (?, x'', ") +
-                              kNow + ")");
-          add.bind(1, p.name).step();
-          id = sqlite3_last_insert_rowid(db_);
-        }
+      if (!id) {
+        Statement add = sql(std::string("INSERT INTO people(name, template, created_at) "
+                                        "VALUES (?, x'', ") +
+                            kNow + ")");
+        add.bind(1, p.person->name).step();
+        id = sqlite3_last_insert_rowid(db_);
+      }
+      for (const auto& [f, embedding] : p.faces) {
         put.reset()
             .bind(1, *id)
-            .bind_blob(2, f.jpeg)
+            .bind_blob(2, f->jpeg)
             .bind_blob(3, embedding)
-            .bind(4, f.source)
+            .bind(4, f->source)
             .bind(5, crc_of(embedding))
-            .bind(6, crc_of(f.jpeg))
+            .bind(6, crc_of(f->jpeg))
             .step();
-        ++added;
       }
-      if (added == 0) continue;
       update_template(*id);
-      count.faces_added += added;
+      count.faces_added += static_cast<int>(p.faces.size());
       ++(existed ? count.people_extended : count.people_created);
     }
     if (count.faces_added > 0 || stored_model != o.model_id) bump_revision();

@@ -14,7 +14,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vlrface/gallery.hpp"
@@ -50,6 +52,23 @@ struct InsertCount {
   int faces_added = 0;
   int faces_skipped = 0;
 };
+
+// What an insert stores, worked out before anything is written, the same way by both back
+// ends: every embedding must have the gallery's length (the stored one, else the first new
+// one's), and with skip_known_faces an embedding already stored (`known`, the stored blobs) or
+// met earlier in this insert is left out. `people` lists only those with a face to store, in
+// their order; a person is created with their first stored face, never empty.
+struct InsertPlan {
+  struct Person {
+    const NewPerson* person = nullptr;
+    std::vector<std::pair<const NewFace*, std::string>> faces;  // each face, its embedding blob
+  };
+  std::vector<Person> people;
+  int faces_skipped = 0;
+  std::string problem;  // non-empty: nothing may be written; the back end fails with it
+};
+InsertPlan plan_insert(const std::vector<NewPerson>& people, std::optional<std::size_t> dims,
+                       std::set<std::string> known, bool skip_known_faces);
 
 struct StoredRow {
   std::int64_t id = 0;

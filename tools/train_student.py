@@ -7,13 +7,14 @@
 
 The student is EdgeFace-XXS with low-rank updates (W + B A) of its 1x1 convs, trained by
 distillation to the frozen teacher: 1 - cos(student(lr), teacher(hr)) (+ optional batch
-similarity term, + optional feature-map term on the stages' outputs). Input: the 112-px face degraded as a camera degrades a distant face (landmark
-jitter, area or bilinear shrink to a random size, blur, sensor noise, JPEG), then bicubic back to
-112; with --native-p, a share of them made as the C++ face path meets a real face instead
-(native_degrade: sampled off the crop's grid at a roll, warped back to 112 px in one bicubic
-warp from slightly wrong landmarks), and with --h264-p some of those coded as an H.264
-keyframe. No DSR in the loop: that keeps training fast on two cores, and validation decides
-whether DSR in front of the student helps (scripts/choose_on_validation.sh).
+similarity term, + optional feature-map term on the stages' outputs). Input: the 112-px face
+degraded as a camera degrades a distant face (landmark jitter, area or bilinear shrink to a
+random size, blur, sensor noise, JPEG), then bicubic back to 112; with --native-p, a share of
+them made as the C++ face path meets a real face instead (native_degrade: sampled off the
+crop's grid at a roll, warped back to 112 px in one bicubic warp from slightly wrong
+landmarks), and with --h264-p some of those coded as an H.264 keyframe. No DSR in the loop:
+that keeps training fast on two cores, and validation decides whether DSR in front of the
+student helps (scripts/choose_on_validation.sh).
 
 Data: faces-hr-train and celeba-train (after ../shared/datasets/TRAINING-EXCLUSIONS.txt); every
 5th celeba identity (sorted) is held out for validation, model selection and early stopping.
@@ -392,7 +393,6 @@ def train(args):
     t0, seen, losses = time.time(), 0, []
     while state["step"] < args.steps:
         step = state["step"]
-        hr = None
         if taps:
             x, t, hr = make_batch(cache, step, args, want_hr=True)
             with torch.no_grad():  # the frozen teacher's maps of the 112-px faces
@@ -523,7 +523,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--rank", type=int, default=16,
-                   help="adapter rank; 0: full-rank updates of the pointwise layers (a full fine-tune)")
+                   help="adapter rank; 0: full-rank updates of the pointwise layers (a full "
+                   "fine-tune)")
     p.add_argument("--w-pair", type=float, default=0.0)
     p.add_argument("--w-feat", type=float, default=0.0,
                    help="weight of a feature-map term: the student's stage outputs on the small "

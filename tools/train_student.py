@@ -262,7 +262,9 @@ def gap_shares(m, base):
 
 def make_batch(cache, step, args, want_hr=False):
     rng = np.random.default_rng([args.seed, step])
-    idx = rng.integers(0, len(cache["train_hr"]), args.batch)
+    subset = cache.get("subset")  # --train-fraction: faces drawn from a fixed share only
+    idx = (rng.integers(0, len(cache["train_hr"]), args.batch) if subset is None
+           else subset[rng.integers(0, len(subset), args.batch)])
     flip = rng.random(args.batch) < 0.5
     hr = [cache["train_hr"][i][:, ::-1] if f else cache["train_hr"][i] for i, f in zip(idx, flip)]
     # Drawn only when asked for, so that the batches of earlier recipes stay as they were.
@@ -330,6 +332,15 @@ def feature_loss(student, teacher, kind):
     return torch.stack(terms).mean()
 
 
+def training_subset(n: int, fraction: float, seed: int) -> np.ndarray:
+    """A fixed share of the training faces (sorted indices), the same for a seed: how much
+    held-out accuracy depends on the amount of data, at a fixed number of steps."""
+    if not 0 < fraction <= 1:
+        raise common.ToolError(f"--train-fraction {fraction}: must be in (0, 1]")
+    keep = max(1, int(round(n * fraction)))
+    return np.sort(np.random.default_rng([seed, 7]).permutation(n)[:keep])
+
+
 def lr_at(step, total, base, warm=200):
     if step < warm:
         return base * (step + 1) / warm
@@ -365,6 +376,10 @@ def train(args):
         print(f"face cache {key}: {len(cache['train_hr'])} training, {len(cache['val_hr'])} "
               "validation faces", flush=True)
         return
+    if args.train_fraction < 1:
+        cache = dict(cache, subset=training_subset(len(cache["train_hr"]), args.train_fraction,
+                                                   args.seed))
+        print(f"training on {len(cache['subset'])} of {len(cache['train_hr'])} faces", flush=True)
     inputs = validation_inputs(cache, VAL_SIZES, args.select_sizes if args.native_p > 0 else ())
     lora = dsr_model.make_update(model, args.rank, args.seed).to(device)
     opt = torch.optim.AdamW(lora.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -533,6 +548,9 @@ def parse_args(argv=None):
                    help="cos: per-position cosine of the maps; at: attention transfer")
     p.add_argument("--feat-stages", type=lambda v: tuple(int(x) for x in v.split(",")),
                    default=(2, 3), help="EdgeFace stages (0-3) whose outputs the term compares")
+    p.add_argument("--train-fraction", type=float, default=1.0,
+                   help="train on this share of the training faces only (a fixed subset per "
+                   "seed): measures how much held-out accuracy depends on the amount of data")
     p.add_argument("--min-size", type=int, default=12)
     p.add_argument("--max-size", type=int, default=40)
     p.add_argument("--degrade-p", type=float, default=0.5)

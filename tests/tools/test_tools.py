@@ -368,5 +368,20 @@ class FeatureTerm(unittest.TestCase):
         self.assertGreater(float(ts.feature_loss(shuffled, t, "cos")), 1e-3)
 
 
+class TrainingSubset(unittest.TestCase):
+    def test_a_fixed_share_per_seed(self):
+        import train_student as ts
+        a = ts.training_subset(1000, 0.5, 0)
+        self.assertEqual(len(a), 500)
+        self.assertEqual(len(set(a.tolist())), 500)
+        self.assertTrue((a[1:] > a[:-1]).all() and a[0] >= 0 and a[-1] < 1000)
+        self.assertTrue((ts.training_subset(1000, 0.5, 0) == a).all())  # resumable: same share
+        self.assertFalse((ts.training_subset(1000, 0.5, 1) == a).all())
+        self.assertEqual(len(ts.training_subset(1000, 1.0, 0)), 1000)
+        for bad in (0.0, -0.5, 1.5):
+            with self.assertRaises(ts.common.ToolError):
+                ts.training_subset(1000, bad, 0)
+
+
 if __name__ == "__main__":
     unittest.main()
